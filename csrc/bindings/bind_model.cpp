@@ -1,0 +1,152 @@
+// Bindings of the serial ODE-ResNet model.
+#include <pybind11/stl.h>
+
+#include <string>
+
+#include "arrays.hpp"
+#include "layerparallel/model.hpp"
+
+namespace layerparallel::bind {
+
+namespace {
+
+Activation parse_activation(const std::string& s) {
+  if (s == "relu") return Activation::relu;
+  if (s == "tanh") return Activation::tanh;
+  if (s == "smoothrelu") return Activation::smoothrelu;
+  throw std::invalid_argument("activation: unknown '" + s + "'");
+}
+Opening parse_opening(const std::string& s) {
+  if (s == "activation") return Opening::activation;
+  if (s == "linear") return Opening::linear;
+  if (s == "padding") return Opening::padding;
+  throw std::invalid_argument("opening: unknown '" + s + "'");
+}
+Head parse_head(const std::string& s) {
+  if (s == "classification") return Head::classification;
+  if (s == "regression") return Head::regression;
+  throw std::invalid_argument("head: unknown '" + s + "'");
+}
+
+}  // namespace
+
+NetConfig make_config(index_t n_in, index_t width, index_t n_layers, index_t n_out, double T,
+                      const std::string& activation, double eta, const std::string& opening,
+                      const std::string& head, double gamma_tik, double gamma_ddt,
+                      double gamma_out) {
+  if (n_in < 1 || width < 1 || n_layers < 1 || n_out < 1)
+    throw std::invalid_argument("n_in, width, n_layers and n_out must be positive");
+  if (!(T > 0.0)) throw std::invalid_argument("T must be positive");
+  NetConfig c;
+  c.n_in = n_in;
+  c.width = width;
+  c.n_layers = n_layers;
+  c.n_out = n_out;
+  c.T = T;
+  c.activation = parse_activation(activation);
+  c.eta = eta;
+  c.opening = parse_opening(opening);
+  if (c.opening == Opening::padding && n_in > width)
+    throw std::invalid_argument("opening='padding' needs n_in <= width");
+  c.head = parse_head(head);
+  c.gamma_tik = gamma_tik;
+  c.gamma_ddt = gamma_ddt;
+  c.gamma_out = gamma_out;
+  return c;
+}
+
+py::dict layout_dict(const NetConfig& c, const ParamLayout& p) {
+  const index_t w = c.width, din = c.has_opening_params() ? c.n_in : 0;
+  const index_t wo = c.has_opening_params() ? w : 0;
+  py::dict d;
+  d["W_in"] = py::make_tuple(p.W_in, py::make_tuple(wo, din));
+  d["b_in"] = py::make_tuple(p.b_in, py::make_tuple(wo));
+  d["W"] = py::make_tuple(p.W, py::make_tuple(p.n_stored, w, w));
+  d["b"] = py::make_tuple(p.b, py::make_tuple(p.n_stored, w));
+  d["W_out"] = py::make_tuple(p.W_out, py::make_tuple(c.n_out, w));
+  d["b_out"] = py::make_tuple(p.b_out, py::make_tuple(c.n_out));
+  return d;
+}
+
+void bind_model(py::module_& m) {
+  py::class_<SerialModel>(m, "SerialModel",
+                          "Serial ODE-ResNet: forward and backward sweeps in one call each.")
+      .def(py::init([](index_t n_in, index_t width, index_t n_layers, index_t n_out, double T,
+                       const std::string& activation, double eta, const std::string& opening,
+                       const std::string& head, double gamma_tik, double gamma_ddt,
+                       double gamma_out) {
+             return SerialModel(make_config(n_in, width, n_layers, n_out, T, activation, eta,
+                                            opening, head, gamma_tik, gamma_ddt, gamma_out));
+           }),
+           py::arg("n_in"), py::arg("width"), py::arg("n_layers"), py::arg("n_out"),
+           py::arg("T"), py::arg("activation"), py::arg("eta"), py::arg("opening"),
+           py::arg("head"), py::arg("gamma_tik"), py::arg("gamma_ddt"), py::arg("gamma_out"))
+      .def_property_readonly("size", [](const SerialModel& s) { return s.layout().size; })
+      .def("layout", [](const SerialModel& s) { return layout_dict(s.config(), s.layout()); })
+      .def(
+          "forward",
+          [](SerialModel& s, const carray& theta, const carray& X) {
+            const auto& c = s.config();
+            require_size(theta, "theta", s.layout().size);
+            const auto n = rows_of(X, "X");
+            require_shape(X, "X", n, c.n_in);
+            carray out({n, static_cast<py::ssize_t>(c.width)});
+            const double* t = theta.data();
+            const double* x = X.data();
+            double* o = out.mutable_data();
+            {
+              py::gil_scoped_release nogil;
+              s.forward(t, x, n, o);
+            }
+            return out;
+          },
+          py::arg("theta").noconvert(), py::arg("X").noconvert())
+      .def(
+          "predict",
+          [](SerialModel& s, const carray& theta, const carray& X) {
+            const auto& c = s.config();
+            require_size(theta, "theta", s.layout().size);
+            const auto n = rows_of(X, "X");
+            require_shape(X, "X", n, c.n_in);
+            carray out({n, static_cast<py::ssize_t>(c.n_out)});
+            const double* t = theta.data();
+            const double* x = X.data();
+            double* o = out.mutable_data();
+            {
+              py::gil_scoped_release nogil;
+              s.predict(t, x, n, o);
+            }
+            return out;
+          },
+          py::arg("theta").noconvert(), py::arg("X").noconvert())
+      .def(
+          "loss_and_grad",
+          [](SerialModel& s, const carray& theta, const carray& X, const carray& Y,
+             py::object grad) {
+            const auto& c = s.config();
+            require_size(theta, "theta", s.layout().size);
+            const auto n = rows_of(X, "X");
+            require_shape(X, "X", n, c.n_in);
+            require_shape(Y, "Y", n, c.n_out);
+            double* g = nullptr;
+            if (!grad.is_none()) {
+              // A converted copy would silently drop the in-place result: refuse it.
+              if (!py::isinstance<carray>(grad))
+                throw std::invalid_argument("grad: expected a C-contiguous float64 array");
+              auto ga = grad.cast<carray>();
+              if (!ga.writeable()) throw std::invalid_argument("grad: array is read-only");
+              require_size(ga, "grad", s.layout().size);
+              g = ga.mutable_data();
+            }
+            const double* t = theta.data();
+            const double* x = X.data();
+            const double* y = Y.data();
+            py::gil_scoped_release nogil;
+            return s.loss_and_grad(t, x, y, n, g);
+          },
+          py::arg("theta").noconvert(), py::arg("X").noconvert(), py::arg("Y").noconvert(),
+          py::arg("grad") = py::none(),
+          "J(theta) on (X, Y); writes the gradient into `grad` in place when given.");
+}
+
+}  // namespace layerparallel::bind

@@ -1,0 +1,22 @@
+// The dense products, through a real BLAS (row-major CBLAS dgemm).
+//
+// The default build links the OpenBLAS shipped by the `scipy-openblas32`
+// wheel, whose symbols carry a `scipy_` prefix; BLAS_SYMBOL_PREFIX selects it.
+// Any other CBLAS works by building with -DLP_BLAS=<vendor> (see CMakeLists).
+#pragma once
+
+#include "config.hpp"
+
+namespace layerparallel::blas {
+
+// C = alpha * op(A) op(B) + beta * C, all row-major.
+// op(A) is m x k, op(B) is k x n, C is m x n.
+void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, double alpha,
+          const double* a, index_t lda, const double* b, index_t ldb, double beta, double* c,
+          index_t ldc);
+
+// Threads the BLAS may use (0 leaves the library's default).
+void set_num_threads(int n);
+int get_num_threads();
+
+}  // namespace layerparallel::blas

@@ -1,0 +1,28 @@
+// One residual layer u_{n+1} = u_n + h sigma(W_n u_n + b_n) on a batch:
+// its forward step, its adjoint step and its weight gradient (SPEC section 1).
+// States are row-major (batch x width). Step size h is an argument because
+// coarse MGRIT levels step with h c^l.
+#pragma once
+
+#include "network.hpp"
+
+namespace layerparallel {
+
+// u_next = u + h sigma(W u + b). `z` (batch x width) receives the
+// pre-activation W u + b, which the adjoint step can reuse.
+void layer_forward(const NetConfig& cfg, const double* W, const double* b, double h,
+                   const double* u, index_t batch, double* u_next, double* z);
+
+// lam = lam_next + h W^T (sigma'(z) * lam_next), per row. If `z_known` the
+// buffer `work` holds z on entry; otherwise z is recomputed from u.
+// On exit `work` holds d = sigma'(z) * lam_next, the gradient's factor.
+void layer_adjoint(const NetConfig& cfg, const double* W, const double* b, double h,
+                   const double* u, const double* lam_next, index_t batch, double* lam,
+                   double* work, bool z_known);
+
+// gW = h d^T u, gb = h sum_rows d: layer n's gradient from u_n and d (the
+// factor left by layer_adjoint), independent of every other layer.
+void layer_gradient(const NetConfig& cfg, double h, const double* u, const double* d,
+                    index_t batch, double* gW, double* gb);
+
+}  // namespace layerparallel

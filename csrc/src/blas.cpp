@@ -1,0 +1,42 @@
+#include "layerparallel/blas.hpp"
+
+#include <cblas.h>
+
+// The scipy-openblas wheels prefix every symbol with `scipy_`; a plain CBLAS
+// has no prefix. BLAS_SYMBOL_PREFIX is set by CMake to match the library.
+#define LP_CONCAT2(a, b) a##b
+#define LP_CONCAT(a, b) LP_CONCAT2(a, b)
+#ifdef BLAS_SYMBOL_PREFIX
+#define LP_BLAS(name) LP_CONCAT(BLAS_SYMBOL_PREFIX, name)
+#else
+#define LP_BLAS(name) name
+#endif
+
+namespace layerparallel::blas {
+
+void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, double alpha,
+          const double* a, index_t lda, const double* b, index_t ldb, double beta, double* c,
+          index_t ldc) {
+  if (m == 0 || n == 0) return;
+  LP_BLAS(cblas_dgemm)(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                       trans_b ? CblasTrans : CblasNoTrans, static_cast<blasint>(m),
+                       static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
+                       static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c,
+                       static_cast<blasint>(ldc));
+}
+
+#ifdef LP_OPENBLAS
+extern "C" {
+void LP_BLAS(openblas_set_num_threads)(int);
+int LP_BLAS(openblas_get_num_threads)(void);
+}
+void set_num_threads(int n) {
+  if (n > 0) LP_BLAS(openblas_set_num_threads)(n);
+}
+int get_num_threads() { return LP_BLAS(openblas_get_num_threads)(); }
+#else
+void set_num_threads(int) {}
+int get_num_threads() { return 0; }
+#endif
+
+}  // namespace layerparallel::blas

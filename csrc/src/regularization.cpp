@@ -1,0 +1,68 @@
+// J_reg = gamma_tik/2 h sum_n ||theta_n||^2
+//       + gamma_ddt/2 h sum_n ||(theta_{n+1} - theta_n)/h||^2
+//       + gamma_out/2 (||W_in||^2 + ||b_in||^2 + ||W_out||^2 + ||b_out||^2)
+// where theta_n = (W_n, b_n) are the residual layers' parameters.
+#include "layerparallel/model.hpp"
+
+namespace layerparallel {
+
+namespace {
+// gamma/2 ||x||^2 over a block, adding gamma x to g.
+double tikhonov_block(double gamma, const double* x, index_t len, double* g) {
+  double s = 0.0;
+  for (index_t i = 0; i < len; ++i) {
+    s += x[i] * x[i];
+    if (g) g[i] += gamma * x[i];
+  }
+  return 0.5 * gamma * s;
+}
+}  // namespace
+
+double regularization(const NetConfig& cfg, const ParamView<const double>& theta,
+                      const ParamView<double>* grad) {
+  const index_t w = cfg.width, L = theta.layout.n_stored;
+  const double h = cfg.h();
+  double J = 0.0;
+  // W and b of the stored layers are contiguous blocks: [W_0..W_{L-1}], [b_0..b_{L-1}].
+  const struct { index_t off, per_layer; } blocks[2] = {{theta.layout.W, w * w},
+                                                        {theta.layout.b, w}};
+  for (const auto& blk : blocks) {
+    const double* x = theta.data + blk.off;
+    double* g = grad ? grad->data + blk.off : nullptr;
+    if (cfg.gamma_tik != 0.0) J += tikhonov_block(cfg.gamma_tik * h, x, L * blk.per_layer, g);
+    if (cfg.gamma_ddt != 0.0) {
+      const double c = cfg.gamma_ddt / h;  // gamma/2 h ||d/h||^2 = gamma/(2h) ||d||^2
+      for (index_t n = 0; n + 1 < L; ++n) {
+        const double* a = x + n * blk.per_layer;
+        const double* b = a + blk.per_layer;
+        double s = 0.0;
+        for (index_t i = 0; i < blk.per_layer; ++i) {
+          const double d = b[i] - a[i];
+          s += d * d;
+          if (g) {
+            g[n * blk.per_layer + i] -= c * d;
+            g[(n + 1) * blk.per_layer + i] += c * d;
+          }
+        }
+        J += 0.5 * c * s;
+      }
+    }
+  }
+  if (cfg.gamma_out != 0.0) {
+    const index_t w_in = cfg.has_opening_params() ? w * cfg.n_in : 0;
+    const index_t b_in = cfg.has_opening_params() ? w : 0;
+    const double* x = theta.data;
+    double* g = grad ? grad->data : nullptr;
+    J += tikhonov_block(cfg.gamma_out, x + theta.layout.W_in, w_in,
+                        g ? g + theta.layout.W_in : nullptr);
+    J += tikhonov_block(cfg.gamma_out, x + theta.layout.b_in, b_in,
+                        g ? g + theta.layout.b_in : nullptr);
+    J += tikhonov_block(cfg.gamma_out, x + theta.layout.W_out, cfg.n_out * w,
+                        g ? g + theta.layout.W_out : nullptr);
+    J += tikhonov_block(cfg.gamma_out, x + theta.layout.b_out, cfg.n_out,
+                        g ? g + theta.layout.b_out : nullptr);
+  }
+  return J;
+}
+
+}  // namespace layerparallel

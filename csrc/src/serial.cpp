@@ -1,0 +1,70 @@
+// Serial propagation: the reference every MGRIT solve converges to.
+#include <algorithm>
+
+#include "layerparallel/layer.hpp"
+#include "layerparallel/model.hpp"
+
+namespace layerparallel {
+
+void forward_sweep(const NetConfig& cfg, const ParamView<const double>& theta, index_t n,
+                   double* U, double* Z) {
+  const index_t sz = n * cfg.width;
+  const double h = cfg.h();
+  for (index_t l = 0; l < cfg.n_layers; ++l)
+    layer_forward(cfg, theta.W(l), theta.b(l), h, U + l * sz, n, U + (l + 1) * sz, Z + l * sz);
+}
+
+void backward_sweep(const NetConfig& cfg, const ParamView<const double>& theta, index_t n,
+                    const double* U, double* Z, double* lam, const ParamView<double>& grad) {
+  const index_t sz = n * cfg.width;
+  const double h = cfg.h();
+  for (index_t l = cfg.n_layers - 1; l >= 0; --l) {
+    double* d = Z + l * sz;
+    layer_adjoint(cfg, theta.W(l), theta.b(l), h, U + l * sz, lam, n, lam, d, true);
+    layer_gradient(cfg, h, U + l * sz, d, n, grad.W(l), grad.b(l));
+  }
+}
+
+SerialModel::SerialModel(const NetConfig& cfg) : cfg_(cfg), layout_(ParamLayout::of(cfg)) {}
+
+void SerialModel::propagate(const double* theta, const double* X, index_t n) {
+  const index_t sz = n * cfg_.width;
+  U_.resize((cfg_.n_layers + 1) * sz);
+  Z_.resize(cfg_.n_layers * sz);
+  z0_.resize(sz);
+  const ParamView<const double> p{theta, layout_, cfg_.width};
+  opening_forward(cfg_, p, X, n, U_.data(), z0_.data());
+  forward_sweep(cfg_, p, n, U_.data(), Z_.data());
+}
+
+void SerialModel::forward(const double* theta, const double* X, index_t n, double* uN) {
+  propagate(theta, X, n);
+  const index_t sz = n * cfg_.width;
+  std::copy(U_.begin() + cfg_.n_layers * sz, U_.begin() + (cfg_.n_layers + 1) * sz, uN);
+}
+
+void SerialModel::predict(const double* theta, const double* X, index_t n, double* out) {
+  propagate(theta, X, n);
+  const ParamView<const double> p{theta, layout_, cfg_.width};
+  head_output(cfg_, p, U_.data() + cfg_.n_layers * n * cfg_.width, n, out);
+}
+
+double SerialModel::loss_and_grad(const double* theta, const double* X, const double* Y,
+                                  index_t n, double* grad) {
+  propagate(theta, X, n);
+  const index_t sz = n * cfg_.width;
+  const ParamView<const double> p{theta, layout_, cfg_.width};
+  work_.resize(n * cfg_.n_out);
+  const double* uN = U_.data() + cfg_.n_layers * sz;
+  if (!grad) return head_loss(cfg_, p, uN, Y, n, work_.data(), nullptr, nullptr) +
+                    regularization(cfg_, p, nullptr);
+  const ParamView<double> g{grad, layout_, cfg_.width};
+  lam_.resize(sz);
+  double J = head_loss(cfg_, p, uN, Y, n, work_.data(), lam_.data(), &g);
+  backward_sweep(cfg_, p, n, U_.data(), Z_.data(), lam_.data(), g);
+  opening_backward(cfg_, p, X, n, z0_.data(), lam_.data(), g);
+  J += regularization(cfg_, p, &g);
+  return J;
+}
+
+}  // namespace layerparallel

@@ -1,0 +1,24 @@
+"""layerparallel: layer-parallel training of deep ODE-ResNets with MGRIT.
+
+    import layerparallel as lp
+    X, Y = lp.datasets.peaks(n=5000, seed=0)
+    net = lp.ODEResNet(n_in=2, width=8, n_layers=64, n_out=5, T=5.0)
+    theta = net.init("box", seed=0)
+    loss, grad = net.loss_and_grad(theta, X, Y)
+"""
+
+from . import _blas  # noqa: F401  (loads the BLAS before the compiled core)
+from . import _core, datasets
+from .network import ODEResNet
+from .params import Params
+
+__version__ = "0.1.0"
+
+__all__ = ["ODEResNet", "Params", "datasets", "set_num_threads", "__version__"]
+
+
+def set_num_threads(n):
+    """Threads the compiled core's BLAS may use (process-wide)."""
+    from ._validation import positive_int
+
+    _core.blas_set_num_threads(positive_int(n, "n"))

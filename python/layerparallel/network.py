@@ -1,0 +1,158 @@
+"""lp.ODEResNet: the network of SPEC section 1 over the compiled core.
+
+    u_0 = sigma(W_in y + b_in)                       (opening layer)
+    u_{n+1} = u_n + h sigma(W_n u_n + b_n),  h = T/N  (N residual layers)
+    J = 1/|S| sum_k loss(W_out u_N + b_out, c_k) + regularization
+
+Every method validates its arguments here, then makes one call into C++ that
+runs the whole sweep.
+"""
+
+import numpy as np
+
+from . import _core
+from . import _validation as check
+from .init import initialize
+from .params import Params
+
+ACTIVATIONS = ("relu", "tanh", "smoothrelu")
+OPENINGS = ("activation", "linear", "padding")
+HEADS = ("classification", "regression")
+MAX_WIDTH = 1 << 16
+MAX_LAYERS = 1 << 24
+
+
+class ODEResNet:
+    """An ODE-ResNet of ``n_layers`` residual layers of ``width`` on [0, T].
+
+    Parameters
+    ----------
+    n_in, width, n_layers, n_out : int
+        Input features, state width w, residual layers N, outputs (classes).
+    T : float
+        Final time; the step size is h = T / n_layers.
+    activation : "relu" | "tanh" | "smoothrelu"
+        sigma. smoothrelu is relu with the kink replaced by (x + eta)^2/(4 eta)
+        on |x| < eta (C^1).
+    opening : "activation" | "linear" | "padding"
+        u_0 = sigma(W_in y + b_in), W_in y + b_in, or y padded with zeros to
+        width w (needs n_in <= width; no opening parameters).
+    head : "classification" | "regression"
+        Softmax cross-entropy of W_out u_N + b_out against (one-hot) targets,
+        or half the mean squared error 1/(2|S|) sum_k ||W_out u_N + b_out - c_k||^2.
+    gamma_tik, gamma_ddt, gamma_out : float >= 0
+        Tikhonov gamma_tik/2 h sum_n ||theta_n||^2, time-derivative
+        gamma_ddt/2 h sum_n ||(theta_{n+1} - theta_n)/h||^2 and opening/head
+        gamma_out/2 (||W_in||^2 + ||b_in||^2 + ||W_out||^2 + ||b_out||^2).
+    eta : float > 0
+        Half-width of smoothrelu's quadratic blend.
+    """
+
+    def __init__(self, n_in, width, n_layers, n_out, T=5.0, activation="smoothrelu",
+                 opening="activation", head="classification", gamma_tik=0.0, gamma_ddt=0.0,
+                 gamma_out=0.0, eta=0.1):
+        self.n_in = check.positive_int(n_in, "n_in", MAX_WIDTH)
+        self.width = check.positive_int(width, "width", MAX_WIDTH)
+        self.n_layers = check.positive_int(n_layers, "n_layers", MAX_LAYERS)
+        self.n_out = check.positive_int(n_out, "n_out", MAX_WIDTH)
+        self.T = check.finite_float(T, "T", strictly_positive=True)
+        self.activation = check.choice(activation, "activation", ACTIVATIONS)
+        self.opening = check.choice(opening, "opening", OPENINGS)
+        self.head = check.choice(head, "head", HEADS)
+        self.gamma_tik = check.finite_float(gamma_tik, "gamma_tik", minimum=0.0)
+        self.gamma_ddt = check.finite_float(gamma_ddt, "gamma_ddt", minimum=0.0)
+        self.gamma_out = check.finite_float(gamma_out, "gamma_out", minimum=0.0)
+        self.eta = check.finite_float(eta, "eta", strictly_positive=True)
+        if self.opening == "padding" and self.n_in > self.width:
+            raise ValueError(
+                f"opening='padding' needs n_in <= width, got n_in={self.n_in}, width={self.width}"
+            )
+        self._model = _core.SerialModel(
+            self.n_in, self.width, self.n_layers, self.n_out, self.T, self.activation, self.eta,
+            self.opening, self.head, self.gamma_tik, self.gamma_ddt, self.gamma_out)
+        self._layout = self._model.layout()
+
+    # ---- parameters -----------------------------------------------------
+    @property
+    def h(self):
+        """Step size T / n_layers."""
+        return self.T / self.n_layers
+
+    @property
+    def n_params(self):
+        return self._model.size
+
+    def new_params(self):
+        """Zero parameters with this network's layout."""
+        return Params(self._layout)
+
+    def init(self, method="box", seed=0, magnitude=1.0):
+        """New lp.Params initialized by ``method``.
+
+        "zeros"; "uniform": every entry uniform in [-magnitude, magnitude];
+        "he": weights N(0, 2/fan_in), biases 0; "glorot": weights
+        U(-a, a), a = sqrt(6/(fan_in + fan_out)), biases 0; "box": the residual
+        layers by Box initialization on [0, magnitude]^w (SPEC section 4), the
+        opening layer and head by Glorot.
+        """
+        return initialize(self, self.new_params(), method, seed, magnitude)
+
+    def _theta(self, theta):
+        """The flat float64 vector of ``theta`` (Params or array), checked."""
+        if isinstance(theta, Params):
+            if theta.layout != self._layout:
+                raise ValueError("theta: Params layout does not match this network")
+            data = theta.data
+        else:
+            data = check.float_array(theta, "theta", 1)
+            if data.shape[0] != self.n_params:
+                raise ValueError(
+                    f"theta must have {self.n_params} entries, got {data.shape[0]}")
+            return data
+        if not np.isfinite(data).all():
+            raise ValueError("theta contains NaN or Inf")
+        return data
+
+    def _X(self, X):
+        return check.float_array(X, "X", 2, columns=self.n_in)
+
+    def _Y(self, Y, rows):
+        Y = check.float_array(Y, "Y", 2, columns=self.n_out, rows=rows)
+        if self.head == "classification" and (Y < 0).any():
+            raise ValueError("Y: classification targets must be nonnegative (one-hot rows)")
+        return Y
+
+    # ---- propagation ----------------------------------------------------
+    def forward(self, theta, X):
+        """Final states u_N (n, width) by serial propagation."""
+        return self._model.forward(self._theta(theta), self._X(X))
+
+    def predict(self, theta, X):
+        """Head output W_out u_N + b_out (n, n_out): logits or regression values."""
+        return self._model.predict(self._theta(theta), self._X(X))
+
+    def loss(self, theta, X, Y):
+        """J(theta) on (X, Y), including regularization."""
+        X = self._X(X)
+        return self._model.loss_and_grad(self._theta(theta), X, self._Y(Y, X.shape[0]), None)
+
+    def loss_and_grad(self, theta, X, Y):
+        """(J, dJ/dtheta as lp.Params) by serial forward and backward propagation."""
+        X = self._X(X)
+        Y = self._Y(Y, X.shape[0])
+        grad = self.new_params()
+        J = self._model.loss_and_grad(self._theta(theta), X, Y, grad.data)
+        return J, grad
+
+    def accuracy(self, theta, X, Y):
+        """Fraction of rows whose largest logit is the target's class."""
+        if self.head != "classification":
+            raise ValueError("accuracy needs head='classification'")
+        X = self._X(X)
+        Y = self._Y(Y, X.shape[0])
+        return float(np.mean(np.argmax(self.predict(theta, X), axis=1) == np.argmax(Y, axis=1)))
+
+    def __repr__(self):
+        return (f"ODEResNet(n_in={self.n_in}, width={self.width}, n_layers={self.n_layers}, "
+                f"n_out={self.n_out}, T={self.T}, activation={self.activation!r}, "
+                f"opening={self.opening!r}, head={self.head!r})")
