@@ -1,6 +1,7 @@
 // Bindings of the serial ODE-ResNet model.
 #include <pybind11/stl.h>
 
+#include <memory>
 #include <string>
 
 #include "arrays.hpp"
@@ -75,7 +76,7 @@ void bind_model(py::module_& m) {
                        const std::string& activation, double eta, const std::string& opening,
                        const std::string& head, double gamma_tik, double gamma_ddt,
                        double gamma_out) {
-             return SerialModel(make_config(n_in, width, n_layers, n_out, T, activation, eta,
+             return std::make_unique<SerialModel>(make_config(n_in, width, n_layers, n_out, T, activation, eta,
                                             opening, head, gamma_tik, gamma_ddt, gamma_out));
            }),
            py::arg("n_in"), py::arg("width"), py::arg("n_layers"), py::arg("n_out"),

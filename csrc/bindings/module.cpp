@@ -2,7 +2,7 @@
 // Python package; this module is private.
 #include <pybind11/pybind11.h>
 
-#include "layerparallel/blas.hpp"
+#include "layerparallel/parallel.hpp"
 
 namespace py = pybind11;
 
@@ -13,7 +13,7 @@ void bind_model(py::module_& m);
 PYBIND11_MODULE(_core, m) {
   m.doc() = "layerparallel compiled core (private; use the layerparallel package)";
   layerparallel::bind::bind_model(m);
-  m.def("blas_set_num_threads", &layerparallel::blas::set_num_threads, py::arg("n"),
-        "Threads the BLAS may use (the process-wide OpenBLAS pool).");
-  m.def("blas_get_num_threads", &layerparallel::blas::get_num_threads);
+  m.def("set_num_threads", &layerparallel::set_num_threads, py::arg("n"),
+        "Threads the core may use (row blocks and layers; the BLAS runs inside them).");
+  m.def("get_num_threads", &layerparallel::num_threads);
 }

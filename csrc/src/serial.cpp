@@ -3,26 +3,43 @@
 
 #include "layerparallel/layer.hpp"
 #include "layerparallel/model.hpp"
+#include "layerparallel/parallel.hpp"
 
 namespace layerparallel {
 
+namespace {
+// Rows per block: enough that a block's GEMM is efficient.
+constexpr index_t kMinRows = 64;
+}  // namespace
+
+// Samples propagate independently: each block of rows runs through all layers.
 void forward_sweep(const NetConfig& cfg, const ParamView<const double>& theta, index_t n,
                    double* U, double* Z) {
-  const index_t sz = n * cfg.width;
+  const index_t w = cfg.width, sz = n * w;
   const double h = cfg.h();
-  for (index_t l = 0; l < cfg.n_layers; ++l)
-    layer_forward(cfg, theta.W(l), theta.b(l), h, U + l * sz, n, U + (l + 1) * sz, Z + l * sz);
+  parallel_blocks(n, kMinRows, [&](index_t r0, index_t r1) {
+    const index_t off = r0 * w;
+    for (index_t l = 0; l < cfg.n_layers; ++l)
+      layer_forward(cfg, theta.W(l), theta.b(l), h, U + l * sz + off, r1 - r0,
+                    U + (l + 1) * sz + off, Z + l * sz + off);
+  });
 }
 
+// The adjoint recursion by row blocks, leaving each layer's factor
+// d_l = sigma'(z_l) * lam_{l+1} in Z; then every layer's gradient on its own.
 void backward_sweep(const NetConfig& cfg, const ParamView<const double>& theta, index_t n,
                     const double* U, double* Z, double* lam, const ParamView<double>& grad) {
-  const index_t sz = n * cfg.width;
+  const index_t w = cfg.width, sz = n * w;
   const double h = cfg.h();
-  for (index_t l = cfg.n_layers - 1; l >= 0; --l) {
-    double* d = Z + l * sz;
-    layer_adjoint(cfg, theta.W(l), theta.b(l), h, U + l * sz, lam, n, lam, d, true);
-    layer_gradient(cfg, h, U + l * sz, d, n, grad.W(l), grad.b(l));
-  }
+  parallel_blocks(n, kMinRows, [&](index_t r0, index_t r1) {
+    const index_t off = r0 * w;
+    for (index_t l = cfg.n_layers - 1; l >= 0; --l)
+      layer_adjoint(cfg, theta.W(l), theta.b(l), h, U + l * sz + off, lam + off, r1 - r0,
+                    lam + off, Z + l * sz + off, true);
+  });
+  parallel_for(cfg.n_layers, [&](index_t l) {
+    layer_gradient(cfg, h, U + l * sz, Z + l * sz, n, grad.W(l), grad.b(l));
+  });
 }
 
 SerialModel::SerialModel(const NetConfig& cfg) : cfg_(cfg), layout_(ParamLayout::of(cfg)) {}
@@ -38,12 +55,14 @@ void SerialModel::propagate(const double* theta, const double* X, index_t n) {
 }
 
 void SerialModel::forward(const double* theta, const double* X, index_t n, double* uN) {
+  std::lock_guard<std::mutex> lock(mutex_);
   propagate(theta, X, n);
   const index_t sz = n * cfg_.width;
   std::copy(U_.begin() + cfg_.n_layers * sz, U_.begin() + (cfg_.n_layers + 1) * sz, uN);
 }
 
 void SerialModel::predict(const double* theta, const double* X, index_t n, double* out) {
+  std::lock_guard<std::mutex> lock(mutex_);
   propagate(theta, X, n);
   const ParamView<const double> p{theta, layout_, cfg_.width};
   head_output(cfg_, p, U_.data() + cfg_.n_layers * n * cfg_.width, n, out);
@@ -51,6 +70,7 @@ void SerialModel::predict(const double* theta, const double* X, index_t n, doubl
 
 double SerialModel::loss_and_grad(const double* theta, const double* X, const double* Y,
                                   index_t n, double* grad) {
+  std::lock_guard<std::mutex> lock(mutex_);
   propagate(theta, X, n);
   const index_t sz = n * cfg_.width;
   const ParamView<const double> p{theta, layout_, cfg_.width};

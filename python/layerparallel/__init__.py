@@ -14,11 +14,19 @@ from .params import Params
 
 __version__ = "0.1.0"
 
-__all__ = ["ODEResNet", "Params", "datasets", "set_num_threads", "__version__"]
+__all__ = ["ODEResNet", "Params", "datasets", "set_num_threads", "get_num_threads", "__version__"]
 
 
 def set_num_threads(n):
-    """Threads the compiled core's BLAS may use (process-wide)."""
+    """Threads the compiled core may use (process-wide; default: OMP_NUM_THREADS or all cores).
+
+    Under MPI with one rank per core, 1 is right.
+    """
     from ._validation import positive_int
 
-    _core.blas_set_num_threads(positive_int(n, "n"))
+    _core.set_num_threads(positive_int(n, "n"))
+
+
+def get_num_threads():
+    """Threads the compiled core uses."""
+    return _core.get_num_threads()

@@ -68,3 +68,10 @@ def float_array(a, name, ndim, columns=None, rows=None):
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or Inf")
     return arr
+
+
+def seed(value, name="seed"):
+    """A reproducible seed: a nonnegative int (None would differ per call and per rank)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be a nonnegative integer, got {value!r}")
+    return int(value)

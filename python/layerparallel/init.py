@@ -65,7 +65,7 @@ def initialize(net, theta, method, seed, magnitude):
     magnitude = check.finite_float(magnitude, "magnitude", minimum=0.0)
     if method == "box" and magnitude == 0.0:
         raise ValueError("magnitude must be positive for box init")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check.seed(seed))
     w, L = net.width, net.n_layers
     # Opening layer and head: the same family, with Glorot standing in for Box
     # (the box construction needs inputs in a box [0, m]^w, which data are not).

@@ -8,6 +8,8 @@ Every method validates its arguments here, then makes one call into C++ that
 runs the whole sweep.
 """
 
+import math
+
 import numpy as np
 
 from . import _core
@@ -63,6 +65,8 @@ class ODEResNet:
         self.gamma_ddt = check.finite_float(gamma_ddt, "gamma_ddt", minimum=0.0)
         self.gamma_out = check.finite_float(gamma_out, "gamma_out", minimum=0.0)
         self.eta = check.finite_float(eta, "eta", strictly_positive=True)
+        if not (self.h >= 1e-150 and math.isfinite(self.n_layers / self.T)):
+            raise ValueError(f"T is too small for {self.n_layers} layers: h = T/n_layers = {self.h!r}")
         if self.opening == "padding" and self.n_in > self.width:
             raise ValueError(
                 f"opening='padding' needs n_in <= width, got n_in={self.n_in}, width={self.width}"

@@ -2,6 +2,7 @@
 // and the serial forward and backward sweeps that are the reference for MGRIT.
 #pragma once
 
+#include <mutex>
 #include <vector>
 
 #include "network.hpp"
@@ -46,6 +47,7 @@ void backward_sweep(const NetConfig& cfg, const ParamView<const double>& theta, 
 
 // The serial model with its reusable workspace: the buffers for N+1 states are
 // large, so they are kept between calls instead of being faulted in each time.
+// Calls on one model are serialized (the workspace is shared).
 class SerialModel {
  public:
   explicit SerialModel(const NetConfig& cfg);
@@ -64,6 +66,7 @@ class SerialModel {
   void propagate(const double* theta, const double* X, index_t n);
   NetConfig cfg_;
   ParamLayout layout_;
+  std::mutex mutex_;
   std::vector<double> U_, Z_, z0_, lam_, work_;
 };
 

@@ -1,0 +1,33 @@
+"""Shared helpers of the Python benchmarks: timing and machine-readable rows."""
+
+import json
+import sys
+import time
+
+import numpy as np
+
+
+def median_time(fn, reps=None, min_seconds=0.5, warmup=2):
+    """Median wall time of fn() over max(reps, as many as fit in min_seconds)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    start = time.perf_counter()
+    while (reps is None or len(times) < reps) and (
+        len(times) < 5 or time.perf_counter() - start < min_seconds
+    ):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if reps is not None and len(times) >= reps:
+            break
+    return float(np.median(times)), len(times)
+
+
+def emit(**row):
+    """One JSON row on stdout (logs go to stderr)."""
+    print(json.dumps(row), flush=True)
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)

@@ -1,0 +1,106 @@
+"""Serial forward+backward of an ODE-ResNet: layerparallel vs numpy GEMM rate vs PyTorch.
+
+For each width: one forward + backward (loss and full gradient) of a 64-layer
+net on a batch of 1000, against
+  (a) the time numpy needs for the 3N GEMMs of the same shapes (u W^T,
+      d W, d^T u per layer) -- the BLAS floor of any implementation;
+  (b) the same network written in PyTorch (CPU, eager, autograd), if installed.
+Rows: {"bench":"serial_vs", "impl", "width", "n_layers", "batch", "threads",
+"median_s", "ratio_vs_layerparallel"}. Run: python bench/serial_vs.py [--threads 2]
+"""
+
+import argparse
+import os
+
+import numpy as np
+
+from _common import emit, log, median_time
+
+import layerparallel as lp
+
+
+def numpy_gemms(batch, width, n_layers, rng):
+    u = rng.standard_normal((batch, width))
+    W = rng.standard_normal((width, width))
+    z = np.empty((batch, width))
+    g = np.empty((width, width))
+
+    def run():
+        for _ in range(n_layers):
+            np.matmul(u, W.T, out=z)   # forward
+            np.matmul(u, W, out=z)     # adjoint
+            np.matmul(u.T, u, out=g)   # gradient
+    return run
+
+
+def torch_net(batch, width, n_layers, T, threads, seed):
+    import torch
+
+    torch.set_num_threads(threads)
+    g = torch.Generator().manual_seed(seed)
+    X = torch.rand(batch, 2, generator=g, dtype=torch.float64) * 6 - 3
+    labels = torch.randint(0, 5, (batch,), generator=g)
+    W_in = (torch.randn(width, 2, generator=g, dtype=torch.float64) * 0.5).requires_grad_()
+    b_in = torch.zeros(width, dtype=torch.float64, requires_grad=True)
+    W = (torch.randn(n_layers, width, width, generator=g, dtype=torch.float64)
+         / width ** 0.5).requires_grad_()
+    b = torch.zeros(n_layers, width, dtype=torch.float64, requires_grad=True)
+    W_out = (torch.randn(5, width, generator=g, dtype=torch.float64) * 0.5).requires_grad_()
+    b_out = torch.zeros(5, dtype=torch.float64, requires_grad=True)
+    h = T / n_layers
+    params = [W_in, b_in, W, b, W_out, b_out]
+
+    def run():
+        for p in params:
+            p.grad = None
+        u = torch.relu(X @ W_in.T + b_in)
+        for n in range(n_layers):
+            u = u + h * torch.relu(u @ W[n].T + b[n])
+        loss = torch.nn.functional.cross_entropy(u @ W_out.T + b_out, labels)
+        loss.backward()
+        return loss
+    return run
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--widths", type=int, nargs="+", default=[8, 64, 256])
+    ap.add_argument("--layers", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--min-seconds", type=float, default=1.0)
+    args = ap.parse_args()
+    lp.set_num_threads(args.threads)
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(args.threads)
+    except ImportError:
+        log("threadpoolctl missing: numpy's BLAS runs with its default threads")
+    rng = np.random.default_rng(0)
+    X, Y = lp.datasets.peaks(n=args.batch, seed=0)
+    for w in args.widths:
+        net = lp.ODEResNet(2, w, args.layers, 5, T=5.0, activation="relu")
+        theta = net.init("he", seed=0)
+        theta.data[...] *= 0.5
+        ours, reps = median_time(lambda: net.loss_and_grad(theta, X, Y),
+                                 min_seconds=args.min_seconds)
+        common = dict(bench="serial_vs", width=w, n_layers=args.layers, batch=args.batch,
+                      threads=args.threads)
+        emit(impl="layerparallel", median_s=ours, reps=reps, ratio_vs_layerparallel=1.0, **common)
+        t, reps = median_time(numpy_gemms(args.batch, w, args.layers, rng),
+                              min_seconds=args.min_seconds)
+        gflop = 3 * args.layers * 2.0 * args.batch * w * w * 1e-9
+        emit(impl="numpy_3N_gemm", median_s=t, reps=reps, ratio_vs_layerparallel=t / ours,
+             gflops_numpy=gflop / t, gflops_layerparallel_gemm_equiv=gflop / ours, **common)
+        try:
+            run = torch_net(args.batch, w, args.layers, 5.0, args.threads, 0)
+        except ImportError:
+            log("torch not installed: PyTorch comparison skipped (pip install torch)")
+            continue
+        t, reps = median_time(run, min_seconds=args.min_seconds)
+        emit(impl="pytorch_eager", median_s=t, reps=reps, ratio_vs_layerparallel=t / ours,
+             **common)
+
+
+if __name__ == "__main__":
+    main()
