@@ -70,6 +70,17 @@ py::dict layout_dict(const NetConfig& c, const ParamLayout& p) {
 }
 
 void bind_model(py::module_& m) {
+  m.def("param_layout",
+        [](index_t n_in, index_t width, index_t n_layers, index_t n_out, const std::string& opening,
+           index_t first_layer, index_t n_stored) {
+          NetConfig c = make_config(n_in, width, n_layers, n_out, 1.0, "relu", 0.1, opening,
+                                    "classification", 0, 0, 0);
+          if (first_layer < 0 || n_stored < 0 || first_layer + n_stored > n_layers)
+            throw std::invalid_argument("layer block out of range");
+          return layout_dict(c, ParamLayout::of(c, first_layer, n_stored));
+        },
+        "Layout {block: (offset, shape)} of a parameter vector holding layers "
+        "[first_layer, first_layer + n_stored).");
   py::class_<SerialModel>(m, "SerialModel",
                           "Serial ODE-ResNet: forward and backward sweeps in one call each.")
       .def(py::init([](index_t n_in, index_t width, index_t n_layers, index_t n_out, double T,

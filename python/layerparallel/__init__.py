@@ -7,14 +7,15 @@
     loss, grad = net.loss_and_grad(theta, X, Y)
 """
 
-from . import _blas  # noqa: F401  (loads the BLAS before the compiled core)
+from . import _preload  # noqa: F401  (BLAS and MPI libraries before the compiled core)
 from . import _core, datasets
+from .mgrit import MGRIT, MGRITDiverged
 from .network import ODEResNet
 from .params import Params
 
 __version__ = "0.1.0"
 
-__all__ = ["ODEResNet", "Params", "datasets", "set_num_threads", "get_num_threads", "__version__"]
+__all__ = ["ODEResNet", "Params", "MGRIT", "MGRITDiverged", "datasets", "set_num_threads", "get_num_threads", "__version__"]
 
 
 def set_num_threads(n):

@@ -15,6 +15,7 @@ import numpy as np
 from . import _core
 from . import _validation as check
 from .init import initialize
+from .mgrit import MGRIT, comm_handle, serial_options
 from .params import Params
 
 ACTIVATIONS = ("relu", "tanh", "smoothrelu")
@@ -48,11 +49,16 @@ class ODEResNet:
         gamma_out/2 (||W_in||^2 + ||b_in||^2 + ||W_out||^2 + ||b_out||^2).
     eta : float > 0
         Half-width of smoothrelu's quadratic blend.
+    comm : mpi4py communicator or None
+        Distribute the residual layers over its ranks: rank r holds layers
+        [floor(N r/P), floor(N (r+1)/P)); parameters (``init``, gradients) are
+        then this rank's part, ``Params.gather()`` gives the whole vector. The
+        opening layer and the head are replicated.
     """
 
     def __init__(self, n_in, width, n_layers, n_out, T=5.0, activation="smoothrelu",
                  opening="activation", head="classification", gamma_tik=0.0, gamma_ddt=0.0,
-                 gamma_out=0.0, eta=0.1):
+                 gamma_out=0.0, eta=0.1, comm=None):
         self.n_in = check.positive_int(n_in, "n_in", MAX_WIDTH)
         self.width = check.positive_int(width, "width", MAX_WIDTH)
         self.n_layers = check.positive_int(n_layers, "n_layers", MAX_LAYERS)
@@ -71,10 +77,48 @@ class ODEResNet:
             raise ValueError(
                 f"opening='padding' needs n_in <= width, got n_in={self.n_in}, width={self.width}"
             )
-        self._model = _core.SerialModel(
-            self.n_in, self.width, self.n_layers, self.n_out, self.T, self.activation, self.eta,
-            self.opening, self.head, self.gamma_tik, self.gamma_ddt, self.gamma_out)
-        self._layout = self._model.layout()
+        self.comm = comm
+        self._handle, self.rank, self.size = comm_handle(comm)
+        if self.size > self.n_layers:
+            raise ValueError(f"comm has {self.size} ranks but the net only {self.n_layers} "
+                             "layers: every rank needs at least one layer")
+        self._model = _core.SerialModel(*self._config())
+        self._global_layout = self._model.layout()
+        firsts = list(_core.first_layers(self.n_layers, self.size)) + [self.n_layers]
+        self.first_layer = firsts[self.rank]
+        self.n_local_layers = firsts[self.rank + 1] - firsts[self.rank]
+        self._layout = _core.param_layout(self.n_in, self.width, self.n_layers, self.n_out,
+                                          self.opening, self.first_layer, self.n_local_layers)
+        self._solvers = {}
+
+    def _config(self):
+        return (self.n_in, self.width, self.n_layers, self.n_out, self.T, self.activation,
+                self.eta, self.opening, self.head, self.gamma_tik, self.gamma_ddt,
+                self.gamma_out)
+
+    @property
+    def distributed(self):
+        """Whether the layers are spread over several ranks."""
+        return self.size > 1
+
+    def _parallel_model(self, solver):
+        """The compiled layer-parallel model for this solver (cached: it keeps
+        the states that warm starts begin from)."""
+        if solver is None:
+            key, opts, handle = "serial", serial_options(), self._handle
+        else:
+            if not isinstance(solver, MGRIT):
+                raise ValueError(f"solver must be an lp.MGRIT, got {solver!r}")
+            if solver.size != self.size or (self.size > 1 and solver.rank != self.rank):
+                raise ValueError(
+                    f"solver's comm ({solver.size} ranks) does not match the network's "
+                    f"({self.size}); create the network with the same comm=")
+            key, opts, handle = solver._key(), solver.options(), self._handle
+        model = self._solvers.get(key)
+        if model is None:
+            model = _core.LayerParallelModel(*self._config(), opts, handle)
+            self._solvers[key] = model
+        return model
 
     # ---- parameters -----------------------------------------------------
     @property
@@ -87,8 +131,13 @@ class ODEResNet:
         return self._model.size
 
     def new_params(self):
-        """Zero parameters with this network's layout."""
-        return Params(self._layout)
+        """Zero parameters with this network's (this rank's) layout."""
+        return Params(self._layout, dist=self._dist())
+
+    def _dist(self):
+        if not self.distributed:
+            return None
+        return (self.comm, self._global_layout, self.first_layer, self.n_local_layers)
 
     def init(self, method="box", seed=0, magnitude=1.0):
         """New lp.Params initialized by ``method``.
@@ -99,7 +148,16 @@ class ODEResNet:
         layers by Box initialization on [0, magnitude]^w (SPEC section 4), the
         opening layer and head by Glorot.
         """
-        return initialize(self, self.new_params(), method, seed, magnitude)
+        full = initialize(self, Params(self._global_layout), method, seed, magnitude)
+        if not self.distributed:
+            return full
+        theta = self.new_params()
+        for name in ("W_in", "b_in", "W_out", "b_out"):
+            getattr(theta, name)[...] = getattr(full, name)
+        a, b = self.first_layer, self.first_layer + self.n_local_layers
+        theta.W[...] = full.W[a:b]
+        theta.b[...] = full.b[a:b]
+        return theta
 
     def _theta(self, theta):
         """The flat float64 vector of ``theta`` (Params or array), checked."""
@@ -127,26 +185,55 @@ class ODEResNet:
         return Y
 
     # ---- propagation ----------------------------------------------------
-    def forward(self, theta, X):
-        """Final states u_N (n, width) by serial propagation."""
-        return self._model.forward(self._theta(theta), self._X(X))
+    # Without a solver on one rank: the serial sweeps. With an lp.MGRIT solver,
+    # or on several ranks: the layer-parallel model (one level = serial
+    # propagation across the ranks).
+    def _warm(self, solver):
+        return solver is not None and solver.warm_start
+
+    def forward(self, theta, X, solver=None):
+        """Final states u_N (n, width); with a solver, (u_N, info)."""
+        theta, X = self._theta(theta), self._X(X)
+        if solver is None and not self.distributed:
+            return self._model.forward(theta, X)
+        U, info = self._parallel_model(solver).forward(theta, X, self._warm(solver))
+        return U if solver is None else (U, info)
 
     def predict(self, theta, X):
         """Head output W_out u_N + b_out (n, n_out): logits or regression values."""
-        return self._model.predict(self._theta(theta), self._X(X))
+        if not self.distributed:
+            return self._model.predict(self._theta(theta), self._X(X))
+        p = theta if isinstance(theta, Params) else Params(self._layout, self._theta(theta))
+        return self.forward(theta, X) @ p.W_out.T + p.b_out
 
-    def loss(self, theta, X, Y):
+    def loss(self, theta, X, Y, solver=None):
         """J(theta) on (X, Y), including regularization."""
         X = self._X(X)
-        return self._model.loss_and_grad(self._theta(theta), X, self._Y(Y, X.shape[0]), None)
+        Y = self._Y(Y, X.shape[0])
+        theta = self._theta(theta)
+        if solver is None and not self.distributed:
+            return self._model.loss_and_grad(theta, X, Y, None)
+        return self._parallel_model(solver).loss_and_grad(theta, X, Y, None,
+                                                          self._warm(solver))[0]
 
-    def loss_and_grad(self, theta, X, Y):
-        """(J, dJ/dtheta as lp.Params) by serial forward and backward propagation."""
+    def loss_and_grad(self, theta, X, Y, solver=None):
+        """(J, dJ/dtheta as lp.Params); with an lp.MGRIT solver (J, grad, info).
+
+        Without a solver: serial forward and backward propagation. With one,
+        the forward and the adjoint propagation are MGRIT solves across the
+        layers, then every layer's gradient is computed from u_n and
+        lambda_{n+1}; info = {"forward": {...}, "adjoint": {...}} with the
+        iterations, residual history and step count of each solve.
+        """
         X = self._X(X)
         Y = self._Y(Y, X.shape[0])
+        theta = self._theta(theta)
         grad = self.new_params()
-        J = self._model.loss_and_grad(self._theta(theta), X, Y, grad.data)
-        return J, grad
+        if solver is None and not self.distributed:
+            return self._model.loss_and_grad(theta, X, Y, grad.data), grad
+        J, info = self._parallel_model(solver).loss_and_grad(theta, X, Y, grad.data,
+                                                             self._warm(solver))
+        return (J, grad) if solver is None else (J, grad, info)
 
     def accuracy(self, theta, X, Y):
         """Fraction of rows whose largest logit is the target's class."""

@@ -19,10 +19,11 @@ class Params:
     (``W_in`` and ``b_in`` are empty for opening="padding").
     """
 
-    __slots__ = ("_layout", "_size", "_data")
+    __slots__ = ("_layout", "_size", "_data", "_dist")
 
-    def __init__(self, layout, data=None):
+    def __init__(self, layout, data=None, dist=None):
         self._layout = dict(layout)
+        self._dist = dist  # (comm, global layout, first layer, layers here) when distributed
         self._size = max(off + int(np.prod(shape)) for off, shape in self._layout.values())
         if data is None:
             self._data = np.zeros(self._size)
@@ -66,18 +67,49 @@ class Params:
 
     def copy(self):
         """A deep copy (new buffer, same layout)."""
-        return Params(self._layout, self._data.copy())
+        return Params(self._layout, self._data.copy(), self._dist)
 
     def zeros_like(self):
-        return Params(self._layout)
+        return Params(self._layout, dist=self._dist)
+
+    @property
+    def distributed(self):
+        return self._dist is not None
 
     def gather(self):
-        """The whole parameter vector (a copy). On one rank that is ``.data``."""
-        return self._data.copy()
+        """The whole parameter vector on every rank (a copy).
+
+        On one rank that is ``.data``; on several, the residual layers of all
+        ranks in order with the replicated opening layer and head.
+        """
+        if self._dist is None:
+            return self._data.copy()
+        comm, layout, _, _ = self._dist
+        full = Params(layout)
+        blocks_W = comm.allgather(self.W)
+        blocks_b = comm.allgather(self.b)
+        full.W[...] = np.concatenate(blocks_W, axis=0)
+        full.b[...] = np.concatenate(blocks_b, axis=0)
+        for name in ("W_in", "b_in", "W_out", "b_out"):
+            getattr(full, name)[...] = getattr(self, name)
+        return full.data
+
+    def dot(self, other):
+        """Inner product of the whole vectors (reduced over ranks; the
+        replicated opening layer and head counted once)."""
+        o = other.data if isinstance(other, Params) else np.asarray(other)
+        if self._dist is None:
+            return float(self._data @ o)
+        off, shape = self._layout["W"]
+        lo = off
+        hi = self._layout["W_out"][0]
+        local = float(self._data[lo:hi] @ o[lo:hi])
+        replicated = float(self._data[:lo] @ o[:lo] + self._data[hi:] @ o[hi:])
+        return self._dist[0].allreduce(local) + replicated
 
     def norm(self):
-        """2-norm of the whole vector."""
-        return float(np.linalg.norm(self._data))
+        """2-norm of the whole vector (over all ranks)."""
+        return float(np.sqrt(self.dot(self)))
 
     def __repr__(self):
         shapes = ", ".join(f"{k}={tuple(self._layout[k][1])}" for k in BLOCKS)

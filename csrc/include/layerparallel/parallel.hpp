@@ -20,6 +20,15 @@ namespace layerparallel {
 int num_threads();
 void set_num_threads(int n);
 
+// Index of the calling thread inside a parallel region (0 outside).
+inline int thread_id() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
 // f(begin, end) on contiguous blocks of [0, n), at most one block per thread
 // and none smaller than min_block (tiny problems run on the calling thread).
 template <class F>

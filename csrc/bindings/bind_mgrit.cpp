@@ -1,0 +1,232 @@
+// Bindings of the MGRIT engine: options, the layer-parallel ODE-ResNet model,
+// and MGRIT over any Python propagator phi(level, step, w).
+#include <pybind11/functional.h>
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <limits>
+#include <memory>
+
+#include "arrays.hpp"
+#include "layerparallel/layer_parallel_model.hpp"
+#include "layerparallel/mgrit.hpp"
+
+namespace layerparallel::bind {
+
+NetConfig make_config(index_t n_in, index_t width, index_t n_layers, index_t n_out, double T,
+                      const std::string& activation, double eta, const std::string& opening,
+                      const std::string& head, double gamma_tik, double gamma_ddt,
+                      double gamma_out);
+
+namespace {
+
+Comm make_comm(py::object handle) {
+  if (handle.is_none()) return Comm();
+  return Comm::from_fortran(handle.cast<long long>());
+}
+
+MGRITOptions make_options(const py::dict& o) {
+  MGRITOptions opt;
+  opt.cfactor = o["cfactor"].cast<std::vector<index_t>>();
+  for (auto c : opt.cfactor)
+    if (c < 2) throw std::invalid_argument("cfactor must be >= 2");
+  if (opt.cfactor.empty()) throw std::invalid_argument("cfactor is empty");
+  opt.max_levels = o["max_levels"].cast<int>();
+  opt.min_coarse = o["min_coarse"].cast<index_t>();
+  opt.relax_cf = o["relax_cf"].cast<int>();
+  opt.fcycle = o["fcycle"].cast<bool>();
+  opt.tol = o["tol"].cast<double>();
+  opt.rtol = o["rtol"].cast<double>();
+  opt.max_iter = o["max_iter"].cast<int>();
+  opt.store_fine_f = o["store_fine_f"].cast<bool>();
+  opt.divergence = o["divergence"].cast<double>();
+  if (opt.max_levels < 1 || opt.min_coarse < 1 || opt.relax_cf < 0 || opt.max_iter < 0)
+    throw std::invalid_argument("invalid MGRIT options");
+  return opt;
+}
+
+py::dict info_dict(const SolveInfo& s) {
+  py::dict d;
+  d["iterations"] = s.iterations;
+  d["converged"] = s.converged;
+  d["residuals"] = s.residuals;
+  d["steps"] = s.steps;
+  return d;
+}
+
+// A Python callable as the app. Steps run one at a time under the GIL; an
+// exception is kept and NaN returned, so every rank learns of it through the
+// residual reduction instead of waiting forever on this one.
+class PyApp : public App {
+ public:
+  PyApp(py::function phi, index_t size) : phi_(std::move(phi)), size_(size) {}
+  index_t state_size() const override { return size_; }
+  bool concurrent_steps() const override { return false; }
+  bool failed() const override { return static_cast<bool>(error_); }
+  void step(int level, index_t from, index_t, const double* in, double* out, bool) override {
+    py::gil_scoped_acquire gil;
+    if (error_) {
+      std::fill(out, out + size_, std::numeric_limits<double>::quiet_NaN());
+      return;
+    }
+    try {
+      carray w(size_);
+      std::copy(in, in + size_, w.mutable_data());
+      py::object r = phi_(level, from, w);
+      auto a = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(r);
+      if (!a || a.ndim() != 1 || a.shape(0) != size_)
+        throw py::value_error("phi must return a 1-d float array of length " +
+                              std::to_string(size_));
+      std::copy(a.data(), a.data() + size_, out);
+    } catch (py::error_already_set& e) {
+      error_ = std::make_unique<py::error_already_set>(std::move(e));
+      std::fill(out, out + size_, std::numeric_limits<double>::quiet_NaN());
+    }
+  }
+  void rethrow() {
+    if (error_) {
+      auto e = std::move(error_);
+      e->restore();
+      throw py::error_already_set();
+    }
+  }
+  void reset() { error_.reset(); }
+
+ private:
+  py::function phi_;
+  index_t size_;
+  std::unique_ptr<py::error_already_set> error_;
+};
+
+class PropagatorSolver {
+ public:
+  PropagatorSolver(py::function phi, index_t state_size, index_t n_steps, const py::dict& opt,
+                   py::object comm, std::vector<index_t> first_points)
+      : comm_(make_comm(comm)), app_(std::move(phi), state_size) {
+    if (first_points.empty()) first_points = LayerParallelModel::first_layers(n_steps, comm_.size());
+    if (static_cast<int>(first_points.size()) != comm_.size())
+      throw std::invalid_argument("first_points needs one entry per rank");
+    mg_ = std::make_unique<MGRIT>(app_, n_steps, make_options(opt), comm_,
+                                  Distribution::blocks(first_points, n_steps, false));
+  }
+  py::dict solve(const carray& g0, bool warm, py::object guess) {
+    require_size(g0, "w0", app_.state_size());
+    carray gs = guess.is_none() ? g0 : guess.cast<carray>();
+    require_size(gs, "init_guess", app_.state_size());
+    app_.reset();
+    SolveInfo info;
+    try {
+      py::gil_scoped_release nogil;
+      info = mg_->solve(g0.data(), warm, gs.data());
+    } catch (MGRITDiverged&) {
+      app_.rethrow();  // this rank's own error first
+      throw;
+    }
+    return info_dict(info);
+  }
+  carray state(index_t p) {
+    if (p < mg_->first_point() || p > mg_->last_point())
+      throw std::invalid_argument("point " + std::to_string(p) + " is not on this rank");
+    carray out(app_.state_size());
+    std::vector<double> work(app_.state_size());
+    {
+      py::gil_scoped_release nogil;
+      mg_->state_into(p, out.mutable_data(), work.data());
+    }
+    app_.rethrow();
+    return out;
+  }
+  index_t first_point() const { return mg_->first_point(); }
+  index_t last_point() const { return mg_->last_point(); }
+  int levels() const { return mg_->n_levels(); }
+
+ private:
+  Comm comm_;
+  PyApp app_;
+  std::unique_ptr<MGRIT> mg_;
+};
+
+}  // namespace
+
+void bind_mgrit(py::module_& m) {
+  static py::exception<MGRITDiverged> diverged(m, "MGRITDiverged", PyExc_RuntimeError);
+  (void)diverged;
+  m.attr("mpi_available") = Comm::mpi_available();
+  m.def("comm_rank_size", [](py::object h) {
+    Comm c = make_comm(h);
+    return py::make_tuple(c.rank(), c.size());
+  });
+  m.def("first_layers", &LayerParallelModel::first_layers);
+
+  py::class_<LayerParallelModel>(m, "LayerParallelModel")
+      .def(py::init([](index_t n_in, index_t width, index_t n_layers, index_t n_out, double T,
+                       const std::string& activation, double eta, const std::string& opening,
+                       const std::string& head, double gamma_tik, double gamma_ddt,
+                       double gamma_out, const py::dict& opt, py::object comm) {
+        return std::make_unique<LayerParallelModel>(
+            make_config(n_in, width, n_layers, n_out, T, activation, eta, opening, head,
+                        gamma_tik, gamma_ddt, gamma_out),
+            make_comm(comm), make_options(opt));
+      }))
+      .def_property_readonly("size", [](const LayerParallelModel& s) { return s.layout().size; })
+      .def_property_readonly("levels", &LayerParallelModel::levels)
+      .def("forward",
+           [](LayerParallelModel& s, const carray& theta, const carray& X, bool warm) {
+             const auto& c = s.config();
+             require_size(theta, "theta", s.layout().size);
+             const auto n = rows_of(X, "X");
+             require_shape(X, "X", n, c.n_in);
+             carray out({n, static_cast<py::ssize_t>(c.width)});
+             SolveInfo info;
+             {
+               py::gil_scoped_release nogil;
+               s.forward(theta.data(), X.data(), n, out.mutable_data(), warm, &info);
+             }
+             return py::make_tuple(out, info_dict(info));
+           },
+           py::arg("theta").noconvert(), py::arg("X").noconvert(), py::arg("warm"))
+      .def("loss_and_grad",
+           [](LayerParallelModel& s, const carray& theta, const carray& X, const carray& Y,
+              py::object grad, bool warm) {
+             const auto& c = s.config();
+             require_size(theta, "theta", s.layout().size);
+             const auto n = rows_of(X, "X");
+             require_shape(X, "X", n, c.n_in);
+             require_shape(Y, "Y", n, c.n_out);
+             double* g = nullptr;
+             if (!grad.is_none()) {
+               if (!py::isinstance<carray>(grad))
+                 throw std::invalid_argument("grad: expected a C-contiguous float64 array");
+               auto ga = grad.cast<carray>();
+               if (!ga.writeable()) throw std::invalid_argument("grad: array is read-only");
+               require_size(ga, "grad", s.layout().size);
+               g = ga.mutable_data();
+             }
+             ModelSolveInfo info;
+             double J;
+             {
+               py::gil_scoped_release nogil;
+               J = s.loss_and_grad(theta.data(), X.data(), Y.data(), n, g, warm, &info);
+             }
+             py::dict d;
+             d["forward"] = info_dict(info.forward);
+             d["adjoint"] = info_dict(info.adjoint);
+             return py::make_tuple(J, d);
+           },
+           py::arg("theta").noconvert(), py::arg("X").noconvert(), py::arg("Y").noconvert(),
+           py::arg("grad"), py::arg("warm"));
+
+  py::class_<PropagatorSolver>(m, "PropagatorSolver")
+      .def(py::init<py::function, index_t, index_t, const py::dict&, py::object,
+                    std::vector<index_t>>(),
+           py::arg("phi"), py::arg("state_size"), py::arg("n_steps"), py::arg("options"),
+           py::arg("comm"), py::arg("first_points"))
+      .def("solve", &PropagatorSolver::solve, py::arg("w0").noconvert(), py::arg("warm"),
+           py::arg("init_guess"))
+      .def("state", &PropagatorSolver::state, py::arg("point"))
+      .def_property_readonly("first_point", &PropagatorSolver::first_point)
+      .def_property_readonly("last_point", &PropagatorSolver::last_point)
+      .def_property_readonly("levels", &PropagatorSolver::levels);
+}
+
+}  // namespace layerparallel::bind

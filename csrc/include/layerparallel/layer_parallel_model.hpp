@@ -1,0 +1,59 @@
+// The ODE-ResNet solved by MGRIT across layers, on one rank or many.
+// Rank r holds layers [f_r, f_{r+1}) with f_r = floor(N r / P) (and forward
+// points f_r .. f_{r+1} - 1, the last rank also point N); the opening layer
+// and the head are replicated. Weights never travel; states cross each rank
+// boundary once per sweep.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "comm.hpp"
+#include "mgrit.hpp"
+#include "network.hpp"
+#include "resnet_apps.hpp"
+
+namespace layerparallel {
+
+struct ModelSolveInfo {
+  SolveInfo forward, adjoint;
+};
+
+class LayerParallelModel {
+ public:
+  LayerParallelModel(const NetConfig& cfg, const Comm& comm, const MGRITOptions& opt);
+
+  static std::vector<index_t> first_layers(index_t n_layers, int n_ranks);
+  const ParamLayout& layout() const { return layout_; }
+  const NetConfig& config() const { return cfg_; }
+  int levels() const { return fwd_ ? fwd_->n_levels() : 0; }
+
+  // u_N (n x width) on every rank.
+  void forward(const double* theta, const double* X, index_t n, double* uN, bool warm,
+               SolveInfo* info);
+  // J(theta), identical on every rank; grad (this rank's layout) when non-null.
+  double loss_and_grad(const double* theta, const double* X, const double* Y, index_t n,
+                       double* grad, bool warm, ModelSolveInfo* info);
+
+ private:
+  void setup(index_t n);
+  void solve_forward(const ParamView<const double>& p, const double* X, bool warm,
+                     SolveInfo* info);
+  double regularization_all(const ParamView<const double>& p, const ParamView<double>* g);
+  int last_rank() const { return comm_.size() - 1; }
+
+  NetConfig cfg_;
+  Comm comm_;
+  MGRITOptions opt_;
+  ParamLayout layout_;
+  std::vector<index_t> first_;
+  index_t batch_ = -1;
+  std::unique_ptr<ForwardApp> fwd_app_;
+  std::unique_ptr<AdjointApp> adj_app_;
+  std::unique_ptr<MGRIT> fwd_, adj_;
+  std::vector<double> u0_, z0_, uN_, lam_, work_, tmp_;
+  std::mutex mutex_;
+};
+
+}  // namespace layerparallel

@@ -1,0 +1,126 @@
+// MGRIT: multigrid reduction in time, written once for every propagator
+// (SPEC sections 2 and 3). Solves u_0 = g_0, u_{p+1} = Phi_p(u_p) (+ g_{p+1})
+// for p = 0..N-1 with FAS, F/FCF relaxation, V- and F-cycles over any number
+// of levels, distributed over the ranks of a Comm by contiguous blocks of
+// level-0 points. The engine owns the states; the App only steps.
+#pragma once
+
+#include <atomic>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "app.hpp"
+#include "comm.hpp"
+
+namespace layerparallel {
+
+struct MGRITOptions {
+  std::vector<index_t> cfactor{4};  // per level; the last entry repeats
+  int max_levels = 10;
+  index_t min_coarse = 2;   // stop coarsening at a level with <= this many intervals
+  int relax_cf = 1;         // C-then-F sweeps after the first F: 0 = F, 1 = FCF, ...
+  bool fcycle = false;      // F-cycles instead of V-cycles
+  double tol = 1e-9;        // absolute residual tolerance (<= 0: off)
+  double rtol = 0.0;        // tolerance relative to the first residual (<= 0: off)
+  int max_iter = 50;
+  bool store_fine_f = true; // keep level-0 F-point states ("all"), or C-points only ("C")
+  double divergence = 1e8;  // residual growth over the first residual that counts as divergence
+};
+
+// Raised on every rank alike when the residual grows past the bound or is not finite.
+struct MGRITDiverged : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct SolveInfo {
+  int iterations = 0;
+  bool converged = false;
+  std::vector<double> residuals;  // 2-norm over level-0 C-points, one per cycle
+  long long steps = 0;            // step applications on this rank
+};
+
+// Where each rank's points lie, in the engine's time direction.
+struct Distribution {
+  std::vector<index_t> start;  // start[q] = first level-0 point of position q; start[P] = N + 1
+  std::vector<int> rank;       // MPI rank at position q
+  // Balanced contiguous blocks; `reversed` maps position q to rank P-1-q.
+  static Distribution blocks(const std::vector<index_t>& first_points, index_t n_steps,
+                             bool reversed);
+};
+
+class MGRIT {
+ public:
+  MGRIT(App& app, index_t n_steps, const MGRITOptions& opt, const Comm& comm,
+        const Distribution& dist);
+
+  // Solve with initial condition g0 (read on the owner of point 0 only).
+  // Without warm start the level-0 states start from init_guess (every
+  // owned point), else from the previous solution.
+  SolveInfo solve(const double* g0, bool warm_start, const double* init_guess);
+
+  // Level-0 points owned here: [first_point(), last_point()].
+  index_t first_point() const { return levels_[0].p0; }
+  index_t last_point() const { return levels_[0].p1; }
+  index_t n_steps() const { return levels_[0].n; }
+  int n_levels() const { return static_cast<int>(levels_.size()); }
+  index_t cfactor(int level) const { return levels_[level].cf; }
+  index_t level_intervals(int level) const { return levels_[level].n; }
+
+  // One step into every owned level-0 point p >= 1 from the current states
+  // (an F-relaxation with C-point candidates; states do not change once
+  // converged). Apps hook into it, e.g. the adjoint computes the gradients.
+  // Needs at least two levels (on one level the solve itself is that sweep).
+  void sweep_steps();
+
+  // Whether level-0 point p (owned) has a stored state, and that state.
+  bool stored(index_t p) const;
+  const double* state(index_t p) const;
+  // The state at owned level-0 point p into out: stored, or recomputed from
+  // its C-point (storage "C").
+  void state_into(index_t p, double* out, double* work);
+
+ private:
+  struct Level {
+    index_t stride = 1, cf = 1, n = 0, p0 = 0, p1 = -1;
+    int left = -1, right = -1;  // neighbour ranks holding points of this level
+    bool store_f = true;
+    std::vector<double> u, g;   // g only on levels >= 1
+    std::vector<double> send_buf, recv_buf;
+    Request send_req;
+  };
+
+  bool is_c(const Level& L, index_t p) const { return L.cf > 1 && p % L.cf == 0; }
+  double* u_ptr(int l, index_t p);
+  const double* g_ptr(int l, index_t p) const;  // null for zero
+  void phi(int l, index_t p, const double* in, double* out, bool inner);  // Phi_p(in)+g_{p+1}
+  void phi_plain(int l, index_t p, const double* in, double* out, bool inner);
+  void send_boundary(int l, int tag, const double* u_last);
+  // Phi(u_{p0-1}) (+ g_{p0} if add_g) from the left neighbour's message.
+  void recv_boundary(int l, int tag, double* out, bool add_g);
+  double* work(int slot);
+
+  const double* propagate(int l, index_t s, const double* x, index_t e, double* wa, double* wb,
+                          bool inner);
+  double* coarse_slot(int l, index_t p);  // level l+1's g at C-point p of level l
+  void relax_f(int l, bool candidates);
+  void apply_candidates(int l);
+  double residual_into_coarse(int l);
+  void restrict_to(int l);
+  void correct_from(int l);
+  void coarsest_solve(int l);
+  void cycle(int l, bool fcycle, double* fine_residual);
+
+  App& app_;
+  MGRITOptions opt_;
+  Comm comm_;
+  Distribution dist_;
+  index_t S_;
+  std::vector<Level> levels_;
+  std::vector<std::vector<double>> work_;  // per thread: 3 states
+  std::vector<double> g0_;
+  bool have_solution_ = false;
+  std::atomic<long long> steps_{0};
+};
+
+}  // namespace layerparallel

@@ -1,0 +1,62 @@
+// The ODE-ResNet as MGRIT apps: the forward propagation u_{n+1} = Phi_n(u_n)
+// and the adjoint lambda_n = lambda_{n+1} + h W_n^T (sigma'(z_n) * lambda_{n+1}),
+// which runs backward in layer index (engine time t = N - n). On coarse
+// levels a step spans h c^l with the weights of its left layer (injection).
+#pragma once
+
+#include <vector>
+
+#include "app.hpp"
+#include "mgrit.hpp"
+#include "network.hpp"
+
+namespace layerparallel {
+
+class ForwardApp : public App {
+ public:
+  ForwardApp(const NetConfig& cfg, index_t batch) : cfg_(cfg), batch_(batch) {}
+  // Call before a solve, outside parallel regions: sizes per-thread buffers.
+  void bind(const ParamView<const double>& theta);
+  index_t state_size() const override { return batch_ * cfg_.width; }
+  void step(int level, index_t from, index_t to, const double* in, double* out,
+            bool inner) override;
+
+ private:
+  NetConfig cfg_;
+  index_t batch_;
+  ParamView<const double> theta_{nullptr, {}, 0};
+  std::vector<std::vector<double>> z_;  // per thread
+};
+
+class AdjointApp : public App {
+ public:
+  AdjointApp(const NetConfig& cfg, index_t batch, ForwardApp& fwd)
+      : cfg_(cfg), batch_(batch), fwd_app_(fwd) {}
+  // Call before a solve (after the forward solve), outside parallel regions.
+  void bind(const ParamView<const double>& theta, MGRIT* forward);
+  // While set, every level-0 step also writes layer n's gradient into grad.
+  void set_gradient(const ParamView<double>* grad) { grad_ = grad; }
+  index_t state_size() const override { return batch_ * cfg_.width; }
+  bool step_at_source() const override { return false; }
+  void step(int level, index_t from, index_t to, const double* in, double* out,
+            bool inner) override;
+
+ private:
+  // Forward state u_n: stored by the forward solver, or recomputed from its
+  // C-point into this thread's cache of one forward interval.
+  const double* forward_state(index_t n);
+
+  NetConfig cfg_;
+  index_t batch_;
+  ForwardApp& fwd_app_;
+  ParamView<const double> theta_{nullptr, {}, 0};
+  MGRIT* forward_ = nullptr;
+  const ParamView<double>* grad_ = nullptr;
+  struct Cache {
+    index_t first = -1;
+    std::vector<double> states, d;
+  };
+  std::vector<Cache> cache_;  // per thread
+};
+
+}  // namespace layerparallel

@@ -1,0 +1,197 @@
+#include "layerparallel/layer_parallel_model.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include "layerparallel/model.hpp"
+
+namespace layerparallel {
+
+namespace {
+enum Tags { kTagDdtLeft = 50, kTagDdtRight = 51 };
+}
+
+std::vector<index_t> LayerParallelModel::first_layers(index_t n_layers, int n_ranks) {
+  std::vector<index_t> f(n_ranks);
+  for (int r = 0; r < n_ranks; ++r) f[r] = n_layers * r / n_ranks;
+  return f;
+}
+
+LayerParallelModel::LayerParallelModel(const NetConfig& cfg, const Comm& comm,
+                                       const MGRITOptions& opt)
+    : cfg_(cfg), comm_(comm), opt_(opt) {
+  if (comm.size() > cfg.n_layers)
+    throw std::invalid_argument("more ranks than layers: every rank needs at least one layer");
+  first_ = first_layers(cfg.n_layers, comm.size());
+  const int r = comm.rank();
+  const index_t end = r + 1 < comm.size() ? first_[r + 1] : cfg.n_layers;
+  layout_ = ParamLayout::of(cfg, first_[r], end - first_[r]);
+}
+
+void LayerParallelModel::setup(index_t n) {
+  if (n == batch_) return;
+  const index_t S = n * cfg_.width;
+  fwd_app_ = std::make_unique<ForwardApp>(cfg_, n);
+  adj_app_ = std::make_unique<AdjointApp>(cfg_, n, *fwd_app_);
+  const auto N = cfg_.n_layers;
+  fwd_ = std::make_unique<MGRIT>(*fwd_app_, N, opt_, comm_,
+                                 Distribution::blocks(first_, N, false));
+  adj_ = std::make_unique<MGRIT>(*adj_app_, N, opt_, comm_,
+                                 Distribution::blocks(first_, N, true));
+  u0_.assign(S, 0.0);
+  z0_.assign(S, 0.0);
+  uN_.assign(S, 0.0);
+  lam_.assign(S, 0.0);
+  tmp_.assign(S, 0.0);
+  work_.assign(n * cfg_.n_out, 0.0);
+  batch_ = n;
+}
+
+void LayerParallelModel::solve_forward(const ParamView<const double>& p, const double* X,
+                                       bool warm, SolveInfo* info) {
+  // The opening layer is replicated: every rank has u_0, the initial guess.
+  opening_forward(cfg_, p, X, batch_, u0_.data(), z0_.data());
+  fwd_app_->bind(p);
+  SolveInfo si = fwd_->solve(u0_.data(), warm, u0_.data());
+  if (info) *info = si;
+  if (comm_.rank() == last_rank()) fwd_->state_into(cfg_.n_layers, uN_.data(), tmp_.data());
+}
+
+void LayerParallelModel::forward(const double* theta, const double* X, index_t n, double* uN,
+                                 bool warm, SolveInfo* info) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const bool fresh = n != batch_;
+  setup(n);
+  const ParamView<const double> p{theta, layout_, cfg_.width};
+  solve_forward(p, X, warm && !fresh, info);
+  comm_.broadcast(last_rank(), uN_.data(), n * cfg_.width);
+  std::copy(uN_.begin(), uN_.end(), uN);
+}
+
+double LayerParallelModel::loss_and_grad(const double* theta, const double* X, const double* Y,
+                                         index_t n, double* grad, bool warm,
+                                         ModelSolveInfo* info) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const bool fresh = n != batch_;
+  setup(n);
+  warm = warm && !fresh;
+  const ParamView<const double> p{theta, layout_, cfg_.width};
+  SolveInfo fwd_info, adj_info;
+  solve_forward(p, X, warm, &fwd_info);
+
+  // Head on the last rank (it holds u_N); loss and head gradient to all.
+  const index_t w = cfg_.width, K = cfg_.n_out;
+  std::vector<double> head(1 + K * w + K, 0.0);
+  std::unique_ptr<ParamView<double>> g;
+  if (grad) {
+    std::fill(grad, grad + layout_.size, 0.0);
+    g = std::make_unique<ParamView<double>>(ParamView<double>{grad, layout_, w});
+  }
+  if (comm_.rank() == last_rank()) {
+    head[0] = head_loss(cfg_, p, uN_.data(), Y, n, work_.data(), grad ? lam_.data() : nullptr,
+                        g.get());
+    if (grad) {
+      std::copy(g->W_out(), g->W_out() + K * w, head.begin() + 1);
+      std::copy(g->b_out(), g->b_out() + K, head.begin() + 1 + K * w);
+    }
+  }
+  comm_.broadcast(last_rank(), head.data(), static_cast<index_t>(head.size()));
+  double J = head[0];
+  if (grad) {
+    std::copy(head.begin() + 1, head.begin() + 1 + K * w, g->W_out());
+    std::copy(head.begin() + 1 + K * w, head.end(), g->b_out());
+
+    // The adjoint, backward in layer index; the layer gradients ride on its
+    // level-0 steps (during the solve on one level, in one more sweep on many).
+    adj_app_->bind(p, fwd_.get());
+    const bool one_level = adj_->n_levels() == 1;
+    adj_app_->set_gradient(one_level ? g.get() : nullptr);
+    adj_info = adj_->solve(lam_.data(), warm, nullptr);
+    if (!one_level) {
+      adj_app_->set_gradient(g.get());
+      adj_->sweep_steps();
+    }
+    adj_app_->set_gradient(nullptr);
+
+    // Opening layer on rank 0 (it holds lambda_0), then to all.
+    const index_t n_open = layout_.W - layout_.W_in;
+    std::vector<double> open(n_open, 0.0);
+    if (comm_.rank() == 0) {
+      adj_->state_into(cfg_.n_layers, lam_.data(), tmp_.data());
+      opening_backward(cfg_, p, X, n, z0_.data(), lam_.data(), *g);
+      std::copy(grad + layout_.W_in, grad + layout_.W, open.begin());
+    }
+    comm_.broadcast(0, open.data(), n_open);
+    std::copy(open.begin(), open.end(), grad + layout_.W_in);
+  }
+  J += regularization_all(p, g.get());
+  if (info) {
+    info->forward = fwd_info;
+    info->adjoint = adj_info;
+  }
+  return J;
+}
+
+// Regularization of the distributed layers: local terms, the time-derivative
+// pair across each rank boundary (one layer's weights to each neighbour), and
+// the replicated opening/head term counted once.
+double LayerParallelModel::regularization_all(const ParamView<const double>& p,
+                                              const ParamView<double>* g) {
+  NetConfig layers_only = cfg_, outer_only = cfg_;
+  layers_only.gamma_out = 0.0;
+  outer_only.gamma_tik = outer_only.gamma_ddt = 0.0;
+  double J = regularization(layers_only, p, g);
+  if (cfg_.gamma_ddt != 0.0 && comm_.distributed()) {
+    const index_t w = cfg_.width, L = layout_.n_stored;
+    const index_t first = layout_.first_layer, last = first + L - 1;
+    const int r = comm_.rank(), P = comm_.size();
+    // One layer theta_n = (W_n, b_n) as a contiguous message.
+    auto pack = [&](index_t n, std::vector<double>& m) {
+      m.resize(w * w + w);
+      std::copy(p.W(n), p.W(n) + w * w, m.begin());
+      std::copy(p.b(n), p.b(n) + w, m.begin() + w * w);
+    };
+    std::vector<double> mine_first, mine_last, left_last, right_first;
+    Request r1, r2;
+    if (r > 0) {
+      pack(first, mine_first);
+      comm_.isend(r - 1, kTagDdtLeft, mine_first.data(), w * w + w, r1);
+    }
+    if (r + 1 < P) {
+      pack(last, mine_last);
+      comm_.isend(r + 1, kTagDdtRight, mine_last.data(), w * w + w, r2);
+    }
+    const double c = cfg_.gamma_ddt / cfg_.h();
+    auto pair = [&](const double* a, const double* b, double* ga, double* gb, index_t len) {
+      double s = 0.0;  // gamma/(2h) ||b - a||^2 and its gradient
+      for (index_t i = 0; i < len; ++i) {
+        const double d = b[i] - a[i];
+        s += d * d;
+        if (ga) ga[i] -= c * d;
+        if (gb) gb[i] += c * d;
+      }
+      return 0.5 * c * s;
+    };
+    if (r > 0) {  // pair (first-1, first): its value is counted here
+      left_last.resize(w * w + w);
+      comm_.recv(r - 1, kTagDdtRight, left_last.data(), w * w + w);
+      J += pair(left_last.data(), p.W(first), nullptr, g ? g->W(first) : nullptr, w * w);
+      J += pair(left_last.data() + w * w, p.b(first), nullptr, g ? g->b(first) : nullptr, w);
+    }
+    if (r + 1 < P) {  // pair (last, last+1): only its gradient here
+      right_first.resize(w * w + w);
+      comm_.recv(r + 1, kTagDdtLeft, right_first.data(), w * w + w);
+      if (g) {
+        pair(p.W(last), right_first.data(), g->W(last), nullptr, w * w);
+        pair(p.b(last), right_first.data() + w * w, g->b(last), nullptr, w);
+      }
+    }
+    comm_.wait(r1);
+    comm_.wait(r2);
+  }
+  J = comm_.allreduce_sum(J);
+  return J + regularization(outer_only, p, g);
+}
+
+}  // namespace layerparallel

@@ -1,0 +1,427 @@
+// The MGRIT engine: hierarchy, relaxation, FAS restriction, correction and
+// the cycles. Every sweep is a loop over independent intervals (threads)
+// with at most one boundary message per rank and sweep.
+#include "layerparallel/mgrit.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "layerparallel/parallel.hpp"
+
+namespace layerparallel {
+
+namespace {
+index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
+// Message tags: one per level and sweep kind, so sweeps never mix.
+enum TagKind { kRelax = 0, kRestrict = 1, kCoarsest = 2 };
+int tag(int level, TagKind kind) { return 1000 + 4 * level + kind; }
+void axpy(index_t n, double a, const double* x, double* y) {
+  for (index_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+}  // namespace
+
+Distribution Distribution::blocks(const std::vector<index_t>& first_points, index_t n_steps,
+                                  bool reversed) {
+  // first_points[r] = first level-0 point of rank r in forward order.
+  const int P = static_cast<int>(first_points.size());
+  Distribution d;
+  d.start.resize(P + 1);
+  d.rank.resize(P);
+  for (int q = 0; q < P; ++q) {
+    if (!reversed) {
+      d.start[q] = first_points[q];
+      d.rank[q] = q;
+    } else {
+      // Rank r holds forward points [f_r, f_{r+1} - 1] = reversed [N - f_{r+1} + 1, N - f_r].
+      const int r = P - 1 - q;
+      const index_t next = r + 1 < P ? first_points[r + 1] : n_steps + 1;
+      d.start[q] = n_steps - next + 1;
+      d.rank[q] = r;
+    }
+  }
+  d.start[P] = n_steps + 1;
+  return d;
+}
+
+MGRIT::MGRIT(App& app, index_t n_steps, const MGRITOptions& opt, const Comm& comm,
+             const Distribution& dist)
+    : app_(app), opt_(opt), comm_(comm), dist_(dist), S_(app.state_size()) {
+  if (n_steps < 1) throw std::invalid_argument("MGRIT needs at least one step");
+  const int P = static_cast<int>(dist.rank.size());
+  if (P != comm.size()) throw std::invalid_argument("distribution does not match the communicator");
+  int me = -1;
+  for (int q = 0; q < P; ++q)
+    if (dist.rank[q] == comm.rank()) me = q;
+  if (me < 0) throw std::invalid_argument("this rank is missing from the distribution");
+
+  // The hierarchy: level l+1 keeps every cf-th point of level l.
+  std::vector<index_t> strides{1}, counts{n_steps}, cfs;
+  while (static_cast<int>(counts.size()) < opt.max_levels && counts.back() > opt.min_coarse) {
+    const auto l = cfs.size();
+    const index_t c = opt.cfactor[std::min(l, opt.cfactor.size() - 1)];
+    if (counts.back() / c < 1) break;
+    cfs.push_back(c);
+    strides.push_back(strides.back() * c);
+    counts.push_back(counts.back() / c);
+  }
+  cfs.push_back(1);  // the coarsest level has no C-points
+  levels_.resize(counts.size());
+  for (std::size_t l = 0; l < levels_.size(); ++l) {
+    Level& L = levels_[l];
+    L.stride = strides[l];
+    L.cf = cfs[l];
+    L.n = counts[l];
+    auto block = [&](int q, index_t& p0, index_t& p1) {
+      const index_t a = dist.start[q], b = dist.start[q + 1] - 1;
+      p0 = ceil_div(a, L.stride);
+      p1 = std::min(b / L.stride, L.n);
+    };
+    block(me, L.p0, L.p1);
+    for (int q = me - 1; q >= 0 && L.left < 0; --q) {
+      index_t a, b;
+      block(q, a, b);
+      if (a <= b) L.left = dist.rank[q];
+    }
+    for (int q = me + 1; q < P && L.right < 0; ++q) {
+      index_t a, b;
+      block(q, a, b);
+      if (a <= b) L.right = dist.rank[q];
+    }
+    L.store_f = l > 0 || levels_.size() == 1 || opt.store_fine_f;
+    const index_t owned = std::max<index_t>(0, L.p1 - L.p0 + 1);
+    index_t stored = owned;
+    // Storage "C": the C-points, plus the first point when it is an F-point
+    // (the anchor from which this rank recomputes its leading F-points).
+    if (!L.store_f)
+      stored = owned > 0 ? L.p1 / L.cf - ceil_div(L.p0, L.cf) + 1 + (L.p0 % L.cf != 0) : 0;
+    L.u.assign(stored * S_, 0.0);
+    if (l > 0) L.g.assign(owned * S_, 0.0);
+    if (L.left >= 0) L.recv_buf.assign(S_, 0.0);
+    if (L.right >= 0) L.send_buf.assign(S_, 0.0);
+  }
+  work_.resize(std::max(1, num_threads()));
+  g0_.assign(S_, 0.0);
+}
+
+double* MGRIT::work(int slot) {
+  auto& w = work_[thread_id()];
+  if (w.empty()) w.assign(3 * S_, 0.0);
+  return w.data() + slot * S_;
+}
+
+bool MGRIT::stored(index_t p) const {
+  const Level& L = levels_[0];
+  return p >= L.p0 && p <= L.p1 && (L.store_f || p % L.cf == 0 || p == L.p0);
+}
+
+double* MGRIT::u_ptr(int l, index_t p) {
+  Level& L = levels_[l];
+  if (L.store_f) return L.u.data() + (p - L.p0) * S_;
+  if (p % L.cf != 0) return L.u.data() + L.u.size() - S_;  // the anchor p0
+  return L.u.data() + (p / L.cf - ceil_div(L.p0, L.cf)) * S_;
+}
+
+const double* MGRIT::state(index_t p) const {
+  if (!stored(p)) throw std::out_of_range("MGRIT::state: point not stored on this rank");
+  return const_cast<MGRIT*>(this)->u_ptr(0, p);
+}
+
+const double* MGRIT::g_ptr(int l, index_t p) const {
+  if (l == 0) return nullptr;  // level 0: g_p = 0 for p >= 1
+  const Level& L = levels_[l];
+  return L.g.data() + (p - L.p0) * S_;
+}
+
+double* MGRIT::coarse_slot(int l, index_t p) {
+  Level& M = levels_[l + 1];
+  return M.g.data() + (p / levels_[l].cf - M.p0) * S_;
+}
+
+void MGRIT::phi_plain(int l, index_t p, const double* in, double* out, bool inner) {
+  const index_t s = levels_[l].stride;
+  app_.step(l, p * s, (p + 1) * s, in, out, inner);
+  steps_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void MGRIT::phi(int l, index_t p, const double* in, double* out, bool inner) {
+  phi_plain(l, p, in, out, inner);
+  if (const double* g = g_ptr(l, p + 1)) axpy(S_, 1.0, g, out);
+}
+
+void MGRIT::send_boundary(int l, int tg, const double* u_last) {
+  Level& L = levels_[l];
+  if (L.right < 0) return;
+  comm_.wait(L.send_req);
+  if (app_.step_at_source())
+    phi_plain(l, L.p1, u_last, L.send_buf.data(), true);
+  else
+    std::memcpy(L.send_buf.data(), u_last, S_ * sizeof(double));
+  comm_.isend(L.right, tg, L.send_buf.data(), S_, L.send_req);
+}
+
+void MGRIT::recv_boundary(int l, int tg, double* out, bool add_g) {
+  Level& L = levels_[l];
+  comm_.recv(L.left, tg, L.recv_buf.data(), S_);
+  if (app_.step_at_source())
+    std::memcpy(out, L.recv_buf.data(), S_ * sizeof(double));
+  else
+    phi_plain(l, L.p0 - 1, L.recv_buf.data(), out, true);
+  if (add_g)
+    if (const double* g = g_ptr(l, L.p0)) axpy(S_, 1.0, g, out);
+}
+
+const double* MGRIT::propagate(int l, index_t s, const double* x, index_t e, double* wa,
+                               double* wb, bool inner) {
+  const Level& L = levels_[l];
+  const double* cur = x;
+  for (index_t p = s + 1; p <= e; ++p) {
+    double* dst = L.store_f ? u_ptr(l, p) : (cur == wa ? wb : wa);
+    phi(l, p - 1, cur, dst, inner);
+    cur = dst;
+  }
+  return cur;
+}
+
+// F-relaxation on level l: every interval propagates from its C-point through
+// its F-points. With `candidates`, each C-point p also receives
+// Phi(u_{p-1}) + g_p in level l+1's g slot (for C-relaxation or the residual).
+void MGRIT::relax_f(int l, bool candidates) {
+  Level& L = levels_[l];
+  if (L.p0 > L.p1) return;
+  const index_t c = L.cf;
+  const bool need_in = L.p0 > 0 && (!is_c(L, L.p0) || candidates);
+  const bool send_out = L.right >= 0 && (!is_c(L, L.p1 + 1) || candidates);
+  const int tg = tag(l, kRelax);
+
+  // Segment from own C-point s: F-points s+1..e, then maybe a candidate.
+  auto run_segment = [&](index_t s, bool inner) {
+    const index_t e = std::min({s + c - 1, L.p1, L.n});
+    double* wa = work(0);
+    double* wb = work(1);
+    const double* last = propagate(l, s, u_ptr(l, s), e, wa, wb, inner);
+    if (candidates && e + 1 <= L.p1 && is_c(L, e + 1)) phi(l, e, last, coarse_slot(l, e + 1), inner);
+    if (e == L.p1 && send_out) send_boundary(l, tg, last);
+  };
+
+  std::vector<index_t> starts;
+  for (index_t s = ceil_div(L.p0, c) * c; s <= L.p1; s += c) starts.push_back(s);
+  // The segment reaching p1 first, so the right neighbour is not kept waiting.
+  const bool last_is_own = !starts.empty();
+  if (last_is_own) {
+    run_segment(starts.back(), true);
+    starts.pop_back();
+  }
+  if (app_.concurrent_steps())
+    parallel_for(static_cast<index_t>(starts.size()),
+                 [&](index_t i) { run_segment(starts[i], false); });
+  else
+    for (index_t s : starts) run_segment(s, true);
+
+  if (need_in) {
+    double* wa = work(0);
+    double* wb = work(1);
+    if (is_c(L, L.p0)) {  // only the candidate of my first point
+      recv_boundary(l, tg, coarse_slot(l, L.p0), true);
+    } else {
+      double* first = u_ptr(l, L.p0);
+      recv_boundary(l, tg, first, true);
+      const index_t next_c = ceil_div(L.p0, c) * c;
+      const index_t e = std::min({next_c - 1, L.p1, L.n});
+      const double* last = propagate(l, L.p0, first, e, wa, wb, true);
+      if (candidates && e + 1 <= L.p1 && is_c(L, e + 1)) phi(l, e, last, coarse_slot(l, e + 1), true);
+      if (e == L.p1 && send_out) send_boundary(l, tg, last);
+    }
+  }
+}
+
+void MGRIT::apply_candidates(int l) {
+  Level& L = levels_[l];
+  const index_t c = L.cf;
+  for (index_t p = std::max<index_t>(c, ceil_div(L.p0, c) * c); p <= L.p1; p += c)
+    std::memcpy(u_ptr(l, p), coarse_slot(l, p), S_ * sizeof(double));
+}
+
+// r_p = Phi(u_{p-1}) + g_p - u_p at the C-points, left in level l+1's g;
+// returns the local sum of squares.
+double MGRIT::residual_into_coarse(int l) {
+  Level& L = levels_[l];
+  const index_t c = L.cf;
+  double sq = 0.0;
+  for (index_t p = ceil_div(L.p0, c) * c; p <= L.p1; p += c) {
+    double* r = coarse_slot(l, p);
+    if (p == 0) {
+      std::fill(r, r + S_, 0.0);
+      continue;
+    }
+    const double* u = u_ptr(l, p);
+    for (index_t i = 0; i < S_; ++i) {
+      r[i] -= u[i];
+      sq += r[i] * r[i];
+    }
+  }
+  return sq;
+}
+
+// FAS: v = u at the C-points, g_c = r + A_c(v): g_k = r_k + v_k - Phi_c(v_{k-1}).
+void MGRIT::restrict_to(int l) {
+  Level& F = levels_[l];
+  Level& M = levels_[l + 1];
+  if (M.p0 > M.p1) return;
+  for (index_t k = M.p0; k <= M.p1; ++k)
+    std::memcpy(u_ptr(l + 1, k), u_ptr(l, k * F.cf), S_ * sizeof(double));
+  const int tg = tag(l + 1, kRestrict);
+  if (M.right >= 0) send_boundary(l + 1, tg, u_ptr(l + 1, M.p1));
+  auto update = [&](index_t k, const double* phi_prev) {
+    double* g = M.g.data() + (k - M.p0) * S_;  // holds r_k
+    const double* v = u_ptr(l + 1, k);
+    for (index_t i = 0; i < S_; ++i) g[i] += v[i] - phi_prev[i];
+  };
+  const index_t first = std::max<index_t>(M.p0 + 1, 1);
+  auto local = [&](index_t i) {
+    const index_t k = first + i;
+    double* tmp = work(0);
+    phi_plain(l + 1, k - 1, u_ptr(l + 1, k - 1), tmp, false);
+    update(k, tmp);
+  };
+  const index_t count = std::max<index_t>(0, M.p1 - first + 1);
+  if (app_.concurrent_steps())
+    parallel_for(count, local);
+  else
+    for (index_t i = 0; i < count; ++i) local(i);
+  if (M.p0 == 0) {
+    std::memcpy(M.g.data(), u_ptr(l + 1, 0), S_ * sizeof(double));  // g_0 = u_0
+  } else {
+    double* tmp = work(0);
+    recv_boundary(l + 1, tg, tmp, false);
+    update(M.p0, tmp);
+  }
+}
+
+void MGRIT::correct_from(int l) {
+  Level& F = levels_[l];
+  Level& M = levels_[l + 1];
+  for (index_t k = std::max<index_t>(M.p0, 1); k <= M.p1; ++k)
+    std::memcpy(u_ptr(l, k * F.cf), u_ptr(l + 1, k), S_ * sizeof(double));
+}
+
+// Serial propagation across the ranks (the chain is the point: it is exact).
+void MGRIT::coarsest_solve(int l) {
+  Level& L = levels_[l];
+  if (L.p0 > L.p1) return;
+  const int tg = tag(l, kCoarsest);
+  for (index_t p = std::max<index_t>(L.p0, 1); p <= L.p1; ++p) {
+    if (p == L.p0)
+      recv_boundary(l, tg, u_ptr(l, p), true);
+    else
+      phi(l, p - 1, u_ptr(l, p - 1), u_ptr(l, p), true);
+  }
+  send_boundary(l, tg, u_ptr(l, L.p1));
+}
+
+void MGRIT::cycle(int l, bool fcycle, double* fine_residual) {
+  const int last = n_levels() - 1;
+  if (l == last) {
+    coarsest_solve(l);
+    return;
+  }
+  if (fine_residual == nullptr) {  // on level 0 the driver relaxed already
+    relax_f(l, true);
+    for (int s = 0; s < opt_.relax_cf; ++s) {
+      apply_candidates(l);
+      relax_f(l, true);
+    }
+    residual_into_coarse(l);
+  }
+  restrict_to(l);
+  cycle(l + 1, fcycle, nullptr);
+  if (fcycle && l + 1 < last) cycle(l + 1, false, nullptr);
+  correct_from(l);
+  relax_f(l, false);
+}
+
+SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_guess) {
+  Level& L0 = levels_[0];
+  steps_ = 0;
+  if (static_cast<int>(work_.size()) < num_threads()) work_.resize(num_threads());
+  if (!(warm_start && have_solution_)) {
+    for (index_t p = std::max<index_t>(L0.p0, 1); p <= L0.p1; ++p) {
+      if (!stored(p)) continue;
+      double* u = u_ptr(0, p);
+      if (init_guess)
+        std::memcpy(u, init_guess, S_ * sizeof(double));
+      else
+        std::fill(u, u + S_, 0.0);
+    }
+  }
+  if (L0.p0 == 0) {
+    std::memcpy(g0_.data(), g0, S_ * sizeof(double));
+    std::memcpy(u_ptr(0, 0), g0, S_ * sizeof(double));
+  }
+  have_solution_ = true;
+  SolveInfo info;
+  if (n_levels() == 1) {
+    coarsest_solve(0);
+    for (auto& lv : levels_) comm_.wait(lv.send_req);
+    if (comm_.allreduce_max(app_.failed() ? 1.0 : 0.0) > 0.0)
+      throw MGRITDiverged("a step failed on some rank (see the error raised there)");
+    info.iterations = 1;
+    info.converged = true;
+    info.residuals.push_back(0.0);
+    info.steps = steps_;
+    return info;
+  }
+  const bool fixed = !(opt_.tol > 0.0) && !(opt_.rtol > 0.0);
+  double r0 = -1.0;
+  while (true) {
+    if (fixed && info.iterations >= opt_.max_iter) break;
+    relax_f(0, true);
+    for (int s = 0; s < opt_.relax_cf; ++s) {
+      apply_candidates(0);
+      relax_f(0, true);
+    }
+    const double r = std::sqrt(comm_.allreduce_sum(residual_into_coarse(0)));
+    info.residuals.push_back(r);
+    if (comm_.allreduce_max(app_.failed() ? 1.0 : 0.0) > 0.0)
+      throw MGRITDiverged("a step failed on some rank (see the error raised there)");
+    if (!std::isfinite(r)) throw MGRITDiverged("MGRIT residual is not finite");
+    if (r0 < 0.0) r0 = r;
+    if (r > opt_.divergence * std::max(r0, std::numeric_limits<double>::min()))
+      throw MGRITDiverged("MGRIT residual grew from " + std::to_string(r0) + " to " +
+                          std::to_string(r));
+    if ((opt_.tol > 0.0 && r <= opt_.tol) || (opt_.rtol > 0.0 && r <= opt_.rtol * r0)) {
+      info.converged = true;
+      break;
+    }
+    if (info.iterations >= opt_.max_iter) break;
+    cycle(0, opt_.fcycle, &info.residuals.back());
+    ++info.iterations;
+  }
+  for (auto& lv : levels_) comm_.wait(lv.send_req);
+  info.steps = steps_;
+  return info;
+}
+
+void MGRIT::sweep_steps() {
+  if (n_levels() < 2) throw std::logic_error("sweep_steps needs two or more levels");
+  relax_f(0, true);
+  for (auto& lv : levels_) comm_.wait(lv.send_req);
+}
+
+void MGRIT::state_into(index_t p, double* out, double* wk) {
+  if (stored(p)) {
+    std::memcpy(out, u_ptr(0, p), S_ * sizeof(double));
+    return;
+  }
+  const Level& L = levels_[0];
+  const index_t cp = std::max((p / L.cf) * L.cf, L.p0);
+  const double* cur = u_ptr(0, cp);
+  for (index_t q = cp + 1; q <= p; ++q) {
+    double* dst = ((p - q) % 2 == 0) ? out : wk;
+    phi(0, q - 1, cur, dst, true);
+    cur = dst;
+  }
+}
+
+}  // namespace layerparallel

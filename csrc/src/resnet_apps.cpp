@@ -1,0 +1,88 @@
+#include "layerparallel/resnet_apps.hpp"
+
+#include <algorithm>
+
+#include "layerparallel/layer.hpp"
+#include "layerparallel/parallel.hpp"
+
+namespace layerparallel {
+
+namespace {
+constexpr index_t kMinRows = 64;
+std::vector<double>& thread_buffer(std::vector<std::vector<double>>& per_thread, index_t size) {
+  const int t = thread_id();
+  auto& b = per_thread[t];
+  if (static_cast<index_t>(b.size()) < size) b.assign(size, 0.0);
+  return b;
+}
+}  // namespace
+
+void ForwardApp::bind(const ParamView<const double>& theta) {
+  theta_ = theta;
+  if (static_cast<int>(z_.size()) < num_threads()) z_.resize(num_threads());
+}
+
+void AdjointApp::bind(const ParamView<const double>& theta, MGRIT* forward) {
+  theta_ = theta;
+  forward_ = forward;
+  if (static_cast<int>(cache_.size()) < num_threads()) cache_.resize(num_threads());
+  for (auto& c : cache_) c.first = -1;  // forward states changed
+}
+
+void ForwardApp::step(int, index_t from, index_t to, const double* in, double* out, bool inner) {
+  const index_t w = cfg_.width;
+  const double h = cfg_.h() * static_cast<double>(to - from);
+  const double* W = theta_.W(from);
+  const double* b = theta_.b(from);
+  if (inner) {
+    double* z = thread_buffer(z_, batch_ * w).data();
+    parallel_blocks(batch_, kMinRows, [&](index_t r0, index_t r1) {
+      layer_forward(cfg_, W, b, h, in + r0 * w, r1 - r0, out + r0 * w, z + r0 * w);
+    });
+  } else {
+    layer_forward(cfg_, W, b, h, in, batch_, out, thread_buffer(z_, batch_ * w).data());
+  }
+}
+
+const double* AdjointApp::forward_state(index_t n) {
+  if (forward_->stored(n)) return forward_->state(n);
+  const index_t S = batch_ * cfg_.width, c = forward_->cfactor(0);
+  Cache& cache = cache_[thread_id()];
+  const index_t first = std::max((n / c) * c, forward_->first_point());
+  if (cache.first != first) {
+    cache.states.resize(c * S);
+    std::copy(forward_->state(first), forward_->state(first) + S, cache.states.data());
+    const index_t last = std::min(first + c - 1, forward_->last_point());
+    for (index_t q = first + 1; q <= last; ++q)
+      fwd_app_.step(0, q - 1, q, cache.states.data() + (q - 1 - first) * S,
+                    cache.states.data() + (q - first) * S, false);
+    cache.first = first;
+  }
+  return cache.states.data() + (n - first) * S;
+}
+
+// Engine time t = N - n: the step from t_from to t_to computes lambda at
+// n_dst = N - t_to from lambda at N - t_from, with layer n_dst and u_{n_dst}.
+void AdjointApp::step(int level, index_t from, index_t to, const double* in, double* out,
+                      bool inner) {
+  const index_t w = cfg_.width, N = cfg_.n_layers, S = batch_ * w;
+  const index_t n = N - to;
+  const double h = cfg_.h() * static_cast<double>(to - from);
+  const double* W = theta_.W(n);
+  const double* b = theta_.b(n);
+  Cache& cache = cache_[thread_id()];
+  const double* u = forward_state(n);
+  if (static_cast<index_t>(cache.d.size()) < S) cache.d.assign(S, 0.0);
+  double* d = cache.d.data();
+  if (inner) {
+    parallel_blocks(batch_, kMinRows, [&](index_t r0, index_t r1) {
+      layer_adjoint(cfg_, W, b, h, u + r0 * w, in + r0 * w, r1 - r0, out + r0 * w,
+                    d + r0 * w, false);
+    });
+  } else {
+    layer_adjoint(cfg_, W, b, h, u, in, batch_, out, d, false);
+  }
+  if (grad_ && level == 0) layer_gradient(cfg_, h, u, d, batch_, grad_->W(n), grad_->b(n));
+}
+
+}  // namespace layerparallel
