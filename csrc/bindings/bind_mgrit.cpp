@@ -149,8 +149,7 @@ class PropagatorSolver {
 }  // namespace
 
 void bind_mgrit(py::module_& m) {
-  static py::exception<MGRITDiverged> diverged(m, "MGRITDiverged", PyExc_RuntimeError);
-  (void)diverged;
+  py::register_exception<MGRITDiverged>(m, "MGRITDiverged", PyExc_RuntimeError);
   m.attr("mpi_available") = Comm::mpi_available();
   m.def("comm_rank_size", [](py::object h) {
     Comm c = make_comm(h);

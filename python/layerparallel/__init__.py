@@ -7,15 +7,26 @@
     loss, grad = net.loss_and_grad(theta, X, Y)
 """
 
+import os as _os
+
 from . import _preload  # noqa: F401  (BLAS and MPI libraries before the compiled core)
 from . import _core, datasets
-from .mgrit import MGRIT, MGRITDiverged
+from .mgrit import MGRIT, MGRITDiverged, check_propagator, solve
 from .network import ODEResNet
 from .params import Params
 
 __version__ = "0.1.0"
 
-__all__ = ["ODEResNet", "Params", "MGRIT", "MGRITDiverged", "datasets", "set_num_threads", "get_num_threads", "__version__"]
+# Under mpiexec with several ranks, one core thread per rank unless the user
+# says otherwise (OMP_NUM_THREADS or set_num_threads): ranks are usually placed
+# one per core, and spinning thread teams of oversubscribed ranks starve each
+# other.
+if _preload.MPI is not None and "OMP_NUM_THREADS" not in _os.environ:
+    if _preload.MPI.COMM_WORLD.Get_size() > 1:
+        _core.set_num_threads(1)
+
+__all__ = ["ODEResNet", "Params", "MGRIT", "MGRITDiverged", "solve", "check_propagator",
+           "datasets", "set_num_threads", "get_num_threads", "__version__"]
 
 
 def set_num_threads(n):

@@ -131,4 +131,113 @@ def serial_options():
     return MGRIT(max_levels=1, tol=None, max_iter=1).options()
 
 
-__all__ = ["MGRIT", "MGRITDiverged"]
+class PropagatorResult:
+    """The outcome of :func:`solve`: states of the points this rank owns, and the history."""
+
+    def __init__(self, engine, info, n_steps):
+        self._engine = engine
+        self.n_steps = n_steps
+        self.iterations = info["iterations"]
+        self.converged = info["converged"]
+        self.residuals = list(info["residuals"])
+        self.steps = info["steps"]
+        self.first_point = engine.first_point
+        self.last_point = engine.last_point
+
+    def state(self, p):
+        """u_p at a level-0 point this rank owns (first_point <= p <= last_point)."""
+        return self._engine.state(p)
+
+    def states(self):
+        """All owned states, shape (last_point - first_point + 1, state size)."""
+        return np.array([self.state(p) for p in range(self.first_point, self.last_point + 1)])
+
+    @property
+    def rho(self):
+        """Average convergence factor (r_k / r_0)^(1/k) over the residual history."""
+        r = self.residuals
+        if len(r) < 2 or r[0] == 0.0:
+            return 0.0
+        return (r[-1] / r[0]) ** (1.0 / (len(r) - 1))
+
+
+def _check_vector(w, name):
+    w = check.float_array(w, name, 1)
+    return w
+
+
+def solve(phi, u0, n_steps, solver=None, init_guess=None):
+    """Solve u_{p+1} = phi(level, p, u_p), p = 0..n_steps-1, u_0 = u0, by MGRIT.
+
+    ``phi(level, step, w)`` is any Python callable returning the next state
+    (a 1-d float array like w): on level l it steps from level-0 point
+    ``step`` over c^l points. Without a solver, one level (serial
+    propagation). Under MPI (solver.comm), every rank passes the same
+    arguments and owns a contiguous block of points. Returns a
+    :class:`PropagatorResult`.
+    """
+    if not callable(phi):
+        raise ValueError(f"phi must be callable, got {phi!r}")
+    u0 = _check_vector(u0, "u0")
+    n_steps = check.positive_int(n_steps, "n_steps")
+    solver = MGRIT(max_levels=1, tol=None, max_iter=1) if solver is None else solver
+    if not isinstance(solver, MGRIT):
+        raise ValueError(f"solver must be an lp.MGRIT, got {solver!r}")
+    if solver.size > n_steps:
+        raise ValueError(f"more ranks ({solver.size}) than steps ({n_steps})")
+    guess = u0 if init_guess is None else _check_vector(init_guess, "init_guess")
+    if guess.shape != u0.shape:
+        raise ValueError(f"init_guess must have shape {u0.shape}, got {guess.shape}")
+    engine = _core.PropagatorSolver(phi, u0.shape[0], n_steps, solver.options(),
+                                    solver._handle, [])
+    info = engine.solve(u0, False, guess)
+    return PropagatorResult(engine, info, n_steps)
+
+
+def check_propagator(phi, w, levels=(0, 1), step=0):
+    """Check a user step against the engine's contract; returns a list of problems.
+
+    Like XBraid's braid_TestAll: calls ``phi(level, step, w)`` on copies of w
+    and reports a wrong type, shape or dtype, non-finite output, in-place
+    modification of the input, and non-determinism (two calls differing).
+    An empty list means the propagator is fit for MGRIT.
+    """
+    problems = []
+    if not callable(phi):
+        return [f"phi is not callable: {phi!r}"]
+    w = _check_vector(w, "w")
+    for level in levels:
+        outs = []
+        for attempt in range(2):
+            x = w.copy()
+            try:
+                out = phi(level, step, x)
+            except Exception as exc:  # the report is the point
+                problems.append(f"level {level}: phi raised {type(exc).__name__}: {exc}")
+                break
+            if not np.array_equal(x, w):
+                problems.append(f"level {level}: phi modified its input in place")
+            if not isinstance(out, np.ndarray):
+                problems.append(f"level {level}: phi returned {type(out).__name__}, "
+                                "not a numpy array")
+                out = np.asarray(out)
+            if out.dtype.kind not in "fiu":
+                problems.append(f"level {level}: phi returned dtype {out.dtype}, not real")
+                break
+            if out.shape != w.shape:
+                problems.append(f"level {level}: phi returned shape {out.shape}, "
+                                f"expected {w.shape}")
+                break
+            if out.dtype != np.float64:
+                problems.append(f"level {level}: phi returned dtype {out.dtype} "
+                                "(converted to float64, losing precision or time)")
+            if not np.isfinite(out).all():
+                problems.append(f"level {level}: phi returned NaN or Inf")
+            outs.append(np.array(out, dtype=np.float64))
+        if len(outs) == 2 and not np.array_equal(outs[0], outs[1]):
+            problems.append(f"level {level}: phi is not deterministic (two calls differ by "
+                            f"{np.abs(outs[0] - outs[1]).max():.3e})")
+    return sorted(set(problems), key=problems.index)
+
+
+__all__ = ["MGRIT", "MGRITDiverged", "solve", "check_propagator", "PropagatorResult"]
