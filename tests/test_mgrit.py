@@ -190,7 +190,7 @@ def test_check_propagator_reports_each_problem():
     found = " ".join(lp.check_propagator(lambda l, i, w: w + rng.random(2), np.ones(2)))
     assert "deterministic" in found
     assert "shape" in " ".join(lp.check_propagator(lambda l, i, w: w[:1], np.ones(2)))
-    assert "NaN" in " ".join(lp.check_propagator(lambda l, i, w: w / 0.0, np.ones(2)))
+    assert "NaN" in " ".join(lp.check_propagator(lambda l, i, w: w * np.nan, np.ones(2)))
     assert "dtype" in " ".join(lp.check_propagator(lambda l, i, w: w.astype(np.float32),
                                                    np.ones(2)))
     assert "numpy array" in " ".join(lp.check_propagator(lambda l, i, w: list(w), np.ones(2)))
@@ -202,3 +202,20 @@ def test_check_propagator_reports_each_problem():
     assert "in place" in " ".join(lp.check_propagator(inplace, np.ones(2)))
     assert "raised" in " ".join(lp.check_propagator(lambda l, i, w: 1 / 0, np.ones(2)))
     assert "callable" in " ".join(lp.check_propagator(3, np.ones(2)))
+
+
+def test_critical_path_model():
+    from layerparallel.mgrit import critical_path, potential_speedup
+
+    # Two levels, c = 2, FCF: 3 (FCF) + 2 (residual) + 1 (interpolation) + 4 (coarsest).
+    assert critical_path(8, cfactor=2, max_levels=2) == (10, 2)
+    # F-relaxation only: 2 + 1 + 4.
+    assert critical_path(8, cfactor=2, max_levels=2, relax="F") == (8, 2)
+    # One level is serial propagation.
+    assert critical_path(100, max_levels=1) == (100, 1)
+    # V-cycle over 1024 = 4^5 with min_coarse 2: levels 1024 256 64 16 4 1 -> stops at 4? 4 > 2 -> 1.
+    v, levels = critical_path(1024, cfactor=4)
+    assert levels == 6 and v == 5 * 12 + 1
+    f, _ = critical_path(1024, cfactor=4, cycle="F")
+    assert f > v
+    assert potential_speedup(1024, 5, cfactor=4) == pytest.approx(1024 / (5 * 61))

@@ -190,6 +190,11 @@ const double* MGRIT::propagate(int l, index_t s, const double* x, index_t e, dou
 void MGRIT::relax_f(int l, bool candidates) {
   Level& L = levels_[l];
   if (L.p0 > L.p1) return;
+  if (candidates && L.consistent && L.store_f) {
+    candidates_only(l);
+    return;
+  }
+  L.consistent = true;
   const index_t c = L.cf;
   const bool need_in = L.p0 > 0 && (!is_c(L, L.p0) || candidates);
   const bool send_out = L.right >= 0 && (!is_c(L, L.p1 + 1) || candidates);
@@ -236,8 +241,30 @@ void MGRIT::relax_f(int l, bool candidates) {
   }
 }
 
+// With consistent F-points, an F-relaxation would recompute them bit for bit:
+// only the C-point candidates Phi(u_{p-1}) + g_p are new work.
+void MGRIT::candidates_only(int l) {
+  Level& L = levels_[l];
+  const index_t c = L.cf;
+  const int tg = tag(l, kRelax);
+  if (L.right >= 0 && is_c(L, L.p1 + 1)) send_boundary(l, tg, u_ptr(l, L.p1));
+  std::vector<index_t> targets;
+  for (index_t p = ceil_div(std::max<index_t>(L.p0 + 1, 1), c) * c; p <= L.p1; p += c)
+    targets.push_back(p);
+  auto one = [&](index_t i) {
+    const index_t p = targets[i];
+    phi(l, p - 1, u_ptr(l, p - 1), coarse_slot(l, p), !app_.concurrent_steps());
+  };
+  if (app_.concurrent_steps())
+    parallel_for(static_cast<index_t>(targets.size()), one);
+  else
+    for (index_t i = 0; i < static_cast<index_t>(targets.size()); ++i) one(i);
+  if (L.p0 > 0 && is_c(L, L.p0)) recv_boundary(l, tg, coarse_slot(l, L.p0), true);
+}
+
 void MGRIT::apply_candidates(int l) {
   Level& L = levels_[l];
+  L.consistent = false;
   const index_t c = L.cf;
   for (index_t p = std::max<index_t>(c, ceil_div(L.p0, c) * c); p <= L.p1; p += c)
     std::memcpy(u_ptr(l, p), coarse_slot(l, p), S_ * sizeof(double));
@@ -268,6 +295,7 @@ double MGRIT::residual_into_coarse(int l) {
 void MGRIT::restrict_to(int l) {
   Level& F = levels_[l];
   Level& M = levels_[l + 1];
+  M.consistent = false;
   if (M.p0 > M.p1) return;
   for (index_t k = M.p0; k <= M.p1; ++k)
     std::memcpy(u_ptr(l + 1, k), u_ptr(l, k * F.cf), S_ * sizeof(double));
@@ -302,6 +330,7 @@ void MGRIT::restrict_to(int l) {
 void MGRIT::correct_from(int l) {
   Level& F = levels_[l];
   Level& M = levels_[l + 1];
+  F.consistent = false;
   for (index_t k = std::max<index_t>(M.p0, 1); k <= M.p1; ++k)
     std::memcpy(u_ptr(l, k * F.cf), u_ptr(l + 1, k), S_ * sizeof(double));
 }
@@ -345,6 +374,7 @@ SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_gue
   Level& L0 = levels_[0];
   steps_ = 0;
   if (static_cast<int>(work_.size()) < num_threads()) work_.resize(num_threads());
+  for (auto& lv : levels_) lv.consistent = false;
   if (!(warm_start && have_solution_)) {
     for (index_t p = std::max<index_t>(L0.p0, 1); p <= L0.p1; ++p) {
       if (!stored(p)) continue;
@@ -405,6 +435,7 @@ SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_gue
 
 void MGRIT::sweep_steps() {
   if (n_levels() < 2) throw std::logic_error("sweep_steps needs two or more levels");
+  levels_[0].consistent = false;  // a step into every point, F-points included
   relax_f(0, true);
   for (auto& lv : levels_) comm_.wait(lv.send_req);
 }

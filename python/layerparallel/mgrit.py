@@ -240,4 +240,50 @@ def check_propagator(phi, w, levels=(0, 1), step=0):
     return sorted(set(problems), key=problems.index)
 
 
-__all__ = ["MGRIT", "MGRITDiverged", "solve", "check_propagator", "PropagatorResult"]
+
+
+def critical_path(n_steps, cfactor=4, max_levels=10, min_coarse=2, relax="FCF", cycle="V"):
+    """Sequential step applications on one iteration's critical path.
+
+    The strong-scaling limit of SPEC section 5: one coarse interval per rank,
+    so every sweep costs what one interval costs. Per level l with factor c:
+    relaxation c (F-relaxation plus the C-point step) per F sweep, the
+    residual's coarse step 1, and the F-relaxation after the correction c - 1
+    (for FCF and c = 2: 3 + 2 + 1); the coarsest level costs its size. An
+    iteration at level 0 is the relaxation plus the cycle's coarse part.
+    Returns (steps per iteration, levels).
+    """
+    cf = list(cfactor) if isinstance(cfactor, (list, tuple)) else [cfactor]
+    counts, cfs = [n_steps], []
+    while len(counts) < max_levels and counts[-1] > min_coarse:
+        c = cf[min(len(cfs), len(cf) - 1)]
+        if counts[-1] // c < 1:
+            break
+        cfs.append(c)
+        counts.append(counts[-1] // c)
+    last = len(counts) - 1
+    sweeps = 1 + (len(relax) - 1) // 2
+
+    def cost(level, fcycle):
+        if level == last:
+            return counts[level]
+        c = cfs[level]
+        down = sweeps * c + 1  # relaxation with residual, then the restriction's coarse step
+        coarse = cost(level + 1, fcycle)
+        if fcycle and level + 1 < last:
+            coarse += cost(level + 1, False)
+        return down + coarse + (c - 1)
+
+    if last == 0:
+        return counts[0], 1
+    return cost(0, cycle == "F"), len(counts)
+
+
+def potential_speedup(n_steps, iterations, **options):
+    """Serial steps over MGRIT's critical path: N / (iterations x steps per iteration)."""
+    per_iteration, _ = critical_path(n_steps, **options)
+    return n_steps / (max(iterations, 1) * per_iteration)
+
+
+__all__ = ["MGRIT", "MGRITDiverged", "solve", "check_propagator", "PropagatorResult",
+           "critical_path", "potential_speedup"]

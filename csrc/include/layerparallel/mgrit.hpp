@@ -85,6 +85,9 @@ class MGRIT {
     index_t stride = 1, cf = 1, n = 0, p0 = 0, p1 = -1;
     int left = -1, right = -1;  // neighbour ranks holding points of this level
     bool store_f = true;
+    // F-points hold exactly what F-relaxation from the current C-points gives
+    // (then a relaxation only needs the C-point steps).
+    bool consistent = false;
     std::vector<double> u, g;   // g only on levels >= 1
     std::vector<double> send_buf, recv_buf;
     Request send_req;
@@ -104,6 +107,7 @@ class MGRIT {
                           bool inner);
   double* coarse_slot(int l, index_t p);  // level l+1's g at C-point p of level l
   void relax_f(int l, bool candidates);
+  void candidates_only(int l);
   void apply_candidates(int l);
   double residual_into_coarse(int l);
   void restrict_to(int l);
