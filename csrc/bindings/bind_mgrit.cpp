@@ -169,6 +169,21 @@ void bind_mgrit(py::module_& m) {
       }))
       .def_property_readonly("size", [](const LayerParallelModel& s) { return s.layout().size; })
       .def_property_readonly("levels", &LayerParallelModel::levels)
+      .def("warm_state",
+           [](LayerParallelModel& s) -> py::object {
+             if (s.batch() < 0) return py::none();
+             carray out(s.warm_state_size(s.batch()));
+             s.get_warm_state(out.mutable_data());
+             return py::make_tuple(s.batch(), out);
+           },
+           "(batch, states) the next warm start begins from, or None before any solve.")
+      .def("set_warm_state",
+           [](LayerParallelModel& s, index_t n, const carray& states) {
+             if (n < 1) throw std::invalid_argument("batch must be positive");
+             require_size(states, "states", s.warm_state_size(n));
+             s.set_warm_state(n, states.data());
+           },
+           py::arg("batch"), py::arg("states").noconvert())
       .def("forward",
            [](LayerParallelModel& s, const carray& theta, const carray& X, bool warm) {
              const auto& c = s.config();

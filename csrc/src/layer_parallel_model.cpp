@@ -48,6 +48,25 @@ void LayerParallelModel::setup(index_t n) {
   batch_ = n;
 }
 
+index_t LayerParallelModel::warm_state_size(index_t n) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  setup(n);
+  return fwd_->stored_size() + adj_->stored_size();
+}
+
+void LayerParallelModel::get_warm_state(double* out) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  fwd_->export_states(out);
+  adj_->export_states(out + fwd_->stored_size());
+}
+
+void LayerParallelModel::set_warm_state(index_t n, const double* in) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  setup(n);
+  fwd_->import_states(in);
+  adj_->import_states(in + fwd_->stored_size());
+}
+
 void LayerParallelModel::solve_forward(const ParamView<const double>& p, const double* X,
                                        bool warm, SolveInfo* info) {
   // The opening layer is replicated: every rank has u_0, the initial guess.

@@ -433,6 +433,15 @@ SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_gue
   return info;
 }
 
+void MGRIT::export_states(double* out) const {
+  std::copy(levels_[0].u.begin(), levels_[0].u.end(), out);
+}
+
+void MGRIT::import_states(const double* in) {
+  std::copy(in, in + levels_[0].u.size(), levels_[0].u.begin());
+  have_solution_ = true;
+}
+
 void MGRIT::sweep_steps() {
   if (n_levels() < 2) throw std::logic_error("sweep_steps needs two or more levels");
   levels_[0].consistent = false;  // a step into every point, F-points included

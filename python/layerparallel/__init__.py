@@ -10,10 +10,12 @@
 import os as _os
 
 from . import _preload  # noqa: F401  (BLAS and MPI libraries before the compiled core)
-from . import _core, datasets
+from . import _core, datasets, optim
 from .mgrit import MGRIT, MGRITDiverged, check_propagator, solve
 from .network import ODEResNet
 from .params import Params
+from .checkpoint import CheckpointError
+from .train import History, train
 
 __version__ = "0.1.0"
 
@@ -26,7 +28,7 @@ if _preload.MPI is not None and "OMP_NUM_THREADS" not in _os.environ:
         _core.set_num_threads(1)
 
 __all__ = ["ODEResNet", "Params", "MGRIT", "MGRITDiverged", "solve", "check_propagator",
-           "datasets", "set_num_threads", "get_num_threads", "__version__"]
+           "train", "History", "CheckpointError", "optim", "datasets", "set_num_threads", "get_num_threads", "__version__"]
 
 
 def set_num_threads(n):

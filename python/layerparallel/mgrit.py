@@ -99,6 +99,15 @@ class MGRIT:
         self.comm = comm
         self._handle, self.rank, self.size = comm_handle(comm)
 
+    def replace(self, **changes):
+        """A new MGRIT with the same options except ``changes``."""
+        kw = dict(cfactor=self.cfactor, max_levels=self.max_levels, min_coarse=self.min_coarse,
+                  relax=self.relax, cycle=self.cycle, tol=self.tol, rtol=self.rtol,
+                  max_iter=self.max_iter, comm=self.comm, storage=self.storage,
+                  warm_start=self.warm_start, divergence=self.divergence)
+        kw.update(changes)
+        return MGRIT(**kw)
+
     def options(self, max_levels=None):
         """The options as the compiled engine takes them."""
         return {

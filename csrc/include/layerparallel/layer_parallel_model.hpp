@@ -28,6 +28,13 @@ class LayerParallelModel {
   const ParamLayout& layout() const { return layout_; }
   const NetConfig& config() const { return cfg_; }
   int levels() const { return fwd_ ? fwd_->n_levels() : 0; }
+  index_t batch() const { return batch_; }
+
+  // The forward and adjoint solvers' stored states for batch n (checkpoints
+  // of warm-started runs): their size, a copy out, and a copy in.
+  index_t warm_state_size(index_t n);
+  void get_warm_state(double* out);
+  void set_warm_state(index_t n, const double* in);
 
   // u_N (n x width) on every rank.
   void forward(const double* theta, const double* X, index_t n, double* uN, bool warm,

@@ -73,6 +73,12 @@ class MGRIT {
   // Needs at least two levels (on one level the solve itself is that sweep).
   void sweep_steps();
 
+  // The stored level-0 states (what a warm start begins from), for
+  // checkpoints; import_states makes the next warm solve start from them.
+  index_t stored_size() const { return static_cast<index_t>(levels_[0].u.size()); }
+  void export_states(double* out) const;
+  void import_states(const double* in);
+
   // Whether level-0 point p (owned) has a stored state, and that state.
   bool stored(index_t p) const;
   const double* state(index_t p) const;

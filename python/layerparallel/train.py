@@ -1,0 +1,255 @@
+"""lp.train: training an ODE-ResNet, serially or layer-parallel (SPEC section 4).
+
+Exact mode: every gradient comes from serial propagation (solver=None) or from
+MGRIT solved to its tolerance. One-shot mode (one_shot=d): each evaluation
+runs d MGRIT cycles for the state and d for the adjoint, warm-started from the
+previous evaluation, and the optimizer takes the inexact gradient.
+"""
+
+import time
+
+import numpy as np
+
+from . import _validation as check
+from . import checkpoint as ckpt
+from .mgrit import MGRIT
+from .params import Params
+
+
+class History(dict):
+    """Per-iteration records: ``hist["loss"]`` etc. are lists of equal length.
+
+    Keys: iteration, loss, grad_norm, step_size, evaluations, train_accuracy,
+    val_loss, val_accuracy (None where not validated), mgrit_forward_iterations,
+    mgrit_adjoint_iterations, mgrit_forward_residual, mgrit_adjoint_residual
+    (last residual; None in serial mode) and wall_time (seconds since start).
+    """
+
+    KEYS = ("iteration", "loss", "grad_norm", "step_size", "evaluations", "train_accuracy",
+            "val_loss", "val_accuracy", "mgrit_forward_iterations",
+            "mgrit_adjoint_iterations", "mgrit_forward_residual", "mgrit_adjoint_residual",
+            "wall_time")
+
+    def __init__(self, records=None):
+        super().__init__({k: [] for k in self.KEYS})
+        for r in records or ():
+            self.append(r)
+        self.stopped_early = False
+
+    def append(self, record):
+        for k in self.KEYS:
+            self[k].append(record.get(k))
+
+    def records(self):
+        """The history as one dict per iteration (for JSON lines)."""
+        return [{k: self[k][i] for k in self.KEYS} for i in range(len(self["iteration"]))]
+
+    def last(self, key):
+        values = [v for v in self[key] if v is not None]
+        return values[-1] if values else None
+
+
+def least_squares_head(net, theta, X, Y):
+    """LSGD's output layer: W_out, b_out minimizing the regression head's loss
+    1/(2n) ||U W_out^T + b_out - Y||^2 + gamma_out/2 (||W_out||^2 + ||b_out||^2)
+    for the current features U = u_N, by a least-squares solve (not the normal
+    equations). Identical on every rank (u_N and the data are)."""
+    U = net.forward(theta, X)
+    n = U.shape[0]
+    A = np.hstack([U, np.ones((n, 1))]) / np.sqrt(n)
+    B = Y / np.sqrt(n)
+    if net.gamma_out > 0:
+        k = A.shape[1]
+        A = np.vstack([A, np.sqrt(net.gamma_out) * np.eye(k)])
+        B = np.vstack([B, np.zeros((k, B.shape[1]))])
+    coef, *_ = np.linalg.lstsq(A, B, rcond=None)
+    theta.W_out[...] = coef[:-1].T
+    theta.b_out[...] = coef[-1]
+
+
+def _signature(net, optimizer, solver, one_shot, batch_size, seed, lsgd):
+    return {
+        "net": repr(net), "gammas": [net.gamma_tik, net.gamma_ddt, net.gamma_out],
+        "ranks": net.size, "rank": net.rank, "optimizer": type(optimizer).__name__,
+        "solver": None if solver is None else repr(solver), "one_shot": one_shot,
+        "batch_size": batch_size, "seed": seed, "lsgd": lsgd,
+    }
+
+
+def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=None,
+          batch_size=None, validation=None, validate_every=10, target_accuracy=None,
+          seed=0, lsgd=False, checkpoint=None, checkpoint_every=10, resume=False,
+          callback=None, progress=False):
+    """Train ``theta`` (lp.Params, updated in place) for ``iterations`` optimizer steps.
+
+    Parameters
+    ----------
+    optimizer : an lp.optim optimizer (GD, SGD, Adam, LBFGS)
+    solver : lp.MGRIT or None
+        None: serial propagation (across ranks for a distributed net). An
+        lp.MGRIT: its tolerance decides each solve (exact mode) unless
+        ``one_shot`` is given.
+    one_shot : int or None
+        d MGRIT cycles per solve, warm-started (needs a solver).
+    batch_size : int or None
+        Mini-batches drawn without replacement per epoch from ``seed``; None
+        is full batch.
+    validation : (Xv, Yv) or None, evaluated every ``validate_every`` steps
+        and at the end; classification nets also record accuracies.
+    target_accuracy : stop once the validation accuracy reaches it.
+    lsgd : bool
+        Hybrid least squares / gradient descent for regression heads: the
+        output layer by a least-squares solve before every step, gradient steps
+        on the other parameters.
+    checkpoint : directory or None; a checkpoint every ``checkpoint_every``
+        steps; ``resume`` continues from it with exactly the numbers of an
+        uninterrupted run.
+    callback : f(iteration, record) called after each step.
+    progress : show a tqdm bar (rank 0; needs tqdm).
+
+    Returns a :class:`History`.
+    """
+    if not isinstance(theta, Params):
+        raise ValueError("theta must be the lp.Params of net (net.init(...))")
+    iterations = check.positive_int(iterations, "iterations")
+    validate_every = check.positive_int(validate_every, "validate_every")
+    checkpoint_every = check.positive_int(checkpoint_every, "checkpoint_every")
+    seed = check.seed(seed)
+    if solver is not None and not isinstance(solver, MGRIT):
+        raise ValueError(f"solver must be an lp.MGRIT or None, got {solver!r}")
+    if one_shot is not None:
+        one_shot = check.positive_int(one_shot, "one_shot")
+        if solver is None:
+            raise ValueError("one_shot needs a solver (an lp.MGRIT) for its cycles")
+        solver = solver.replace(tol=None, rtol=None, max_iter=one_shot, warm_start=True)
+    if lsgd and net.head != "regression":
+        raise ValueError("lsgd needs a regression head")
+    if target_accuracy is not None:
+        target_accuracy = check.finite_float(target_accuracy, "target_accuracy")
+        if validation is None or net.head != "classification":
+            raise ValueError("target_accuracy needs validation data and a classification head")
+    if resume and checkpoint is None:
+        raise ValueError("resume needs a checkpoint directory")
+    X = check.float_array(X, "X", 2, columns=net.n_in)
+    Y = check.float_array(Y, "Y", 2, columns=net.n_out, rows=X.shape[0])
+    n = X.shape[0]
+    if batch_size is not None:
+        batch_size = check.positive_int(batch_size, "batch_size", n)
+    if validation is not None:
+        Xv = check.float_array(validation[0], "validation X", 2, columns=net.n_in)
+        Yv = check.float_array(validation[1], "validation Y", 2, columns=net.n_out,
+                               rows=Xv.shape[0])
+
+    rng = np.random.default_rng(seed)
+    order, cursor = None, n
+    history = History()
+    start = 0
+    signature = _signature(net, optimizer, solver, one_shot, batch_size, seed, lsgd)
+    if resume:
+        state = _load_checkpoint(net, checkpoint, signature)
+        theta.data[...] = state["theta"]
+        optimizer.load_state_dict(state["optimizer_state"])
+        rng.bit_generator.state = state["rng_state"]["rng"]
+        order = None if state["rng_state"]["order"] is None else np.array(
+            state["rng_state"]["order"])
+        cursor = state["rng_state"]["cursor"]
+        history = History(state["history"])
+        start = state["iteration"]
+        if state["warm_state"] is not None and solver is not None:
+            net._parallel_model(solver).set_warm_state(*state["warm_state"])
+
+    def next_batch():
+        nonlocal order, cursor
+        if batch_size is None:
+            return X, Y
+        if order is None or cursor + batch_size > n:
+            order, cursor = rng.permutation(n), 0
+        idx = np.sort(order[cursor:cursor + batch_size])
+        cursor += batch_size
+        return X[idx], Y[idx]
+
+    mgrit = {}
+
+    def evaluate(th, Xb, Yb):
+        if solver is None:
+            J, g = net.loss_and_grad(th, Xb, Yb)
+        else:
+            J, g, info = net.loss_and_grad(th, Xb, Yb, solver=solver)
+            mgrit.update(info)
+        if lsgd:  # the output layer is solved for, not stepped
+            g.W_out[...] = 0.0
+            g.b_out[...] = 0.0
+        return J, g
+
+    bar = None
+    if progress and net.rank == 0:
+        try:
+            from tqdm import tqdm
+            bar = tqdm(total=iterations, initial=start, unit="it")
+        except ImportError:
+            bar = None
+    t0 = time.perf_counter() - (history.last("wall_time") or 0.0)
+    carried = None  # (J, g) at the accepted point, when the next step may reuse it
+    for it in range(start, iterations):
+        Xb, Yb = next_batch()
+        if lsgd:
+            least_squares_head(net, theta, Xb, Yb)
+        J, g = carried if carried is not None else evaluate(theta, Xb, Yb)
+        grad_norm = g.norm()
+        info = optimizer.step(theta, J, g, lambda th: evaluate(th, Xb, Yb))
+        # Full batch: the line search's last evaluation is the next step's.
+        carried = None
+        if batch_size is None and not lsgd and info.get("grad") is not None:
+            carried = (info["loss"], info["grad"])
+        record = {"iteration": it + 1, "loss": float(J), "grad_norm": float(grad_norm),
+                  "step_size": info.get("step_size"), "evaluations": info.get("evaluations")}
+        if mgrit:
+            record["mgrit_forward_iterations"] = mgrit["forward"]["iterations"]
+            record["mgrit_adjoint_iterations"] = mgrit["adjoint"]["iterations"]
+            res_f, res_a = mgrit["forward"]["residuals"], mgrit["adjoint"]["residuals"]
+            record["mgrit_forward_residual"] = res_f[-1] if res_f else None
+            record["mgrit_adjoint_residual"] = res_a[-1] if res_a else None
+        last = it + 1 == iterations
+        stop = False
+        if validation is not None and ((it + 1) % validate_every == 0 or last):
+            record["val_loss"] = float(net.loss(theta, Xv, Yv))
+            if net.head == "classification":
+                record["val_accuracy"] = net.accuracy(theta, Xv, Yv)
+                record["train_accuracy"] = net.accuracy(theta, X, Y)
+                stop = target_accuracy is not None and record["val_accuracy"] >= target_accuracy
+        record["wall_time"] = time.perf_counter() - t0
+        history.append(record)
+        if callback is not None:
+            callback(it + 1, record)
+        if bar is not None:
+            bar.set_postfix(loss=f"{J:.4g}")
+            bar.update(1)
+        if checkpoint is not None and ((it + 1) % checkpoint_every == 0 or last or stop):
+            warm = net._parallel_model(solver).warm_state() if solver is not None else None
+            ckpt.save(checkpoint, net.rank, signature=signature, iteration=it + 1,
+                      theta=theta.data, optimizer_state=optimizer.state_dict(),
+                      rng_state={"rng": rng.bit_generator.state,
+                                 "order": None if order is None else order.tolist(),
+                                 "cursor": cursor},
+                      history=history.records(), warm_state=warm)
+        if stop:
+            history.stopped_early = True
+            break
+    if bar is not None:
+        bar.close()
+    return history
+
+
+def _load_checkpoint(net, directory, signature):
+    """Load this rank's checkpoint; any rank's failure fails all ranks alike."""
+    error, state = None, None
+    try:
+        state = ckpt.load(directory, net.rank, signature)
+    except ckpt.CheckpointError as exc:
+        error = str(exc)
+    if net.comm is not None and net.size > 1:
+        errors = net.comm.allgather(error)
+        error = next((e for e in errors if e is not None), None)
+    if error is not None:
+        raise ckpt.CheckpointError(error)
+    return state
