@@ -65,3 +65,15 @@ def test_failures_reach_every_rank(tmp_path, case, expected):
         assert seen == ["MGRITDiverged"] * 3
     else:  # the failing rank re-raises its own error, the others learn of it
         assert seen.count(expected) == 1 and seen.count("MGRITDiverged") == 2
+
+
+@pytest.mark.parametrize("mode", ["serial", "mgrit", "one_shot"])
+def test_training_gives_the_same_weights_at_one_and_two_ranks(tmp_path, mode):
+    runs = {}
+    for k in (1, 2, 3):
+        out = tmp_path / f"k{k}.npz"
+        mpirun(k, "train_ranks.py", out, mode)
+        runs[k] = np.load(out)
+    for k in (2, 3):
+        np.testing.assert_allclose(runs[k]["theta"], runs[1]["theta"], rtol=0, atol=1e-10)
+    assert runs[1]["loss"][-1] < 0.8 * runs[1]["loss"][0]

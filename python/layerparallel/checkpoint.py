@@ -60,7 +60,7 @@ def _unflatten(prefix, arrays):
 
 
 def save(directory, rank, *, signature, iteration, theta, optimizer_state, rng_state,
-         history, warm_state=None):
+         history, warm_state=None, carried=None):
     """Write this rank's checkpoint atomically."""
     os.makedirs(directory, exist_ok=True)
     arrays = {
@@ -75,6 +75,9 @@ def save(directory, rank, *, signature, iteration, theta, optimizer_state, rng_s
     if warm_state is not None:
         arrays["warm_batch"] = np.array(warm_state[0])
         arrays["warm_states"] = warm_state[1]
+    if carried is not None:  # the loss and gradient the next step starts from
+        arrays["carried_loss"] = np.array(carried[0])
+        arrays["carried_grad"] = carried[1]
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".checkpoint.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -113,7 +116,10 @@ def load(directory, rank, signature):
             "history": json.loads(str(arrays["history"])),
             "optimizer_state": _unflatten("opt.", arrays),
             "warm_state": None,
+            "carried": None,
         }
+        if "carried_grad" in arrays:
+            out["carried"] = (float(arrays["carried_loss"]), arrays["carried_grad"])
         if "warm_states" in arrays:
             out["warm_state"] = (int(arrays["warm_batch"]), arrays["warm_states"])
         return out

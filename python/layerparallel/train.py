@@ -144,6 +144,7 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
     order, cursor = None, n
     history = History()
     start = 0
+    carried = None  # (J, g) at the accepted point, when the next step may reuse it
     signature = _signature(net, optimizer, solver, one_shot, batch_size, seed, lsgd)
     if resume:
         state = _load_checkpoint(net, checkpoint, signature)
@@ -157,6 +158,9 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
         start = state["iteration"]
         if state["warm_state"] is not None and solver is not None:
             net._parallel_model(solver).set_warm_state(*state["warm_state"])
+        if state["carried"] is not None:
+            carried = (state["carried"][0], Params(theta.layout, state["carried"][1].copy(),
+                                                   theta._dist))
 
     def next_batch():
         nonlocal order, cursor
@@ -189,7 +193,6 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
         except ImportError:
             bar = None
     t0 = time.perf_counter() - (history.last("wall_time") or 0.0)
-    carried = None  # (J, g) at the accepted point, when the next step may reuse it
     for it in range(start, iterations):
         Xb, Yb = next_batch()
         if lsgd:
@@ -231,7 +234,8 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
                       rng_state={"rng": rng.bit_generator.state,
                                  "order": None if order is None else order.tolist(),
                                  "cursor": cursor},
-                      history=history.records(), warm_state=warm)
+                      history=history.records(), warm_state=warm,
+                      carried=None if carried is None else (carried[0], carried[1].data))
         if stop:
             history.stopped_early = True
             break

@@ -1,0 +1,176 @@
+"""lp.train: exact and one-shot training, LSGD, checkpoints (SPEC section 4)."""
+
+import os
+
+import numpy as np
+import pytest
+
+import layerparallel as lp
+from layerparallel import checkpoint as ckpt
+from layerparallel.train import least_squares_head
+
+
+@pytest.fixture(scope="module")
+def peaks_data():
+    X, Y = lp.datasets.peaks(n=1500, seed=0)
+    return lp.datasets.train_validation_split(X, Y, 0.2, seed=1)
+
+
+def test_one_shot_mgrit_training_matches_exact_training(peaks_data):
+    X, Y, Xv, Yv = peaks_data
+    net = lp.ODEResNet(2, 8, 32, 5, T=5.0, gamma_tik=1e-5)
+    acc = {}
+    for mode, kw in {"exact": {}, "one_shot": dict(solver=lp.MGRIT(cfactor=4, max_levels=2),
+                                                   one_shot=2)}.items():
+        theta = net.init("box", seed=0)
+        h = lp.train(net, theta, X, Y, lp.optim.LBFGS(memory=5), iterations=60,
+                     validation=(Xv, Yv), validate_every=20, **kw)
+        acc[mode] = h.last("val_accuracy")
+        if mode == "one_shot":
+            assert h.last("mgrit_forward_iterations") == 2
+            assert h.last("mgrit_adjoint_iterations") == 2
+    print(acc)
+    assert acc["exact"] > 0.75
+    assert abs(acc["one_shot"] - acc["exact"]) <= 0.02 + 1e-12  # within 2 points
+
+
+def test_exact_mgrit_training_equals_serial_training(peaks_data):
+    X, Y, _, _ = peaks_data
+    net = lp.ODEResNet(2, 6, 24, 5, T=4.0, activation="tanh")
+    runs = []
+    for solver in (None, lp.MGRIT(cfactor=4, tol=1e-12, max_iter=100)):
+        theta = net.init("glorot", seed=1)
+        lp.train(net, theta, X, Y, lp.optim.LBFGS(), iterations=10, solver=solver)
+        runs.append(theta.data.copy())
+    np.testing.assert_allclose(runs[1], runs[0], rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("make_opt", [lambda: lp.optim.Adam(lr=1e-2),
+                                      lambda: lp.optim.SGD(lr=0.05, momentum=0.9),
+                                      lambda: lp.optim.GD(lr=0.2)])
+def test_first_order_optimizers_decrease_the_loss_on_peaks(peaks_data, make_opt):
+    X, Y, _, _ = peaks_data
+    net = lp.ODEResNet(2, 8, 16, 5)
+    theta = net.init("box", seed=0)
+    h = lp.train(net, theta, X, Y, make_opt(), iterations=40)
+    assert h["loss"][-1] < 0.9 * h["loss"][0]
+
+
+def test_minibatches_are_deterministic_and_history_is_complete(peaks_data):
+    X, Y, Xv, Yv = peaks_data
+    net = lp.ODEResNet(2, 6, 8, 5)
+    out = []
+    for _ in range(2):
+        theta = net.init("box", seed=0)
+        h = lp.train(net, theta, X, Y, lp.optim.Adam(lr=1e-2), iterations=12, batch_size=100,
+                     validation=(Xv, Yv), validate_every=5, seed=3)
+        out.append((theta.data.copy(), h))
+    assert np.array_equal(out[0][0], out[1][0])
+    h = out[0][1]
+    assert h["iteration"] == list(range(1, 13))
+    assert [v is not None for v in h["val_accuracy"]] == [i % 5 == 0 or i == 12
+                                                          for i in range(1, 13)]
+    assert all(t2 >= t1 for t1, t2 in zip(h["wall_time"], h["wall_time"][1:]))
+
+
+def test_early_stop_on_target_accuracy(peaks_data):
+    X, Y, Xv, Yv = peaks_data
+    net = lp.ODEResNet(2, 8, 16, 5)
+    theta = net.init("box", seed=0)
+    h = lp.train(net, theta, X, Y, lp.optim.LBFGS(), iterations=300, validation=(Xv, Yv),
+                 validate_every=5, target_accuracy=0.6)
+    assert h.stopped_early and h.last("val_accuracy") >= 0.6 and len(h["loss"]) < 300
+
+
+def test_least_squares_head_is_optimal_and_lsgd_trains():
+    X, Y = lp.datasets.sine(n=200, seed=0)
+    net = lp.ODEResNet(1, 8, 8, 1, T=1.0, activation="relu", head="regression",
+                       gamma_out=1e-6)
+    theta = net.init("box", seed=0)
+    least_squares_head(net, theta, X, Y)
+    _, g = net.loss_and_grad(theta, X, Y)
+    assert np.linalg.norm(g.W_out) < 1e-10 and np.linalg.norm(g.b_out) < 1e-10
+    J0 = net.loss(theta, X, Y)
+    h = lp.train(net, theta, X, Y, lp.optim.Adam(lr=1e-2), iterations=50, lsgd=True)
+    assert h["loss"][-1] < 0.8 * J0
+    with pytest.raises(ValueError, match="regression"):
+        lp.train(lp.ODEResNet(2, 4, 4, 5), lp.ODEResNet(2, 4, 4, 5).init(), *lp.datasets.peaks(50),
+                 lp.optim.GD(0.1), iterations=1, lsgd=True)
+
+
+@pytest.mark.parametrize("batch_size", [None, 200])
+@pytest.mark.parametrize("mode", ["serial", "one_shot"])
+def test_resume_equals_uninterrupted_run(tmp_path, peaks_data, mode, batch_size):
+    X, Y, Xv, Yv = peaks_data
+    kw = dict(validation=(Xv, Yv), validate_every=4, batch_size=batch_size, seed=5)
+    if mode == "one_shot":  # the MGRIT warm states are part of the checkpoint
+        kw.update(solver=lp.MGRIT(cfactor=2), one_shot=1)
+    # Fresh networks for each run: a network keeps its solvers' warm states.
+    net = lp.ODEResNet(2, 6, 16, 5)
+    theta_full = net.init("box", seed=0)
+    full = lp.train(net, theta_full, X, Y, lp.optim.LBFGS(), iterations=16, **kw)
+    d = str(tmp_path / "ck")
+    net = lp.ODEResNet(2, 6, 16, 5)
+    theta = net.init("box", seed=0)
+    lp.train(net, theta, X, Y, lp.optim.LBFGS(), iterations=8, checkpoint=d,
+             checkpoint_every=4, **kw)
+    net2 = lp.ODEResNet(2, 6, 16, 5)
+    theta2 = net2.init("zeros")
+    resumed = lp.train(net2, theta2, X, Y, lp.optim.LBFGS(), iterations=16, checkpoint=d,
+                       resume=True, **kw)
+    np.testing.assert_array_equal(theta2.data, theta_full.data)
+    assert resumed["loss"] == full["loss"]
+    assert resumed["val_accuracy"] == full["val_accuracy"]
+
+
+def test_killed_during_write_leaves_previous_checkpoint(tmp_path, monkeypatch):
+    d = str(tmp_path)
+    sig = {"run": 1}
+    ckpt.save(d, 0, signature=sig, iteration=3, theta=np.arange(5.0), optimizer_state={},
+              rng_state={"rng": 1}, history=[])
+
+    def crash(f, **arrays):
+        f.write(b"PK\x03\x04 partial")
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(KeyboardInterrupt):
+        ckpt.save(d, 0, signature=sig, iteration=4, theta=np.zeros(5), optimizer_state={},
+                  rng_state={"rng": 1}, history=[])
+    monkeypatch.undo()
+    state = ckpt.load(d, 0, sig)
+    assert state["iteration"] == 3 and np.array_equal(state["theta"], np.arange(5.0))
+    assert os.listdir(d) == ["checkpoint.rank0.npz"]
+
+
+def test_corrupt_missing_and_foreign_checkpoints_are_clear_errors(tmp_path):
+    d = str(tmp_path)
+    with pytest.raises(lp.CheckpointError, match="no checkpoint"):
+        ckpt.load(d, 0, {})
+    ckpt.save(d, 0, signature={"net": "a"}, iteration=1, theta=np.zeros(2), optimizer_state={},
+              rng_state={}, history=[])
+    with pytest.raises(lp.CheckpointError, match="different run"):
+        ckpt.load(d, 0, {"net": "b"})
+    with open(ckpt.path_for(d, 0), "wb") as f:
+        f.write(b"garbage")
+    with pytest.raises(lp.CheckpointError, match="unreadable"):
+        ckpt.load(d, 0, {"net": "a"})
+
+
+def test_train_validates_arguments(peaks_data):
+    X, Y, _, _ = peaks_data
+    net = lp.ODEResNet(2, 4, 4, 5)
+    theta = net.init()
+    opt = lp.optim.GD(0.1)
+    with pytest.raises(ValueError, match="iterations"):
+        lp.train(net, theta, X, Y, opt, iterations=0)
+    with pytest.raises(ValueError, match="one_shot"):
+        lp.train(net, theta, X, Y, opt, iterations=1, one_shot=2)
+    with pytest.raises(ValueError, match="theta"):
+        lp.train(net, theta.data, X, Y, opt, iterations=1)
+    with pytest.raises(ValueError, match="batch_size"):
+        lp.train(net, theta, X, Y, opt, iterations=1, batch_size=0)
+    with pytest.raises(ValueError, match="resume"):
+        lp.train(net, theta, X, Y, opt, iterations=1, resume=True)
+    with pytest.raises(ValueError, match="target_accuracy"):
+        lp.train(net, theta, X, Y, opt, iterations=1, target_accuracy=0.9)
