@@ -219,3 +219,15 @@ def test_critical_path_model():
     f, _ = critical_path(1024, cfactor=4, cycle="F")
     assert f > v
     assert potential_speedup(1024, 5, cfactor=4) == pytest.approx(1024 / (5 * 61))
+
+
+def test_skip_first_down_start_converges_to_serial():
+    net, theta, X, Y = problem(50)
+    U0 = net.forward(theta, X)
+    U, info = net.forward(theta, X, solver=lp.MGRIT(cfactor=4, tol=1e-11,
+                                                    skip_first_down=True, warm_start=False))
+    assert info["converged"] and rel(U, U0) <= 1e-9
+    res = lp.solve(linear_phi, np.array([1.0, -1.0]), 40,
+                   lp.MGRIT(cfactor=2, tol=1e-13, skip_first_down=True))
+    np.testing.assert_allclose(res.state(40), np.linalg.matrix_power(A, 40) @ [1.0, -1.0],
+                               rtol=1e-11)

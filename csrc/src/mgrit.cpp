@@ -370,12 +370,37 @@ void MGRIT::cycle(int l, bool fcycle, double* fine_residual) {
   relax_f(l, false);
 }
 
+// The initial guess injected to every level (right-hand sides zero), solved
+// on the coarsest, and interpolated up with F-relaxation.
+void MGRIT::nested_start() {
+  const int last = n_levels() - 1;
+  for (int l = 0; l < last; ++l) {
+    Level& F = levels_[l];
+    Level& M = levels_[l + 1];
+    M.consistent = false;
+    for (index_t k = M.p0; k <= M.p1; ++k) {
+      std::memcpy(u_ptr(l + 1, k), u_ptr(l, k * F.cf), S_ * sizeof(double));
+      double* g = M.g.data() + (k - M.p0) * S_;
+      if (k == 0)
+        std::memcpy(g, u_ptr(l + 1, 0), S_ * sizeof(double));
+      else
+        std::fill(g, g + S_, 0.0);
+    }
+  }
+  coarsest_solve(last);
+  for (int l = last - 1; l >= 0; --l) {
+    correct_from(l);
+    relax_f(l, false);
+  }
+}
+
 SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_guess) {
   Level& L0 = levels_[0];
   steps_ = 0;
   if (static_cast<int>(work_.size()) < num_threads()) work_.resize(num_threads());
   for (auto& lv : levels_) lv.consistent = false;
-  if (!(warm_start && have_solution_)) {
+  const bool cold = !(warm_start && have_solution_);
+  if (cold) {
     for (index_t p = std::max<index_t>(L0.p0, 1); p <= L0.p1; ++p) {
       if (!stored(p)) continue;
       double* u = u_ptr(0, p);
@@ -403,6 +428,7 @@ SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_gue
     return info;
   }
   const bool fixed = !(opt_.tol > 0.0) && !(opt_.rtol > 0.0);
+  if (opt_.skip_first_down && cold) nested_start();
   double r0 = -1.0;
   while (true) {
     if (fixed && info.iterations >= opt_.max_iter) break;

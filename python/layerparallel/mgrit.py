@@ -60,11 +60,15 @@ class MGRIT:
         Start each solve from the previous solution (same network and batch).
     divergence : float > 1
         A residual this many times the first one raises lp.MGRITDiverged.
+    skip_first_down : bool
+        XBraid's default start: before the first cycle, inject the initial
+        guess to the coarsest level, solve there and interpolate up (this
+        start computes no residual and is not counted as an iteration).
     """
 
     def __init__(self, cfactor=4, max_levels=10, min_coarse=2, relax="FCF", cycle="V",
                  tol=1e-9, rtol=None, max_iter=50, comm=None, storage="all",
-                 warm_start=True, divergence=1e8):
+                 warm_start=True, divergence=1e8, skip_first_down=False):
         if isinstance(cfactor, (list, tuple)):
             if not cfactor:
                 raise ValueError("cfactor must not be empty")
@@ -96,6 +100,7 @@ class MGRIT:
         self.divergence = check.finite_float(divergence, "divergence")
         if self.divergence <= 1.0:
             raise ValueError(f"divergence must be > 1, got {divergence!r}")
+        self.skip_first_down = bool(skip_first_down)
         self.comm = comm
         self._handle, self.rank, self.size = comm_handle(comm)
 
@@ -104,7 +109,8 @@ class MGRIT:
         kw = dict(cfactor=self.cfactor, max_levels=self.max_levels, min_coarse=self.min_coarse,
                   relax=self.relax, cycle=self.cycle, tol=self.tol, rtol=self.rtol,
                   max_iter=self.max_iter, comm=self.comm, storage=self.storage,
-                  warm_start=self.warm_start, divergence=self.divergence)
+                  warm_start=self.warm_start, divergence=self.divergence,
+                  skip_first_down=self.skip_first_down)
         kw.update(changes)
         return MGRIT(**kw)
 
@@ -121,12 +127,13 @@ class MGRIT:
             "max_iter": self.max_iter,
             "store_fine_f": self.storage == "all",
             "divergence": self.divergence,
+            "skip_first_down": self.skip_first_down,
         }
 
     def _key(self):
         return (tuple(self._cf), self.max_levels, self.min_coarse, self.relax, self.cycle,
                 self.tol, self.rtol, self.max_iter, self.storage, self.divergence,
-                self._handle)
+                self.skip_first_down, self._handle)
 
     def __repr__(self):
         return (f"MGRIT(cfactor={self.cfactor}, max_levels={self.max_levels}, "

@@ -26,6 +26,9 @@ struct MGRITOptions {
   int max_iter = 50;
   bool store_fine_f = true; // keep level-0 F-point states ("all"), or C-points only ("C")
   double divergence = 1e8;  // residual growth over the first residual that counts as divergence
+  // XBraid's default start: before the first cycle, inject the initial guess
+  // down to the coarsest level, solve there, and interpolate up (no residual).
+  bool skip_first_down = false;
 };
 
 // Raised on every rank alike when the residual grows past the bound or is not finite.
@@ -120,6 +123,7 @@ class MGRIT {
   void correct_from(int l);
   void coarsest_solve(int l);
   void cycle(int l, bool fcycle, double* fine_residual);
+  void nested_start();
 
   App& app_;
   MGRITOptions opt_;
