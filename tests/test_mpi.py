@@ -77,3 +77,13 @@ def test_training_gives_the_same_weights_at_one_and_two_ranks(tmp_path, mode):
     for k in (2, 3):
         np.testing.assert_allclose(runs[k]["theta"], runs[1]["theta"], rtol=0, atol=1e-10)
     assert runs[1]["loss"][-1] < 0.8 * runs[1]["loss"][0]
+
+
+def test_nested_iteration_gives_the_same_numbers_at_one_and_two_ranks(tmp_path):
+    runs = {}
+    for k in (1, 2):
+        out = tmp_path / f"k{k}.npz"
+        mpirun(k, "nested_ranks.py", out)
+        runs[k] = np.load(out)
+    np.testing.assert_allclose(runs[2]["theta"], runs[1]["theta"], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(runs[2]["loss"], runs[1]["loss"], rtol=1e-12)

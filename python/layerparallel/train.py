@@ -37,12 +37,17 @@ class History(dict):
         self.stopped_early = False
 
     def append(self, record):
-        for k in self.KEYS:
+        """Add one iteration's record; keys beyond KEYS (e.g. "work_units") become columns."""
+        n = len(self["iteration"])
+        for k in record:
+            if k not in self:
+                self[k] = [None] * n
+        for k in self:
             self[k].append(record.get(k))
 
     def records(self):
         """The history as one dict per iteration (for JSON lines)."""
-        return [{k: self[k][i] for k in self.KEYS} for i in range(len(self["iteration"]))]
+        return [{k: self[k][i] for k in self} for i in range(len(self["iteration"]))]
 
     def last(self, key):
         values = [v for v in self[key] if v is not None]
