@@ -1,0 +1,324 @@
+"""The `layerparallel` command line: train, config files, errors, checkpoints, plot, MPI.
+
+Most cases call ``cli.main([...])`` in-process (it returns the exit status);
+a few run ``python -m layerparallel`` (and under ``mpiexec``) as a subprocess.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import layerparallel as lp
+from layerparallel import cli
+
+# A small, fast job: ~20 ms per run (one core thread: tiny sweeps gain nothing from more,
+# and spinning thread teams are slow on a busy machine).
+SMALL = ["--width", "4", "--layers", "8", "--samples", "200", "--no-progress", "--threads", "1"]
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    """--threads sets the core's process-wide thread count: restore it for other tests."""
+    n = lp.get_num_threads()
+    yield
+    lp.set_num_threads(n)
+
+
+def run_cli(capsys, *argv):
+    status = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def read_log(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def assert_one_line_error(status, err, *fragments):
+    assert status == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("layerparallel: error: "), err
+    for frag in fragments:
+        assert frag in lines[0], err
+
+
+# --------------------------------------------------------------------------- train
+
+def test_train_writes_jsonl_log(tmp_path, capsys):
+    log = tmp_path / "run.jsonl"
+    status, out, err = run_cli(capsys, "train", *SMALL, "--iterations", "12",
+                               "--validate-every", "5", "--log", str(log))
+    assert status == 0, err
+    records = read_log(log)
+    assert [r["iteration"] for r in records] == list(range(1, 13))
+    assert set(records[0]) == set(lp.History.KEYS)
+    assert all(isinstance(r["loss"], float) for r in records)
+    assert records[-1]["loss"] < records[0]["loss"]
+    validated = [r["iteration"] for r in records if r["val_accuracy"] is not None]
+    assert validated == [5, 10, 12]  # every validate_every and the last
+    # table rows for the validated iterations, then the summary line
+    rows = [line.split()[0] for line in out.splitlines() if line[:6].strip().isdigit()]
+    assert rows == ["5", "10", "12"]
+    final = [line for line in out.splitlines() if line.startswith("final:")]
+    assert len(final) == 1
+    assert f"validation accuracy {records[-1]['val_accuracy']:.4f}" in final[0]
+    assert "wall time" in final[0]
+
+
+def test_train_is_deterministic_and_module_entry_point(tmp_path, capsys):
+    log = tmp_path / "a.jsonl"
+    status, _, err = run_cli(capsys, "train", *SMALL, "--iterations", "5", "--log", str(log))
+    assert status == 0, err
+    proc = subprocess.run([sys.executable, "-m", "layerparallel", "train", *SMALL,
+                           "--iterations", "5", "--log", str(tmp_path / "b.jsonl")],
+                          capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stderr
+    assert "final: validation accuracy" in proc.stdout
+    a, b = read_log(log), read_log(tmp_path / "b.jsonl")
+    assert [r["loss"] for r in a] == pytest.approx([r["loss"] for r in b], rel=1e-12)
+
+
+def test_no_arguments_is_the_main_job():
+    args = cli._parse(cli.build_parser(), [])
+    assert args.command == "train" and args.func is cli._train
+    assert (args.problem, args.optimizer, args.mgrit) == ("peaks", "lbfgs", False)
+    assert args.samples == 5000 and args.iterations >= 100
+    # bare options also mean train
+    args = cli._parse(cli.build_parser(), ["--iterations", "3"])
+    assert args.command == "train" and args.iterations == 3
+
+
+def test_demo_still_works(capsys):
+    status, out, _ = run_cli(capsys, "demo", "--layers", "8", "--samples", "100")
+    assert status == 0
+    assert "gradient norm" in out
+
+
+def test_regression_problem_reports_loss(tmp_path, capsys):
+    log = tmp_path / "sine.jsonl"
+    status, out, err = run_cli(capsys, "train", "--problem", "sine", *SMALL,
+                               "--iterations", "6", "--log", str(log))
+    assert status == 0, err
+    assert "head='regression'" in out and "n_out=1" in out
+    records = read_log(log)
+    assert all(r["val_accuracy"] is None for r in records)
+    assert records[-1]["val_loss"] is not None
+    final = [line for line in out.splitlines() if line.startswith("final:")][0]
+    assert "validation loss" in final and "accuracy" not in final
+    # LSGD on a regression problem
+    status, _, err = run_cli(capsys, "train", "--problem", "two_polynomials", *SMALL,
+                             "--iterations", "3", "--lsgd", "--optimizer", "adam")
+    assert status == 0, err
+
+
+def test_mgrit_one_shot_records_iterations(tmp_path, capsys):
+    log = tmp_path / "mg.jsonl"
+    status, out, err = run_cli(capsys, "train", *SMALL, "--iterations", "4", "--mgrit",
+                               "--cfactor", "2", "--one-shot", "2", "--log", str(log))
+    assert status == 0, err
+    records = read_log(log)
+    assert all(r["mgrit_forward_iterations"] == 2 for r in records)
+    assert all(r["mgrit_adjoint_iterations"] == 2 for r in records)
+    assert "MG fwd" in out
+
+
+# --------------------------------------------------------------------------- config
+
+def test_config_file_and_flags_override(tmp_path, capsys):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('[train]\nwidth = 5\nlayers = 8\nsamples = 200\niterations = 4\n'
+                   'validate_every = 2\noptimizer = "adam"\nlr = 0.05\nno_progress = true\n'
+                   'mgrit = true\ncfactor = [2]\nthreads = 1\n')
+    log = tmp_path / "c.jsonl"
+    pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tomli")
+    status, out, err = run_cli(capsys, "train", "--config", str(cfg), "--log", str(log))
+    assert status == 0, err
+    assert "width=5" in out and "Adam(lr=0.05" in out and "MGRIT(cfactor=2" in out
+    assert len(read_log(log)) == 4
+    # command-line flags win over the file, booleans included
+    status, out, err = run_cli(capsys, "train", "--config", str(cfg), "--log", str(log),
+                               "--iterations", "3", "--width", "3", "--no-mgrit")
+    assert status == 0, err
+    assert "width=3" in out and "serial propagation" in out
+    assert len(read_log(log)) == 3
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("[train]\nwidht = 3\n", "unknown key 'widht'"),
+    ("[train]\nwidth = 0\n", "--width"),
+    ("[train]\nproblem = 'nope'\n", "invalid choice"),
+    ("[train]\nmgrit = 'yes'\n", "true or false"),
+    ("width = 3\n", "[train]"),
+    ("[train\n", "invalid TOML"),
+])
+def test_bad_config_file(tmp_path, capsys, text, fragment):
+    pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tomli")
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text)
+    status, _, err = run_cli(capsys, "train", "--config", str(cfg))
+    assert_one_line_error(status, err, str(cfg), fragment)
+
+
+# --------------------------------------------------------------------------- errors
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["train", "--bogus"], "--bogus"),
+    (["train", "--width", "0"], "--width"),
+    (["train", "--width", "eight"], "--width"),
+    (["train", "--problem", "mnist"], "invalid choice"),
+    (["train", "--config", "/nonexistent/run.toml"], "/nonexistent/run.toml"),
+    (["train", "--validation-fraction", "1.5"], "--validation-fraction"),
+    (["train", *SMALL, "--one-shot", "2"], "--mgrit"),
+    (["train", *SMALL, "--resume"], "--checkpoint"),
+    (["train", *SMALL, "--mgrit", "--relax", "FXF"], "relax"),          # library ValueError
+    (["train", *SMALL, "--width", "70000"], "width"),                    # library ValueError
+    (["train", *SMALL, "--lsgd"], "lsgd"),                               # library ValueError
+    (["train", *SMALL, "--log", "/nonexistent/dir/run.jsonl"], "run.jsonl"),
+    (["plot", "/nonexistent/run.jsonl"], "/nonexistent/run.jsonl"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_user_errors_are_one_line_exit_2(capsys, argv, fragment):
+    status, _, err = run_cli(capsys, *argv)
+    assert_one_line_error(status, err, fragment)
+    assert "Traceback" not in err
+
+
+def test_missing_checkpoint_is_one_line(tmp_path, capsys):
+    status, _, err = run_cli(capsys, "train", *SMALL, "--checkpoint", str(tmp_path / "none"),
+                             "--resume")
+    assert_one_line_error(status, err, "no checkpoint")
+
+
+def test_subprocess_errors_exit_2_without_traceback():
+    for argv in (["train", "--nope"], ["train", "--width", "0"], ["train", "--problem", "x"]):
+        proc = subprocess.run([sys.executable, "-m", "layerparallel", *argv],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert proc.stderr.startswith("layerparallel: error: ")
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+def test_checkpoint_resume_matches_uninterrupted_run(tmp_path, capsys):
+    base = ["train", *SMALL, "--validate-every", "3", "--checkpoint-every", "4"]
+    full = tmp_path / "full.jsonl"
+    status, _, err = run_cli(capsys, *base, "--iterations", "12", "--log", str(full))
+    assert status == 0, err
+    ck = tmp_path / "ck"
+    part = tmp_path / "part.jsonl"
+    # "interrupted" after 8 iterations (last checkpoint at 8), then resumed to 12
+    status, _, err = run_cli(capsys, *base, "--iterations", "8", "--checkpoint", str(ck),
+                             "--log", str(part))
+    assert status == 0, err
+    assert os.path.exists(ck / "checkpoint.rank0.npz")
+    status, _, err = run_cli(capsys, *base, "--iterations", "12", "--checkpoint", str(ck),
+                             "--resume", "--log", str(part))
+    assert status == 0, err
+    a, b = read_log(full), read_log(part)
+    assert [r["iteration"] for r in b] == list(range(1, 13))  # the whole history
+    assert b[-1]["loss"] == pytest.approx(a[-1]["loss"], rel=1e-12, abs=0)
+    assert b[-1]["val_loss"] == pytest.approx(a[-1]["val_loss"], rel=1e-12, abs=0)
+    # a checkpoint of a different run is refused
+    status, _, err = run_cli(capsys, "train", "--width", "5", "--layers", "8", "--samples",
+                             "200", "--no-progress", "--iterations", "12", "--checkpoint",
+                             str(ck), "--resume")
+    assert_one_line_error(status, err, "different run")
+
+
+# --------------------------------------------------------------------------- plot
+
+def _two_logs(tmp_path, capsys):
+    logs = []
+    for opt in ("lbfgs", "adam"):
+        log = tmp_path / f"{opt}.jsonl"
+        status, _, err = run_cli(capsys, "train", *SMALL, "--iterations", "6",
+                                 "--optimizer", opt, "--log", str(log))
+        assert status == 0, err
+        logs.append(str(log))
+    return logs
+
+
+def test_plot_writes_png(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    logs = _two_logs(tmp_path, capsys)
+    out = tmp_path / "fig.png"
+    status, stdout, err = run_cli(capsys, "plot", *logs, "-o", str(out), "--x", "wall_time")
+    assert status == 0, err
+    with open(out, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    status, _, err = run_cli(capsys, "plot", logs[0], "-o", str(tmp_path / "g.png"),
+                             "--y", "grad_norm,val_loss", "--y", "train_accuracy")
+    assert status == 0, err
+    assert (tmp_path / "g.png").stat().st_size > 0
+    # default output name: the first log's with .png
+    status, _, err = run_cli(capsys, "plot", logs[0])
+    assert status == 0, err
+    assert os.path.exists(os.path.splitext(logs[0])[0] + ".png")
+    status, _, err = run_cli(capsys, "plot", logs[0], "--y", "nonsense")
+    assert_one_line_error(status, err, "nonsense")
+
+
+def test_plot_without_matplotlib_exits_2(tmp_path, capsys, monkeypatch):
+    logs = _two_logs(tmp_path, capsys)
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends",
+                 "matplotlib.backends.backend_agg", "matplotlib.pyplot"):
+        monkeypatch.setitem(sys.modules, name, None)  # import raises ImportError
+    status, _, err = run_cli(capsys, "plot", *logs, "-o", str(tmp_path / "fig.png"))
+    assert_one_line_error(status, err, "matplotlib")
+    assert not (tmp_path / "fig.png").exists()
+
+
+def test_plot_module_imports_without_matplotlib(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    import importlib
+
+    import layerparallel.plot as plot
+
+    importlib.reload(plot)
+    with pytest.raises(ImportError):
+        plot.plot_history([[{"iteration": 1, "loss": 1.0}]], ["a"], out="x.png")
+
+
+def test_plot_bad_log(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"iteration": 1, "loss": 1.0}\nnot json\n')
+    status, _, err = run_cli(capsys, "plot", str(bad))
+    assert_one_line_error(status, err, "bad.jsonl:2")
+
+
+# --------------------------------------------------------------------------- MPI
+
+def _mpiexec():
+    return shutil.which("mpiexec") or shutil.which("mpiexec",
+                                                   path=os.path.dirname(sys.executable))
+
+
+@pytest.mark.skipif(not (_mpiexec() and lp._core.mpi_available),
+                    reason="needs mpiexec and an MPI build")
+def test_two_ranks_mgrit_match_one_rank(tmp_path, capsys):
+    pytest.importorskip("mpi4py")
+    args = ["train", "--width", "4", "--layers", "16", "--samples", "200", "--iterations",
+            "8", "--validate-every", "4", "--mgrit", "--cfactor", "2", "--no-progress",
+            "--threads", "1"]
+    log1, log2 = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    status, _, err = run_cli(capsys, *args, "--log", str(log1))
+    assert status == 0, err
+    cmd = [_mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py", "-m", "layerparallel",
+           *args, "--log", str(log2)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("final:") == 1  # only rank 0 prints
+    assert "2 ranks" in proc.stdout
+    one, two = read_log(log1), read_log(log2)
+    assert len(one) == len(two) == 8
+    assert two[-1]["loss"] == pytest.approx(one[-1]["loss"], rel=1e-8, abs=0)
+    assert two[-1]["val_accuracy"] == one[-1]["val_accuracy"]
