@@ -322,3 +322,17 @@ def test_two_ranks_mgrit_match_one_rank(tmp_path, capsys):
     assert len(one) == len(two) == 8
     assert two[-1]["loss"] == pytest.approx(one[-1]["loss"], rel=1e-8, abs=0)
     assert two[-1]["val_accuracy"] == one[-1]["val_accuracy"]
+
+
+def test_nested_training_from_the_command_line(tmp_path):
+    from layerparallel import cli
+
+    log = tmp_path / "n.jsonl"
+    rc = cli.main(["train", "--nested", "3", "--schedule", "6,4,3", "--layers", "16",
+                   "--samples", "300", "--threads", "1", "--no-progress", "--log", str(log)])
+    assert rc == 0
+    import json
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["n_layers"] for r in rows] == [4] * 6 + [8] * 4 + [16] * 3
+    assert rows[-1]["work_units"] > rows[0]["work_units"] > 0
+    assert cli.main(["train", "--nested", "3", "--schedule", "6,4", "--threads", "1"]) == 2

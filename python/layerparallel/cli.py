@@ -297,6 +297,13 @@ def build_parser():
                    help="one-shot training: D warm-started MGRIT cycles per solve")
     g.add_argument("--storage", default="all", choices=["all", "C"],
                    help="keep all states or C-points only")
+    g = t.add_argument_group("nested iteration")
+    g.add_argument("--nested", type=_positive_int, default=None, metavar="LEVELS",
+                   help="train --layers/2^(LEVELS-1) layers first, then refine by 2 per level")
+    g.add_argument("--schedule", type=_cfactor, default=None,
+                   help="optimizer steps per level, coarsest first (e.g. 200,125,75)")
+    g.add_argument("--interp", default="constant", choices=["constant", "linear"],
+                   help="interpolation of the weights in layer-time")
     g = t.add_argument_group("output")
     g.add_argument("--log", metavar="JSONL", help="write the history, one JSON object per "
                                                   "iteration")
@@ -455,6 +462,15 @@ def _train(args, rank_hint=0):
         raise UsageError("--one-shot needs --mgrit")
     if args.resume and not args.checkpoint:
         raise UsageError("--resume needs --checkpoint DIR")
+    if args.nested is not None:
+        if args.checkpoint or args.target_accuracy is not None:
+            raise UsageError("--nested takes neither --checkpoint nor --target-accuracy")
+        if args.schedule is None:
+            args.schedule = [args.iterations] * args.nested
+        args.schedule = [args.schedule] if isinstance(args.schedule, int) else args.schedule
+        if len(args.schedule) != args.nested:
+            raise UsageError(f"--schedule needs {args.nested} entries, one per level")
+        args.iterations = sum(args.schedule)
 
     Xt, Yt, Xv, Yv, head, described = _problem(lp, args)
     n_out = Yt.shape[1]
@@ -523,13 +539,23 @@ def _train(args, rank_hint=0):
 
     t0 = time.perf_counter()
     try:
-        history = lp.train(net, theta, Xt, Yt, optimizer, iterations=args.iterations,
-                           solver=solver, one_shot=args.one_shot, batch_size=args.batch_size,
-                           validation=(Xv, Yv), validate_every=every,
-                           target_accuracy=args.target_accuracy, seed=args.seed,
-                           lsgd=args.lsgd, checkpoint=args.checkpoint,
-                           checkpoint_every=args.checkpoint_every, resume=args.resume,
-                           callback=callback, progress=bar)
+        if args.nested is not None:
+            say(f"  nested     {args.nested} levels, schedule {args.schedule}, "
+                f"{args.interp} interpolation")
+            _, theta, history = lp.nested_train(
+                net, Xt, Yt, optimizer, levels=args.nested, schedule=args.schedule,
+                interp=args.interp, init=args.init, magnitude=args.magnitude, seed=args.seed,
+                solver=solver, one_shot=args.one_shot, validation=(Xv, Yv),
+                validate_every=every, batch_size=args.batch_size, lsgd=args.lsgd,
+                callback=callback)
+        else:
+            history = lp.train(net, theta, Xt, Yt, optimizer, iterations=args.iterations,
+                               solver=solver, one_shot=args.one_shot,
+                               batch_size=args.batch_size, validation=(Xv, Yv),
+                               validate_every=every, target_accuracy=args.target_accuracy,
+                               seed=args.seed, lsgd=args.lsgd, checkpoint=args.checkpoint,
+                               checkpoint_every=args.checkpoint_every, resume=args.resume,
+                               callback=callback, progress=bar)
     finally:
         if log is not None:
             log.close()

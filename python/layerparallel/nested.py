@@ -138,6 +138,7 @@ def nested_train(net, X, Y, optimizer, levels=3, schedule=(200, 125, 75), interp
     theta = cur.init(init, seed=seed, magnitude=magnitude)  # uniform, magnitude 0: zeros
     records, level_times = [], []
     elapsed = 0.0
+    user_callback = train_kwargs.pop("callback", None)
     for level, m in enumerate(schedule):
         if level > 0:
             previous = cur
@@ -155,9 +156,16 @@ def nested_train(net, X, Y, optimizer, levels=3, schedule=(200, 125, 75), interp
         for count, cycles in phases:
             if count == 0:
                 continue
+            callback = None
+            if user_callback is not None:  # iterations counted across levels
+                def callback(it, rec, offset=len(records), level=level, n=cur.n_layers,
+                             start=elapsed):
+                    user_callback(it + offset, dict(rec, iteration=it + offset, level=level,
+                                                    n_layers=n,
+                                                    wall_time=rec["wall_time"] + start))
             h = train(cur, theta, X, Y, optimizer, iterations=count, solver=solver,
                       one_shot=cycles, validation=validation, validate_every=validate_every,
-                      **train_kwargs)
+                      callback=callback, **train_kwargs)
             for r in h.records():
                 r["iteration"] += done
                 r["level"] = level

@@ -1,0 +1,147 @@
+"""Training on peaks: accuracy, time per iteration, and PyTorch side by side.
+
+  accuracy  width 8, 64 layers, T = 5: validation accuracy (mean/min/max over
+            seeds) after 200 L-BFGS steps, serial vs one-shot MGRIT (d = 2), wall time;
+  xbraid    the original XBraid code's peaks configuration: width 8, 32 layers,
+            5000 samples full batch, L-BFGS with backtracking, 2 MGRIT iterations
+            per solve, 2 levels: time per optimizer iteration and accuracy after
+            130 iterations (reference: 0.57-0.70 s per iteration, 87.5 %);
+  pytorch   time to 90 % validation accuracy: our L-BFGS driving our
+            gradients vs driving the same network's gradients from PyTorch
+            autograd (CPU, float64), i.e. the same optimizer, two engines.
+
+    python bench/train_peaks.py [--parts accuracy xbraid pytorch] [--seeds 5]
+"""
+
+import argparse
+import time
+
+import numpy as np
+
+from _common import emit, log
+
+import layerparallel as lp
+
+
+def data(seed, n_train=5000, n_val=1000):
+    X, Y = lp.datasets.peaks(n=n_train + n_val, seed=seed)
+    return lp.datasets.train_validation_split(X, Y, n_val / (n_train + n_val), seed=seed)
+
+
+def accuracy_part(args):
+    for mode in ("serial", "one_shot"):
+        accs, times = [], []
+        for seed in range(args.seeds):
+            X, Y, Xv, Yv = data(seed)
+            net = lp.ODEResNet(2, 8, 64, 5, T=5.0, activation="smoothrelu", gamma_tik=1e-5)
+            theta = net.init("uniform", seed=seed, magnitude=1e-6)
+            kw = {} if mode == "serial" else dict(solver=lp.MGRIT(cfactor=4), one_shot=2)
+            t0 = time.perf_counter()
+            h = lp.train(net, theta, X, Y, lp.optim.LBFGS(memory=5), iterations=200,
+                         validation=(Xv, Yv), validate_every=50, **kw)
+            times.append(time.perf_counter() - t0)
+            accs.append(h.last("val_accuracy"))
+            log(f"{mode} seed {seed}: {100 * accs[-1]:.1f}% in {times[-1]:.1f} s")
+        emit(bench="train_peaks", part="accuracy", mode=mode, width=8, n_layers=64, steps=200,
+             seeds=args.seeds, mean=float(np.mean(accs)), min=float(np.min(accs)),
+             max=float(np.max(accs)), wall_s_mean=float(np.mean(times)))
+
+
+def xbraid_part(args):
+    X, Y, Xv, Yv = data(0)
+    net = lp.ODEResNet(2, 8, 32, 5, T=5.0, activation="smoothrelu", gamma_tik=1e-5)
+    theta = net.init("uniform", seed=0, magnitude=1e-6)
+    mg = lp.MGRIT(cfactor=4, max_levels=2)
+    t0 = time.perf_counter()
+    h = lp.train(net, theta, X, Y, lp.optim.LBFGS(memory=5), iterations=130, solver=mg,
+                 one_shot=2, validation=(Xv, Yv), validate_every=130)
+    t = time.perf_counter() - t0
+    emit(bench="train_peaks", part="xbraid_config", width=8, n_layers=32, samples=5000,
+         levels=2, mgrit_iterations=2, iterations=130, total_s=t, per_iteration_s=t / 130,
+         val_accuracy=h.last("val_accuracy"), xbraid_per_iteration_s=0.635,
+         speedup_vs_xbraid=0.635 / (t / 130))
+
+
+def torch_loss_and_grad(net, X, Y):
+    """The same ODE-ResNet's J and gradient by PyTorch autograd (float64, CPU)."""
+    import torch
+
+    Xt = torch.from_numpy(X)
+    labels = torch.from_numpy(np.argmax(Y, axis=1))
+    h = net.h
+    eta = net.eta
+
+    def sigma(z):  # smoothrelu
+        return torch.where(z >= eta, z, torch.where(z <= -eta, torch.zeros_like(z),
+                                                    (z + eta) ** 2 / (4 * eta)))
+
+    def f(theta):
+        t = {k: torch.from_numpy(np.array(getattr(theta, k))).requires_grad_()
+             for k in ("W_in", "b_in", "W", "b", "W_out", "b_out")}
+        u = sigma(Xt @ t["W_in"].T + t["b_in"])
+        for n in range(net.n_layers):
+            u = u + h * sigma(u @ t["W"][n].T + t["b"][n])
+        J = torch.nn.functional.cross_entropy(u @ t["W_out"].T + t["b_out"], labels)
+        J = J + net.gamma_tik / 2 * h * ((t["W"] ** 2).sum() + (t["b"] ** 2).sum())
+        J.backward()
+        g = net.new_params()
+        for k, v in t.items():
+            getattr(g, k)[...] = v.grad.numpy()
+        return float(J), g
+    return f
+
+
+class TorchNet:
+    """Duck-types ODEResNet.loss_and_grad for lp.train, with PyTorch doing the work."""
+
+    def __init__(self, net):
+        self.__dict__.update({k: getattr(net, k) for k in (
+            "n_in", "n_out", "head", "rank", "size", "comm", "width", "n_layers")})
+        self._net = net
+
+    def loss_and_grad(self, theta, X, Y):
+        return torch_loss_and_grad(self._net, X, Y)(theta)
+
+    def __getattr__(self, name):
+        return getattr(self._net, name)
+
+    def __repr__(self):
+        return "Torch" + repr(self._net)
+
+
+def pytorch_part(args):
+    try:
+        import torch
+    except ImportError:
+        log("torch not installed: PyTorch comparison skipped (pip install torch)")
+        return
+    torch.set_num_threads(lp.get_num_threads())
+    X, Y, Xv, Yv = data(0)
+    for engine in ("layerparallel", "pytorch"):
+        net = lp.ODEResNet(2, 8, 32, 5, T=5.0, activation="smoothrelu", gamma_tik=1e-5)
+        theta = net.init("uniform", seed=0, magnitude=1e-6)
+        trained = net if engine == "layerparallel" else TorchNet(net)
+        t0 = time.perf_counter()
+        h = lp.train(trained, theta, X, Y, lp.optim.LBFGS(memory=5), iterations=400,
+                     validation=(Xv, Yv), validate_every=5, target_accuracy=0.9)
+        t = time.perf_counter() - t0
+        emit(bench="train_peaks", part="time_to_90", engine=engine, width=8, n_layers=32,
+             reached=bool(h.stopped_early), iterations=len(h["loss"]), seconds=t,
+             val_accuracy=h.last("val_accuracy"))
+        if engine == "layerparallel":
+            ours = t
+        else:
+            emit(bench="train_peaks", part="time_to_90_ratio", ratio_pytorch_over_ours=t / ours)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--parts", nargs="+", default=["accuracy", "xbraid", "pytorch"])
+    ap.add_argument("--seeds", type=int, default=5)
+    args = ap.parse_args()
+    for part in args.parts:
+        {"accuracy": accuracy_part, "xbraid": xbraid_part, "pytorch": pytorch_part}[part](args)
+
+
+if __name__ == "__main__":
+    main()
