@@ -4,7 +4,8 @@ Peaks, widths 5 and 8, 64 residual layers, T = 5; nested iteration with three
 levels (16, 32, 64 layers) and schedule 200/125/75 against non-nested training
 of the 64-layer net for the same wall time (the nested run's total in work
 units; the paper used 188 steps). Hyperparameters: initial weight magnitude
-{0, 1e-6} x Tikhonov {1e-5, 1e-7}, `--seeds` seeds each (12 in the paper: 48
+{0, 1e-6} of the residual layers (opening layer and
+classifier Glorot, as in the seed code) x Tikhonov {1e-5, 1e-7}, `--seeds` seeds each (12 in the paper: 48
 runs per width per method). Prints JSON rows per run and a summary table
 (mean/median/max/min/std of validation accuracy); `--png` draws validation
 accuracy against work units for the best run of each method.
@@ -41,7 +42,7 @@ def run(width, magnitude, gamma, seed, nested, args, iterations=None):
                                       interp=args.interp, magnitude=magnitude, seed=seed, **kw)
         unit = h.work_unit_seconds
     else:
-        theta = net.init("uniform", seed=seed, magnitude=magnitude)
+        theta = net.init("uniform", seed=seed, magnitude=magnitude, outer="glorot")
         h = lp.train(net, theta, X, Y, opt, iterations=iterations, **kw)
         unit = h["wall_time"][-1] / len(h["wall_time"])
         h["work_units"] = [t / unit for t in h["wall_time"]]

@@ -34,7 +34,7 @@ def accuracy_part(args):
         for seed in range(args.seeds):
             X, Y, Xv, Yv = data(seed)
             net = lp.ODEResNet(2, 8, 64, 5, T=5.0, activation="smoothrelu", gamma_tik=1e-5)
-            theta = net.init("uniform", seed=seed, magnitude=1e-6)
+            theta = net.init("uniform", seed=seed, magnitude=1e-6, outer="glorot")
             kw = {} if mode == "serial" else dict(solver=lp.MGRIT(cfactor=4), one_shot=2)
             t0 = time.perf_counter()
             h = lp.train(net, theta, X, Y, lp.optim.LBFGS(memory=5), iterations=200,
@@ -50,7 +50,7 @@ def accuracy_part(args):
 def xbraid_part(args):
     X, Y, Xv, Yv = data(0)
     net = lp.ODEResNet(2, 8, 32, 5, T=5.0, activation="smoothrelu", gamma_tik=1e-5)
-    theta = net.init("uniform", seed=0, magnitude=1e-6)
+    theta = net.init("uniform", seed=0, magnitude=1e-6, outer="glorot")
     mg = lp.MGRIT(cfactor=4, max_levels=2)
     t0 = time.perf_counter()
     h = lp.train(net, theta, X, Y, lp.optim.LBFGS(memory=5), iterations=130, solver=mg,
@@ -119,7 +119,7 @@ def pytorch_part(args):
     X, Y, Xv, Yv = data(0)
     for engine in ("layerparallel", "pytorch"):
         net = lp.ODEResNet(2, 8, 32, 5, T=5.0, activation="smoothrelu", gamma_tik=1e-5)
-        theta = net.init("uniform", seed=0, magnitude=1e-6)
+        theta = net.init("uniform", seed=0, magnitude=1e-6, outer="glorot")
         trained = net if engine == "layerparallel" else TorchNet(net)
         t0 = time.perf_counter()
         h = lp.train(trained, theta, X, Y, lp.optim.LBFGS(memory=5), iterations=400,

@@ -77,3 +77,12 @@ def test_init_is_deterministic_in_seed():
         a, b, c = net.init(method, seed=4), net.init(method, seed=4), net.init(method, seed=5)
         assert np.array_equal(a.data, b.data)
         assert not np.array_equal(a.data, c.data)
+
+
+def test_outer_initializer_for_opening_and_head():
+    net = lp.ODEResNet(3, 6, 5, 4)
+    theta = net.init("uniform", seed=0, magnitude=0.0, outer="glorot")
+    assert np.all(theta.W == 0.0) and np.all(theta.b == 0.0)
+    assert np.abs(theta.W_in).max() > 0.1 and np.abs(theta.W_out).max() > 0.1
+    with pytest.raises(ValueError, match="outer"):
+        net.init("he", outer="box")

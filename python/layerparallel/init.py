@@ -59,9 +59,11 @@ def _fill_dense(rng, method, shape, fan_in, fan_out, magnitude):
     return np.zeros(shape)
 
 
-def initialize(net, theta, method, seed, magnitude):
+def initialize(net, theta, method, seed, magnitude, outer=None):
     """Fill ``theta`` (lp.Params of ``net``) in place; see ODEResNet.init."""
     method = check.choice(method, "method", METHODS)
+    if outer is not None:
+        outer = check.choice(outer, "outer", METHODS[:-1])
     magnitude = check.finite_float(magnitude, "magnitude", minimum=0.0)
     if method == "box" and magnitude == 0.0:
         raise ValueError("magnitude must be positive for box init")
@@ -69,10 +71,11 @@ def initialize(net, theta, method, seed, magnitude):
     w, L = net.width, net.n_layers
     # Opening layer and head: the same family, with Glorot standing in for Box
     # (the box construction needs inputs in a box [0, m]^w, which data are not).
-    outer = "glorot" if method == "box" else method
+    if outer is None:
+        outer = "glorot" if method == "box" else method
     if net.opening != "padding":
         theta.W_in[...] = _fill_dense(rng, outer, (w, net.n_in), net.n_in, w, magnitude)
-        if method == "uniform":
+        if outer == "uniform":
             theta.b_in[...] = rng.uniform(-magnitude, magnitude, size=w)
     if method == "box":
         theta.W[...], theta.b[...] = box_layers(rng, L, w, magnitude, net.activation, net.eta)
@@ -81,6 +84,6 @@ def initialize(net, theta, method, seed, magnitude):
         if method == "uniform":
             theta.b[...] = rng.uniform(-magnitude, magnitude, size=(L, w))
     theta.W_out[...] = _fill_dense(rng, outer, (net.n_out, w), w, net.n_out, magnitude)
-    if method == "uniform":
+    if outer == "uniform":
         theta.b_out[...] = rng.uniform(-magnitude, magnitude, size=net.n_out)
     return theta

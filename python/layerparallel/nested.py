@@ -94,13 +94,16 @@ def _refine_optimizer_state(optimizer, coarse_net, fine_net, interp):
 
 
 def nested_train(net, X, Y, optimizer, levels=3, schedule=(200, 125, 75), interp="constant",
-                 init="uniform", magnitude=0.0, seed=0, solver=None, one_shot=None,
+                 init="uniform", magnitude=0.0, outer="glorot", seed=0, solver=None,
+                 one_shot=None,
                  refine_cycles=10, refine_steps=3, carry_optimizer=False, validation=None,
                  validate_every=10, **train_kwargs):
     """Nested-iteration training; returns (fine_net, theta, history).
 
     ``net`` is the finest network (N layers); the first level trains
-    N / 2^(levels-1) layers, initialized by ``init``/``magnitude``/``seed``.
+    N / 2^(levels-1) layers, initialized by ``net.init(init, seed, magnitude,
+    outer)`` (default: residual layers uniform in [-magnitude, magnitude], 0
+    giving zeros, opening layer and head Glorot).
     ``schedule`` gives each level's optimizer iterations m^(l), coarsest first.
     With ``solver`` and ``one_shot`` (layer-parallel one-shot training), the
     first ``refine_steps`` steps after each refinement use ``refine_cycles``
@@ -135,7 +138,7 @@ def nested_train(net, X, Y, optimizer, levels=3, schedule=(200, 125, 75), interp
                     activation=net.activation, opening=net.opening, head=net.head,
                     gamma_tik=net.gamma_tik, gamma_ddt=net.gamma_ddt, gamma_out=net.gamma_out,
                     eta=net.eta, comm=net.comm)
-    theta = cur.init(init, seed=seed, magnitude=magnitude)  # uniform, magnitude 0: zeros
+    theta = cur.init(init, seed=seed, magnitude=magnitude, outer=outer)
     records, level_times = [], []
     elapsed = 0.0
     user_callback = train_kwargs.pop("callback", None)

@@ -139,16 +139,18 @@ class ODEResNet:
             return None
         return (self.comm, self._global_layout, self.first_layer, self.n_local_layers)
 
-    def init(self, method="box", seed=0, magnitude=1.0):
+    def init(self, method="box", seed=0, magnitude=1.0, outer=None):
         """New lp.Params initialized by ``method``.
 
         "zeros"; "uniform": every entry uniform in [-magnitude, magnitude];
         "he": weights N(0, 2/fan_in), biases 0; "glorot": weights
         U(-a, a), a = sqrt(6/(fan_in + fan_out)), biases 0; "box": the residual
         layers by Box initialization on [0, magnitude]^w (SPEC section 4), the
-        opening layer and head by Glorot.
+        opening layer and head by Glorot. ``outer`` picks another initializer
+        for the opening layer and head (e.g. small uniform hidden layers with
+        Glorot outer layers, which need random weights to break symmetry).
         """
-        full = initialize(self, Params(self._global_layout), method, seed, magnitude)
+        full = initialize(self, Params(self._global_layout), method, seed, magnitude, outer)
         if not self.distributed:
             return full
         theta = self.new_params()
