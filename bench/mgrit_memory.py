@@ -5,7 +5,7 @@ width 64, batch 1000), solves to rtol 1e-6 and reports the growth of its peak
 RSS over the baseline taken just before the solve, beside the model:
   states  per engine (forward and adjoint): level 0 keeps N+1 states ("all")
           or its C-points (+1) ("C"); every coarser level l keeps u and g for
-          its n_l + 1 points;
+          its n_l + 1 points (in "C" mode level 1's u is level 0's array);
   work    per thread: 3 engine states, the forward step's z, the adjoint's d
           (+ c forward states recomputed per interval in "C" mode);
   model   u_0, z_0, u_N, lambda, a scratch state; weights and gradient.
@@ -30,6 +30,8 @@ def model_bytes(N, w, batch, c, storage, threads, min_coarse=2, max_levels=10):
         counts.append(counts[-1] // c)
     level0 = (N + 1) if storage == "all" else (N // c + 2)
     coarse = sum(2 * (n + 1) for n in counts[1:])
+    if storage == "C" and len(counts) > 1:
+        coarse -= counts[1] + 1  # level 1's states share level 0's C-point array
     engines = 2 * (level0 + coarse) * S
     work = threads * (2 * 3 + 1 + 1 + (c if storage == "C" else 0)) * S
     model = 5 * S
@@ -45,7 +47,9 @@ def child(args):
     theta = net.init("box", seed=0)
     mg = lp.MGRIT(cfactor=args.cfactor, tol=None, rtol=1e-6, storage=args.storage,
                   warm_start=False)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # the current RSS (not the peak so far: initialization's temporaries are gone)
+    with open("/proc/self/statm") as f:
+        base = int(f.read().split()[1]) * resource.getpagesize()
     J, g, info = net.loss_and_grad(theta, X, Y, solver=mg)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps(dict(growth=peak - base, iterations=info["forward"]["iterations"],

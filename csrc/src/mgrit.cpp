@@ -101,9 +101,24 @@ MGRIT::MGRIT(App& app, index_t n_steps, const MGRITOptions& opt, const Comm& com
     if (L.left >= 0) L.recv_buf.assign(S_, 0.0);
     if (L.right >= 0) L.send_buf.assign(S_, 0.0);
   }
+  for (auto& L : levels_) L.ubuf = L.u.data();
+  // Storage "C": level 0 holds exactly level 1's points, and FAS with
+  // injection overwrites them with level 1's solution anyway, so the two
+  // share one array (restriction and correction become no-ops there).
+  if (levels_.size() > 1 && !levels_[0].store_f) {
+    levels_[1].u.clear();
+    levels_[1].u.shrink_to_fit();
+    levels_[1].ubuf = levels_[0].u.data();
+  }
   work_.resize(std::max(1, num_threads()));
   g0_.assign(S_, 0.0);
 }
+
+namespace {
+void copy_state(double* dst, const double* src, index_t n) {
+  if (dst != src) std::memcpy(dst, src, n * sizeof(double));
+}
+}  // namespace
 
 double* MGRIT::work(int slot) {
   auto& w = work_[thread_id()];
@@ -118,9 +133,9 @@ bool MGRIT::stored(index_t p) const {
 
 double* MGRIT::u_ptr(int l, index_t p) {
   Level& L = levels_[l];
-  if (L.store_f) return L.u.data() + (p - L.p0) * S_;
-  if (p % L.cf != 0) return L.u.data() + L.u.size() - S_;  // the anchor p0
-  return L.u.data() + (p / L.cf - ceil_div(L.p0, L.cf)) * S_;
+  if (L.store_f) return L.ubuf + (p - L.p0) * S_;
+  if (p % L.cf != 0) return L.ubuf + L.u.size() - S_;  // the anchor p0
+  return L.ubuf + (p / L.cf - ceil_div(L.p0, L.cf)) * S_;
 }
 
 const double* MGRIT::state(index_t p) const {
@@ -297,8 +312,7 @@ void MGRIT::restrict_to(int l) {
   Level& M = levels_[l + 1];
   M.consistent = false;
   if (M.p0 > M.p1) return;
-  for (index_t k = M.p0; k <= M.p1; ++k)
-    std::memcpy(u_ptr(l + 1, k), u_ptr(l, k * F.cf), S_ * sizeof(double));
+  for (index_t k = M.p0; k <= M.p1; ++k) copy_state(u_ptr(l + 1, k), u_ptr(l, k * F.cf), S_);
   const int tg = tag(l + 1, kRestrict);
   if (M.right >= 0) send_boundary(l + 1, tg, u_ptr(l + 1, M.p1));
   auto update = [&](index_t k, const double* phi_prev) {
@@ -332,7 +346,7 @@ void MGRIT::correct_from(int l) {
   Level& M = levels_[l + 1];
   F.consistent = false;
   for (index_t k = std::max<index_t>(M.p0, 1); k <= M.p1; ++k)
-    std::memcpy(u_ptr(l, k * F.cf), u_ptr(l + 1, k), S_ * sizeof(double));
+    copy_state(u_ptr(l, k * F.cf), u_ptr(l + 1, k), S_);
 }
 
 // Serial propagation across the ranks (the chain is the point: it is exact).
@@ -379,7 +393,7 @@ void MGRIT::nested_start() {
     Level& M = levels_[l + 1];
     M.consistent = false;
     for (index_t k = M.p0; k <= M.p1; ++k) {
-      std::memcpy(u_ptr(l + 1, k), u_ptr(l, k * F.cf), S_ * sizeof(double));
+      copy_state(u_ptr(l + 1, k), u_ptr(l, k * F.cf), S_);
       double* g = M.g.data() + (k - M.p0) * S_;
       if (k == 0)
         std::memcpy(g, u_ptr(l + 1, 0), S_ * sizeof(double));

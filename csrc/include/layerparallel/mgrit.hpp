@@ -98,6 +98,7 @@ class MGRIT {
     // (then a relaxation only needs the C-point steps).
     bool consistent = false;
     std::vector<double> u, g;   // g only on levels >= 1
+    double* ubuf = nullptr;     // u's storage: u, or (storage "C") level 0's C-points
     std::vector<double> send_buf, recv_buf;
     Request send_req;
   };
