@@ -2,6 +2,8 @@
 
 #include <cblas.h>
 
+#include <vector>
+
 // The scipy-openblas wheels prefix every symbol with `scipy_`; a plain CBLAS
 // has no prefix. BLAS_SYMBOL_PREFIX is set by CMake to match the library.
 #define LP_CONCAT2(a, b) a##b
@@ -14,10 +16,26 @@
 
 namespace layerparallel::blas {
 
+namespace {
+constexpr index_t kTransposeLimit = 32 * 32;
+}
+
 void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, double alpha,
           const double* a, index_t lda, const double* b, index_t ldb, double beta, double* c,
           index_t ldc) {
   if (m == 0 || n == 0) return;
+  // OpenBLAS's row-major A B^T with a small B (a narrow layer's u W^T) runs
+  // several times slower than A B on the transposed copy (bench/RESULTS.md);
+  // the copy of a <= 32x32 block is free next to the product.
+  if (trans_b && k * n <= kTransposeLimit) {
+    thread_local std::vector<double> bt;
+    bt.resize(static_cast<std::size_t>(k * n));
+    for (index_t i = 0; i < n; ++i)
+      for (index_t j = 0; j < k; ++j) bt[j * n + i] = b[i * ldb + j];
+    b = bt.data();
+    ldb = n;
+    trans_b = false;
+  }
   LP_BLAS(cblas_dgemm)(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                        trans_b ? CblasTrans : CblasNoTrans, static_cast<blasint>(m),
                        static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
