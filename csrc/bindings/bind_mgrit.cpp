@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "arrays.hpp"
+#include "options.hpp"
 #include "layerparallel/layer_parallel_model.hpp"
 #include "layerparallel/mgrit.hpp"
 
@@ -19,32 +20,6 @@ NetConfig make_config(index_t n_in, index_t width, index_t n_layers, index_t n_o
                       double gamma_out);
 
 namespace {
-
-Comm make_comm(py::object handle) {
-  if (handle.is_none()) return Comm();
-  return Comm::from_fortran(handle.cast<long long>());
-}
-
-MGRITOptions make_options(const py::dict& o) {
-  MGRITOptions opt;
-  opt.cfactor = o["cfactor"].cast<std::vector<index_t>>();
-  for (auto c : opt.cfactor)
-    if (c < 2) throw std::invalid_argument("cfactor must be >= 2");
-  if (opt.cfactor.empty()) throw std::invalid_argument("cfactor is empty");
-  opt.max_levels = o["max_levels"].cast<int>();
-  opt.min_coarse = o["min_coarse"].cast<index_t>();
-  opt.relax_cf = o["relax_cf"].cast<int>();
-  opt.fcycle = o["fcycle"].cast<bool>();
-  opt.tol = o["tol"].cast<double>();
-  opt.rtol = o["rtol"].cast<double>();
-  opt.max_iter = o["max_iter"].cast<int>();
-  opt.store_fine_f = o["store_fine_f"].cast<bool>();
-  opt.divergence = o["divergence"].cast<double>();
-  if (o.contains("skip_first_down")) opt.skip_first_down = o["skip_first_down"].cast<bool>();
-  if (opt.max_levels < 1 || opt.min_coarse < 1 || opt.relax_cf < 0 || opt.max_iter < 0)
-    throw std::invalid_argument("invalid MGRIT options");
-  return opt;
-}
 
 py::dict info_dict(const SolveInfo& s) {
   py::dict d;

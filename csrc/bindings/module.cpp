@@ -9,12 +9,14 @@ namespace py = pybind11;
 namespace layerparallel::bind {
 void bind_model(py::module_& m);
 void bind_mgrit(py::module_& m);
+void bind_steps(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "layerparallel compiled core (private; use the layerparallel package)";
   layerparallel::bind::bind_model(m);
   layerparallel::bind::bind_mgrit(m);
+  layerparallel::bind::bind_steps(m);
   m.def("set_num_threads", &layerparallel::set_num_threads, py::arg("n"),
         "Threads the core may use (row blocks and layers; the BLAS runs inside them).");
   m.def("get_num_threads", &layerparallel::num_threads);

@@ -10,7 +10,7 @@
 import os as _os
 
 from . import _preload  # noqa: F401  (BLAS and MPI libraries before the compiled core)
-from . import _core, datasets, optim
+from . import _core, datasets, optim, steps
 from .mgrit import MGRIT, MGRITDiverged, check_propagator, solve
 from .network import ODEResNet
 from .params import Params
@@ -29,7 +29,7 @@ if _preload.MPI is not None and "OMP_NUM_THREADS" not in _os.environ:
         _core.set_num_threads(1)
 
 __all__ = ["ODEResNet", "Params", "MGRIT", "MGRITDiverged", "solve", "check_propagator",
-           "train", "nested_train", "refine", "History", "CheckpointError", "optim", "datasets", "set_num_threads", "get_num_threads", "__version__"]
+           "train", "nested_train", "refine", "History", "CheckpointError", "optim", "datasets", "steps", "set_num_threads", "get_num_threads", "__version__"]
 
 
 def set_num_threads(n):

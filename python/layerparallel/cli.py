@@ -222,7 +222,7 @@ def build_parser():
                 description="Layer-parallel training of ODE-ResNets with MGRIT. Without a "
                             "command: the main job (train on peaks).")
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    sub = p.add_subparsers(dest="command", metavar="{train,plot,demo}")
+    sub = p.add_subparsers(dest="command", metavar="{train,steps,plot,demo}")
 
     t = sub.add_parser("train", help="train an ODE-ResNet (serial or layer-parallel MGRIT)",
                        description="Train an ODE-ResNet. Under mpiexec -n K the K ranks share "
@@ -318,6 +318,9 @@ def build_parser():
                    help="threads of the compiled core per rank")
     t.set_defaults(func=_train)
 
+    from . import steps_cli
+
+    steps_cli.add_parser(sub)
     pl = sub.add_parser("plot", help="plot JSON-lines training logs (needs matplotlib)",
                         description="Draw loss and accuracy of training logs against "
                                     "iterations or wall time.")

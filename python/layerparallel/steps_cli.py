@@ -1,0 +1,202 @@
+"""`layerparallel steps`: MGRIT over training steps from the command line.
+
+    layerparallel steps --problem xor --solver solver3 --cycle F --steps 100,200,400
+    layerparallel steps --problem binary_addition --cycle V --steps 100,200 --plot fig.png
+    mpiexec -n 4 layerparallel steps ...      (the steps are shared by the ranks)
+
+For every N it solves serial training with MGRIT (lp.steps.solve), trains
+serially for the reference, and prints N, iterations, rho, |w_N - serial|
+(max norm), the potential speedup and the wall times; ``--json`` prints one
+JSON row per N instead, ``--plot`` draws potential speedup against N
+(needs matplotlib).
+
+The command line's main module adds it with ``add_parser(subparsers)``; the
+parser calls ``run(args)``.
+"""
+
+import argparse
+import json
+import time
+
+PROBLEM_NAMES = ("xor", "binary_addition")
+
+
+def _steps_list(text):
+    try:
+        values = [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated positive integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated positive integers, got {text!r}")
+    return values
+
+
+def _positive_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return v
+
+
+def _nonnegative_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}") from None
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return v
+
+
+def _positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return v
+
+
+def add_parser(subparsers):
+    """Add the `steps` subcommand to an argparse subparsers object."""
+    from .steps import CYCLES, MAPPINGS, SOLVERS
+
+    s = subparsers.add_parser(
+        "steps", help="MGRIT over training steps (parallel across optimizer steps)",
+        description="Solve serial training w_{i+1} = Phi_i(w_i) of a built-in problem with "
+                    "MGRIT across the training steps and compare with serial training. "
+                    "Under mpiexec -n K the K ranks share the steps.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    s.add_argument("--problem", default="xor", choices=PROBLEM_NAMES)
+    s.add_argument("--solver", default="solver1", choices=SOLVERS,
+                   help="preset: learning rate per level and data per step")
+    s.add_argument("--cycle", default="F", choices=CYCLES, help="two-level, V- or F-cycles")
+    s.add_argument("--steps", type=_steps_list, default=[100, 200, 400, 800, 1600],
+                   metavar="N1,N2,...", help="numbers of training steps N")
+    s.add_argument("--cfactor", type=_positive_int, default=2)
+    s.add_argument("--relax", default="FCF")
+    s.add_argument("--tol", type=_nonnegative_float, default=None,
+                   help="halting tolerance (default 1e-9 sqrt(N); 0: exactly --max-iter)")
+    s.add_argument("--max-iter", type=int, default=50)
+    s.add_argument("--min-coarse", type=_positive_int, default=10)
+    s.add_argument("--alpha-base", type=_positive_float, default=None,
+                   help="learning rate on level 0 (default: the problem's: xor 1.0, "
+                        "binary_addition 0.025)")
+    s.add_argument("--alpha-max", type=_positive_float, default=None,
+                   help="cap of the coarse learning rates (default: xor 8, "
+                        "binary_addition 0.2)")
+    s.add_argument("--mapping", default="injected", choices=MAPPINGS,
+                   help="coarse-level step index of solver2/solver3's data")
+    s.add_argument("--skip-first-down", default=True, action=argparse.BooleanOptionalAction,
+                   help="XBraid's start: coarsest solve of the initial guess, interpolated up")
+    s.add_argument("--seed", type=int, default=1, help="seed of the initial weights")
+    s.add_argument("--json", action="store_true", help="one JSON row per N instead of a table")
+    s.add_argument("--plot", metavar="FIG.png", help="draw potential speedup against N")
+    s.set_defaults(func=run)
+    return s
+
+
+def _world():
+    from . import _preload
+
+    MPI = _preload.MPI
+    if MPI is None or MPI.COMM_WORLD.Get_size() == 1:
+        return None, 0
+    return MPI.COMM_WORLD, MPI.COMM_WORLD.Get_rank()
+
+
+def rows(args, comm=None):
+    """Solve for every N of args.steps; yields one dict per N (on every rank)."""
+    import numpy as np
+
+    import layerparallel as lp
+
+    problem = lp.steps.PROBLEMS[args.problem](seed=args.seed)
+    for N in args.steps:
+        if comm is not None:
+            comm.Barrier()
+        t0 = time.perf_counter()
+        res = lp.steps.solve(problem, None, N, cfactor=args.cfactor, cycle=args.cycle,
+                             tol=args.tol, max_iter=args.max_iter, solver=args.solver,
+                             alpha_base=args.alpha_base, alpha_max=args.alpha_max,
+                             mapping=args.mapping, comm=comm,
+                             skip_first_down=args.skip_first_down, relax=args.relax,
+                             min_coarse=args.min_coarse)
+        t_mgrit = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ref = problem.serial(N, solver=args.solver, alpha_base=args.alpha_base,
+                             alpha_max=args.alpha_max)
+        t_serial = time.perf_counter() - t0
+        yield dict(problem=args.problem, solver=args.solver, cycle=args.cycle, N=N,
+                   iterations=res.iterations, converged=res.converged, rho=res.rho,
+                   error=float(np.abs(res.weights - ref).max()),
+                   potential_speedup=res.potential_speedup, critical_path=res.critical_path,
+                   levels=res.levels, mgrit_s=t_mgrit, serial_s=t_serial,
+                   ranks=res.settings["ranks"], mapping=res.settings["mapping"])
+
+
+def plot(table, path, title=None):
+    """Potential speedup against N (log-log), iterations annotated."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError("--plot needs matplotlib (pip install 'layerparallel[plot]')") from None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    Ns = [r["N"] for r in table]
+    sp = [r["potential_speedup"] for r in table]
+    ax.plot(Ns, sp, "o-")
+    for r in table:
+        ax.annotate(str(r["iterations"]), (r["N"], r["potential_speedup"]),
+                    textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(Ns)
+    ax.set_xticklabels([str(n) for n in Ns], fontsize=8)
+    ax.minorticks_off()
+    ax.set_yscale("log")
+    ax.set_xlabel("training steps N")
+    ax.set_ylabel("potential speedup N / (iterations x critical path)")
+    ax.axhline(1.0, color="gray", lw=0.8, ls="--")
+    ax.set_title(title or "MGRIT over training steps (labels: iterations)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def run(args, rank_hint=None):
+    """The `steps` subcommand; returns the exit status."""
+    comm, rank = _world()
+    table = []
+    if rank == 0 and not args.json:
+        print(f"{args.problem}, {args.solver}, cycle {args.cycle}, cfactor {args.cfactor}, "
+              f"relax {args.relax}, mapping {args.mapping}, "
+              f"ranks {1 if comm is None else comm.Get_size()}", flush=True)
+        print(f"{'N':>7} {'iter':>5} {'rho':>7} {'|w_N - serial|':>15} {'speedup':>8} "
+              f"{'mgrit [s]':>10} {'serial [s]':>11}", flush=True)
+    for row in rows(args, comm):
+        table.append(row)
+        if rank != 0:
+            continue
+        if args.json:
+            print(json.dumps(row), flush=True)
+        else:
+            it = f"{row['iterations']}" + ("" if row["converged"] else "*")
+            print(f"{row['N']:>7} {it:>5} {row['rho']:>7.3f} {row['error']:>15.2e} "
+                  f"{row['potential_speedup']:>8.3f} {row['mgrit_s']:>10.3f} "
+                  f"{row['serial_s']:>11.3f}", flush=True)
+    if rank == 0 and not args.json and not all(r["converged"] for r in table):
+        print("* not converged within --max-iter", flush=True)
+    if args.plot and rank == 0:
+        plot(table, args.plot, f"{args.problem} {args.solver}, {args.cycle}-cycle")
+        if not args.json:
+            print(f"wrote {args.plot}", flush=True)
+    return 0
