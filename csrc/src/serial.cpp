@@ -1,5 +1,6 @@
 // Serial propagation: the reference every MGRIT solve converges to.
 #include <algorithm>
+#include <vector>
 
 #include "layerparallel/layer.hpp"
 #include "layerparallel/model.hpp"
@@ -10,6 +11,8 @@ namespace layerparallel {
 namespace {
 // Rows per block: enough that a block's GEMM is efficient.
 constexpr index_t kMinRows = 64;
+// Widest layers whose gradient is formed inside the adjoint sweep.
+constexpr index_t kFusedMaxWidth = 128;
 }  // namespace
 
 // Samples propagate independently: each block of rows runs through all layers.
@@ -26,20 +29,54 @@ void forward_sweep(const NetConfig& cfg, const ParamView<const double>& theta, i
 }
 
 // The adjoint recursion by row blocks, leaving each layer's factor
-// d_l = sigma'(z_l) * lam_{l+1} in Z; then every layer's gradient on its own.
+// d_l = sigma'(z_l) * lam_{l+1} in Z, and every layer's gradient.
+//
+// Narrow layers (w <= kFusedMaxWidth): each block also forms its share of every
+// layer's gradient while d_l is still in cache (block 0 straight into grad,
+// the others into per-block partials added after the sweep), instead of
+// reading all of U and Z back for a separate gradient pass. Wide layers keep
+// the separate pass, one layer per task over the whole batch: there the
+// products dominate and the partials would cost L w^2 doubles per block.
 void backward_sweep(const NetConfig& cfg, const ParamView<const double>& theta, index_t n,
                     const double* U, double* Z, double* lam, const ParamView<double>& grad) {
-  const index_t w = cfg.width, sz = n * w;
+  const index_t w = cfg.width, sz = n * w, L = cfg.n_layers;
   const double h = cfg.h();
-  parallel_blocks(n, kMinRows, [&](index_t r0, index_t r1) {
+  if (w > kFusedMaxWidth) {
+    parallel_blocks(n, kMinRows, [&](index_t r0, index_t r1) {
+      const index_t off = r0 * w;
+      for (index_t l = L - 1; l >= 0; --l)
+        layer_adjoint(cfg, theta.W(l), theta.b(l), h, U + l * sz + off, lam + off, r1 - r0,
+                      lam + off, Z + l * sz + off, true);
+    });
+    parallel_for(L, [&](index_t l) {
+      layer_gradient(cfg, h, U + l * sz, Z + l * sz, n, grad.W(l), grad.b(l));
+    });
+    return;
+  }
+  const index_t gsz = w * w + w;  // one layer's partial: gW then gb
+  const int blocks = block_count(n, kMinRows);
+  thread_local std::vector<double> partials;
+  partials.resize(static_cast<std::size_t>(blocks - 1) * L * gsz);
+  double* P = partials.data();
+  parallel_blocks_indexed(n, kMinRows, [&](int t, index_t r0, index_t r1) {
     const index_t off = r0 * w;
-    for (index_t l = cfg.n_layers - 1; l >= 0; --l)
-      layer_adjoint(cfg, theta.W(l), theta.b(l), h, U + l * sz + off, lam + off, r1 - r0,
-                    lam + off, Z + l * sz + off, true);
+    for (index_t l = L - 1; l >= 0; --l) {
+      double* gW = t == 0 ? grad.W(l) : P + ((t - 1) * L + l) * gsz;
+      double* gb = t == 0 ? grad.b(l) : gW + w * w;
+      layer_adjoint_gradient(cfg, theta.W(l), theta.b(l), h, U + l * sz + off, lam + off,
+                             r1 - r0, lam + off, Z + l * sz + off, true, gW, gb);
+    }
   });
-  parallel_for(cfg.n_layers, [&](index_t l) {
-    layer_gradient(cfg, h, U + l * sz, Z + l * sz, n, grad.W(l), grad.b(l));
-  });
+  if (blocks > 1)
+    parallel_for(L, [&](index_t l) {
+      double* __restrict gW = grad.W(l);
+      double* __restrict gb = grad.b(l);
+      for (int t = 1; t < blocks; ++t) {
+        const double* __restrict p = P + ((t - 1) * L + l) * gsz;
+        for (index_t i = 0; i < w * w; ++i) gW[i] += p[i];
+        for (index_t j = 0; j < w; ++j) gb[j] += p[w * w + j];
+      }
+    });
 }
 
 SerialModel::SerialModel(const NetConfig& cfg) : cfg_(cfg), layout_(ParamLayout::of(cfg)) {}

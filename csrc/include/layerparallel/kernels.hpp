@@ -6,6 +6,8 @@
 // divided), a CUDA launcher runs one thread per element.
 #pragma once
 
+#include <algorithm>
+
 #include "config.hpp"
 
 namespace layerparallel {
@@ -65,6 +67,47 @@ template <class K>
 inline void launch_cpu(index_t rows, index_t width, const K& k) {
   for (index_t r = 0; r < rows; ++r)
     for (index_t j = 0; j < width; ++j) k(r, j);
+}
+
+// ---- CPU loops of the residual layer's hot path -----------------------------
+// Flat loops over contiguous (rows x width) chunks with __restrict__ locals:
+// the functors above hold their pointers as members, which the compiler must
+// assume may alias, so their loops vectorize only behind run-time overlap
+// checks (or not at all). These are the CPU forms used by layer.cpp; the bias
+// is folded into the GEMM (z is prefilled with b), so no pass adds it.
+
+// u_next = u + h sigma(z) on n elements. u_next may be u (in place).
+template <class Act>
+inline void step_update(const Act& act, double h, index_t n, const double* u,
+                        const double* z, double* u_next) {
+  const double* __restrict zr = z;
+  if (u == u_next) {
+    double* __restrict ur = u_next;
+    for (index_t i = 0; i < n; ++i) ur[i] += h * act.value(zr[i]);
+  } else {
+    const double* __restrict ur = u;
+    double* __restrict nr = u_next;
+    for (index_t i = 0; i < n; ++i) nr[i] = ur[i] + h * act.value(zr[i]);
+  }
+}
+
+// work = sigma'(work) * lam on n elements (work holds z on entry, d on exit).
+template <class Act>
+inline void adjoint_scale(const Act& act, index_t n, const double* lam, double* work) {
+  const double* __restrict lr = lam;
+  double* __restrict wr = work;
+  for (index_t i = 0; i < n; ++i) wr[i] = act.derivative(wr[i]) * lr[i];
+}
+
+// out[j] = scale * sum_r a[r, j] for a row-major (rows x w) array.
+inline void column_sums(const double* a, index_t rows, index_t w, double scale, double* out) {
+  double* __restrict o = out;
+  std::fill(o, o + w, 0.0);
+  for (index_t r = 0; r < rows; ++r) {
+    const double* __restrict row = a + r * w;
+    for (index_t j = 0; j < w; ++j) o[j] += row[j];
+  }
+  for (index_t j = 0; j < w; ++j) o[j] *= scale;
 }
 
 }  // namespace layerparallel

@@ -25,4 +25,10 @@ void layer_adjoint(const NetConfig& cfg, const double* W, const double* b, doubl
 void layer_gradient(const NetConfig& cfg, double h, const double* u, const double* d,
                     index_t batch, double* gW, double* gb);
 
+// layer_adjoint then layer_gradient on the same rows (lam, work = d, gW and gb
+// as the two calls leave them), fused so that d is used while still in cache.
+void layer_adjoint_gradient(const NetConfig& cfg, const double* W, const double* b, double h,
+                            const double* u, const double* lam_next, index_t batch, double* lam,
+                            double* work, bool z_known, double* gW, double* gb);
+
 }  // namespace layerparallel

@@ -29,20 +29,38 @@ inline int thread_id() {
 #endif
 }
 
-// f(begin, end) on contiguous blocks of [0, n), at most one block per thread
-// and none smaller than min_block (tiny problems run on the calling thread).
-template <class F>
-void parallel_blocks(index_t n, index_t min_block, F&& f) {
+// The number of blocks parallel_blocks(n, min_block, ...) uses.
+inline int block_count(index_t n, index_t min_block) {
 #ifdef _OPENMP
   const index_t by_size = std::max<index_t>(1, n / std::max<index_t>(1, min_block));
-  const int blocks = static_cast<int>(std::min<index_t>(num_threads(), by_size));
+  return static_cast<int>(std::min<index_t>(num_threads(), by_size));
+#else
+  (void)n, (void)min_block;
+  return 1;
+#endif
+}
+
+// f(t, begin, end) on contiguous blocks t = 0 .. block_count(n, min_block) - 1
+// of [0, n), at most one block per thread and none smaller than min_block
+// (tiny problems run on the calling thread).
+template <class F>
+void parallel_blocks_indexed(index_t n, index_t min_block, F&& f) {
+  const int blocks = block_count(n, min_block);
+#ifdef _OPENMP
   if (blocks > 1) {
 #pragma omp parallel for schedule(static) num_threads(blocks)
-    for (int t = 0; t < blocks; ++t) f(n * t / blocks, n * (t + 1) / blocks);
+    for (int t = 0; t < blocks; ++t) f(t, n * t / blocks, n * (t + 1) / blocks);
     return;
   }
 #endif
-  f(index_t{0}, n);
+  (void)blocks;
+  f(0, index_t{0}, n);
+}
+
+// f(begin, end) on the blocks of parallel_blocks_indexed.
+template <class F>
+void parallel_blocks(index_t n, index_t min_block, F&& f) {
+  parallel_blocks_indexed(n, min_block, [&](int, index_t b, index_t e) { f(b, e); });
 }
 
 // f(i) for i in [0, n), dynamically scheduled (items of uneven cost).
