@@ -30,8 +30,7 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, double al
   if (trans_b && k * n <= kTransposeLimit) {
     thread_local std::vector<double> bt;
     bt.resize(static_cast<std::size_t>(k * n));
-    for (index_t i = 0; i < n; ++i)
-      for (index_t j = 0; j < k; ++j) bt[j * n + i] = b[i * ldb + j];
+    transpose(n, k, b, ldb, bt.data());
     b = bt.data();
     ldb = n;
     trans_b = false;
@@ -41,6 +40,11 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, double al
                        static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
                        static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c,
                        static_cast<blasint>(ldc));
+}
+
+void transpose(index_t rows, index_t cols, const double* a, index_t lda, double* out) {
+  for (index_t i = 0; i < rows; ++i)
+    for (index_t j = 0; j < cols; ++j) out[j * rows + i] = a[i * lda + j];
 }
 
 #ifdef LP_OPENBLAS

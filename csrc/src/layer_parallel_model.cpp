@@ -4,12 +4,15 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "layerparallel/layer.hpp"
 #include "layerparallel/model.hpp"
+#include "layerparallel/kernels.hpp"
+#include "layerparallel/parallel.hpp"
 
 namespace layerparallel {
 
 namespace {
-enum Tags { kTagDdtLeft = 50, kTagDdtRight = 51 };
+enum Tags { kTagDdtLeft = 50, kTagDdtRight = 51, kTagLambda = 52 };
 }
 
 std::vector<index_t> LayerParallelModel::first_layers(index_t n_layers, int n_ranks) {
@@ -121,17 +124,22 @@ double LayerParallelModel::loss_and_grad(const double* theta, const double* X, c
     std::copy(head.begin() + 1, head.begin() + 1 + K * w, g->W_out());
     std::copy(head.begin() + 1 + K * w, head.end(), g->b_out());
 
-    // The adjoint, backward in layer index; the layer gradients ride on its
-    // level-0 steps (during the solve on one level, in one more sweep on many).
+    // The adjoint, backward in layer index, linearized at the forward states.
+    // On one level the gradients ride on its steps; on many they follow from
+    // u_n and lambda_{n+1} (storage "all"), or from one more sweep ("C").
     adj_app_->bind(p, fwd_.get());
+    cache_derivatives(p);
     const bool one_level = adj_->n_levels() == 1;
     adj_app_->set_gradient(one_level ? g.get() : nullptr);
     adj_info = adj_->solve(lam_.data(), warm, nullptr);
-    if (!one_level) {
+    adj_app_->set_gradient(nullptr);
+    if (!one_level && opt_.store_fine_f) {
+      layer_gradients(*g);
+    } else if (!one_level) {
       adj_app_->set_gradient(g.get());
       adj_->sweep_steps();
+      adj_app_->set_gradient(nullptr);
     }
-    adj_app_->set_gradient(nullptr);
 
     // Opening layer on rank 0 (it holds lambda_0), then to all.
     const index_t n_open = layout_.W - layout_.W_in;
@@ -150,6 +158,44 @@ double LayerParallelModel::loss_and_grad(const double* theta, const double* X, c
     info->adjoint = adj_info;
   }
   return J;
+}
+
+// sigma'(z_n) for every layer here, once per forward solution: every adjoint
+// step (on any level) then costs one product instead of two.
+void LayerParallelModel::cache_derivatives(const ParamView<const double>& p) {
+  if (!opt_.store_fine_f || fwd_->n_levels() == 1) {
+    adj_app_->set_derivatives(nullptr, 0);
+    return;
+  }
+  const index_t S = batch_ * cfg_.width, L = layout_.n_stored, first = layout_.first_layer;
+  D_.resize(L * S);
+  parallel_for(L, [&](index_t i) {
+    const index_t n = first + i;
+    layer_derivative(cfg_, p.W(n), p.b(n), fwd_->state(n), batch_, D_.data() + i * S);
+  });
+  adj_app_->set_derivatives(D_.data(), first);
+}
+
+// dJ/dW_n = h (D_n * lambda_{n+1})^T u_n and dJ/db_n for every layer here, all
+// independent; lambda at the first point of the next rank comes from it.
+void LayerParallelModel::layer_gradients(const ParamView<double>& g) {
+  const index_t N = cfg_.n_layers, w = cfg_.width, S = batch_ * w;
+  const index_t first = layout_.first_layer, L = layout_.n_stored;
+  const int r = comm_.rank(), P = comm_.size();
+  // lambda_n sits at adjoint point N - n; rank r's first forward point is first.
+  Request req;
+  if (r > 0) comm_.isend(r - 1, kTagLambda, adj_->state(N - first), S, req);
+  if (r + 1 < P) comm_.recv(r + 1, kTagLambda, tmp_.data(), S);
+  const double h = cfg_.h();
+  parallel_for(L, [&](index_t i) {
+    const index_t n = first + i;
+    const double* lam_next = adj_->stored(N - n - 1) ? adj_->state(N - n - 1) : tmp_.data();
+    thread_local std::vector<double> d;
+    d.resize(S);
+    scale_by(S, D_.data() + i * S, lam_next, d.data());
+    layer_gradient(cfg_, h, fwd_->state(n), d.data(), batch_, g.W(n), g.b(n));
+  });
+  comm_.wait(req);
 }
 
 // Regularization of the distributed layers: local terms, the time-derivative

@@ -74,14 +74,18 @@ void AdjointApp::step(int level, index_t from, index_t to, const double* in, dou
   const double* u = forward_state(n);
   if (static_cast<index_t>(cache.d.size()) < S) cache.d.assign(S, 0.0);
   double* d = cache.d.data();
-  if (inner) {
-    parallel_blocks(batch_, kMinRows, [&](index_t r0, index_t r1) {
-      layer_adjoint(cfg_, W, b, h, u + r0 * w, in + r0 * w, r1 - r0, out + r0 * w,
-                    d + r0 * w, false);
-    });
-  } else {
-    layer_adjoint(cfg_, W, b, h, u, in, batch_, out, d, false);
-  }
+  const double* D = D_ ? D_ + (n - D_first_) * S : nullptr;
+  auto rows = [&](index_t r0, index_t r1) {
+    const index_t off = r0 * w;
+    if (D)
+      layer_adjoint_linearized(cfg_, W, h, D + off, in + off, r1 - r0, out + off, d + off);
+    else
+      layer_adjoint(cfg_, W, b, h, u + off, in + off, r1 - r0, out + off, d + off, false);
+  };
+  if (inner)
+    parallel_blocks(batch_, kMinRows, rows);
+  else
+    rows(0, batch_);
   if (grad_ && level == 0) layer_gradient(cfg_, h, u, d, batch_, grad_->W(n), grad_->b(n));
 }
 

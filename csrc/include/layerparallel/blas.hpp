@@ -15,6 +15,9 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, double al
           const double* a, index_t lda, const double* b, index_t ldb, double beta, double* c,
           index_t ldc);
 
+// out (cols x rows, row-major) = a^T for a (rows x cols, leading dimension lda).
+void transpose(index_t rows, index_t cols, const double* a, index_t lda, double* out);
+
 // Threads the BLAS may use (0 leaves the library's default).
 void set_num_threads(int n);
 int get_num_threads();

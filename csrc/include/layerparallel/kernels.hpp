@@ -12,24 +12,6 @@
 
 namespace layerparallel {
 
-// z += b (broadcast over rows); u_next = u + h * sigma(z).
-template <class Act>
-struct StepKernel {
-  Act act;
-  double h;
-  index_t width;
-  const double* b;
-  const double* u;
-  double* z;
-  double* u_next;
-  LP_HD void operator()(index_t r, index_t j) const {
-    const index_t i = r * width + j;
-    const double zi = z[i] + b[j];
-    z[i] = zi;
-    u_next[i] = u[i] + h * act.value(zi);
-  }
-};
-
 // d = sigma'(z + b) * lam: the adjoint's local Jacobian-vector product.
 // WithBias = false when z already includes the bias.
 template <class Act, bool WithBias>
@@ -97,6 +79,21 @@ inline void adjoint_scale(const Act& act, index_t n, const double* lam, double* 
   const double* __restrict lr = lam;
   double* __restrict wr = work;
   for (index_t i = 0; i < n; ++i) wr[i] = act.derivative(wr[i]) * lr[i];
+}
+
+// work = D * lam on n elements (the adjoint's factor from a cached sigma').
+inline void scale_by(index_t n, const double* D, const double* lam, double* work) {
+  const double* __restrict dr = D;
+  const double* __restrict lr = lam;
+  double* __restrict wr = work;
+  for (index_t i = 0; i < n; ++i) wr[i] = dr[i] * lr[i];
+}
+
+// work = sigma'(work) on n elements (z on entry).
+template <class Act>
+inline void derivative_in_place(const Act& act, index_t n, double* work) {
+  double* __restrict wr = work;
+  for (index_t i = 0; i < n; ++i) wr[i] = act.derivative(wr[i]);
 }
 
 // out[j] = scale * sum_r a[r, j] for a row-major (rows x w) array.

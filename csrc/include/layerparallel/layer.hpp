@@ -31,4 +31,14 @@ void layer_adjoint_gradient(const NetConfig& cfg, const double* W, const double*
                             const double* u, const double* lam_next, index_t batch, double* lam,
                             double* work, bool z_known, double* gW, double* gb);
 
+// D = sigma'(W u + b) (batch x width): the linearization of the layer at u,
+// formed once when many adjoint steps (MGRIT) share the same forward state.
+void layer_derivative(const NetConfig& cfg, const double* W, const double* b, const double* u,
+                      index_t batch, double* D);
+
+// lam = lam_next + h W^T (D * lam_next), per row, from a cached D; leaves
+// d = D * lam_next in `work` (the gradient's factor). One product, not two.
+void layer_adjoint_linearized(const NetConfig& cfg, const double* W, double h, const double* D,
+                              const double* lam_next, index_t batch, double* lam, double* work);
+
 }  // namespace layerparallel

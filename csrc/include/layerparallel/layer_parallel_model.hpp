@@ -48,6 +48,8 @@ class LayerParallelModel {
   void solve_forward(const ParamView<const double>& p, const double* X, bool warm,
                      SolveInfo* info);
   double regularization_all(const ParamView<const double>& p, const ParamView<double>* g);
+  void cache_derivatives(const ParamView<const double>& p);
+  void layer_gradients(const ParamView<double>& g);
   int last_rank() const { return comm_.size() - 1; }
 
   NetConfig cfg_;
@@ -60,6 +62,7 @@ class LayerParallelModel {
   std::unique_ptr<AdjointApp> adj_app_;
   std::unique_ptr<MGRIT> fwd_, adj_;
   std::vector<double> u0_, z0_, uN_, lam_, work_, tmp_;
+  std::vector<double> D_;  // sigma'(z_n) of this rank's layers (storage "all")
   std::mutex mutex_;
 };
 

@@ -36,6 +36,13 @@ class AdjointApp : public App {
   void bind(const ParamView<const double>& theta, MGRIT* forward);
   // While set, every level-0 step also writes layer n's gradient into grad.
   void set_gradient(const ParamView<double>* grad) { grad_ = grad; }
+  // sigma'(z_n) of the stored layers [first, first + count), batch x width
+  // each (storage "all"): each step is then one product instead of two.
+  // Null: recompute z_n in every step.
+  void set_derivatives(const double* D, index_t first) {
+    D_ = D;
+    D_first_ = first;
+  }
   index_t state_size() const override { return batch_ * cfg_.width; }
   bool step_at_source() const override { return false; }
   void step(int level, index_t from, index_t to, const double* in, double* out,
@@ -52,6 +59,8 @@ class AdjointApp : public App {
   ParamView<const double> theta_{nullptr, {}, 0};
   MGRIT* forward_ = nullptr;
   const ParamView<double>* grad_ = nullptr;
+  const double* D_ = nullptr;
+  index_t D_first_ = 0;
   struct Cache {
     index_t first = -1;
     std::vector<double> states, d;
