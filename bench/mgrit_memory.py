@@ -6,8 +6,9 @@ RSS over the baseline taken just before the solve, beside the model:
   states  per engine (forward and adjoint): level 0 keeps N+1 states ("all")
           or its C-points (+1) ("C"); every coarser level l keeps u and g for
           its n_l + 1 points (in "C" mode level 1's u is level 0's array);
-  work    per thread: 3 engine states, the forward step's z, the adjoint's d
-          (+ c forward states recomputed per interval in "C" mode);
+  derivs  ("all") sigma'(z_n) of every layer, cached for the adjoint;
+  work    per thread: 3 engine states, the forward step's z, the adjoint's d,
+          and c recomputed forward states ("C") or the gradient's factor ("all");
   model   u_0, z_0, u_N, lambda, a scratch state; weights and gradient.
 A state is batch x width doubles.
 
@@ -33,10 +34,11 @@ def model_bytes(N, w, batch, c, storage, threads, min_coarse=2, max_levels=10):
     if storage == "C" and len(counts) > 1:
         coarse -= counts[1] + 1  # level 1's states share level 0's C-point array
     engines = 2 * (level0 + coarse) * S
-    work = threads * (2 * 3 + 1 + 1 + (c if storage == "C" else 0)) * S
+    derivatives = N * S if storage == "all" else 0  # sigma'(z_n) cached for the adjoint
+    work = threads * (2 * 3 + 1 + 1 + (c if storage == "C" else 1)) * S
     model = 5 * S
     params = 2 * 8 * (N * (w * w + w) + 2 * w + w + 5 * w + 5)
-    return engines + work + model + params
+    return engines + derivatives + work + model + params
 
 
 def child(args):
