@@ -174,3 +174,33 @@ def test_train_validates_arguments(peaks_data):
         lp.train(net, theta, X, Y, opt, iterations=1, resume=True)
     with pytest.raises(ValueError, match="target_accuracy"):
         lp.train(net, theta, X, Y, opt, iterations=1, target_accuracy=0.9)
+
+
+def test_sigkill_during_checkpoint_writes_leaves_a_readable_checkpoint(tmp_path):
+    """A process killed at a random moment while it keeps rewriting its checkpoint."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    d = str(tmp_path)
+    script = (
+        "import numpy as np, sys\n"
+        "from layerparallel import checkpoint as ckpt\n"
+        "theta = np.random.default_rng(0).standard_normal(2_000_000)\n"
+        "i = 0\n"
+        "while True:\n"
+        "    i += 1\n"
+        "    ckpt.save(sys.argv[1], 0, signature={'run': 1}, iteration=i, theta=theta + i,\n"
+        "              optimizer_state={'m': theta}, rng_state={}, history=[])\n"
+        "    print(i, flush=True)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, d], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "1"  # one complete checkpoint exists
+    time.sleep(0.37)  # somewhere in the middle of a later write
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    state = ckpt.load(d, 0, {"run": 1})
+    it = state["iteration"]
+    assert it >= 1
+    expected = np.random.default_rng(0).standard_normal(2_000_000) + it
+    assert np.array_equal(state["theta"], expected)
