@@ -86,6 +86,8 @@ def test_relative_tolerance_and_residual_history():
     U, info = net.forward(theta, X, solver=mg)
     r = info["residuals"]
     assert info["converged"] and r[-1] <= 1e-6 * r[0] and all(x > 1e-6 * r[0] for x in r[:-1])
+    assert info["rho"] == pytest.approx((r[-1] / r[0]) ** (1 / (len(r) - 1)))
+    assert 0.0 < info["rho"] < 1.0
 
 
 def test_warm_start_needs_fewer_iterations():

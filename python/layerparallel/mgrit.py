@@ -147,6 +147,20 @@ def serial_options():
     return MGRIT(max_levels=1, tol=None, max_iter=1).options()
 
 
+def convergence_factor(residuals):
+    """Average convergence factor rho = (r_k / r_0)^(1/k) of a residual history."""
+    r = list(residuals)
+    if len(r) < 2 or r[0] == 0.0:
+        return 0.0
+    return (r[-1] / r[0]) ** (1.0 / (len(r) - 1))
+
+
+def with_rho(info):
+    """A solve's info dict with its average convergence factor added as "rho"."""
+    info["rho"] = convergence_factor(info["residuals"])
+    return info
+
+
 class PropagatorResult:
     """The outcome of :func:`solve`: states of the points this rank owns, and the history."""
 
@@ -171,10 +185,7 @@ class PropagatorResult:
     @property
     def rho(self):
         """Average convergence factor (r_k / r_0)^(1/k) over the residual history."""
-        r = self.residuals
-        if len(r) < 2 or r[0] == 0.0:
-            return 0.0
-        return (r[-1] / r[0]) ** (1.0 / (len(r) - 1))
+        return convergence_factor(self.residuals)
 
 
 def _check_vector(w, name):

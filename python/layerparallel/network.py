@@ -15,7 +15,7 @@ import numpy as np
 from . import _core
 from . import _validation as check
 from .init import initialize
-from .mgrit import MGRIT, comm_handle, serial_options
+from .mgrit import MGRIT, comm_handle, serial_options, with_rho
 from .params import Params
 
 ACTIVATIONS = ("relu", "tanh", "smoothrelu")
@@ -199,7 +199,7 @@ class ODEResNet:
         if solver is None and not self.distributed:
             return self._model.forward(theta, X)
         U, info = self._parallel_model(solver).forward(theta, X, self._warm(solver))
-        return U if solver is None else (U, info)
+        return U if solver is None else (U, with_rho(info))
 
     def predict(self, theta, X):
         """Head output W_out u_N + b_out (n, n_out): logits or regression values."""
@@ -225,7 +225,8 @@ class ODEResNet:
         the forward and the adjoint propagation are MGRIT solves across the
         layers, then every layer's gradient is computed from u_n and
         lambda_{n+1}; info = {"forward": {...}, "adjoint": {...}} with the
-        iterations, residual history and step count of each solve.
+        iterations, residual history, average convergence factor "rho" and
+        step count of each solve.
         """
         X = self._X(X)
         Y = self._Y(Y, X.shape[0])
@@ -235,7 +236,9 @@ class ODEResNet:
             return self._model.loss_and_grad(theta, X, Y, grad.data), grad
         J, info = self._parallel_model(solver).loss_and_grad(theta, X, Y, grad.data,
                                                              self._warm(solver))
-        return (J, grad) if solver is None else (J, grad, info)
+        if solver is None:
+            return J, grad
+        return J, grad, {k: with_rho(v) for k, v in info.items()}
 
     def accuracy(self, theta, X, Y):
         """Fraction of rows whose largest logit is the target's class."""
