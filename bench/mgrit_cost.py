@@ -19,7 +19,7 @@ import argparse
 
 import numpy as np
 
-from _common import emit, log, median_time
+from _common import emit as _emit, log as _log, median_time
 
 import layerparallel as lp
 from layerparallel.mgrit import potential_speedup
@@ -29,6 +29,20 @@ try:
     COMM = MPI.COMM_WORLD if MPI.COMM_WORLD.Get_size() > 1 else None
 except ImportError:
     COMM = None
+
+
+def _rank0():
+    return COMM is None or COMM.Get_rank() == 0
+
+
+def emit(**row):
+    if _rank0():
+        _emit(**row)
+
+
+def log(*args):
+    if _rank0():
+        _log(*args)
 
 
 def allmax(x):
