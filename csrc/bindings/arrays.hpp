@@ -32,4 +32,17 @@ inline py::ssize_t rows_of(const carray& a, const char* name) {
   return a.shape(0);
 }
 
+// The data of an output array written in place (null for None). A converted
+// copy would silently drop the result, so only a writeable C-contiguous
+// float64 array of the right length is taken.
+inline double* inplace_output(const py::object& obj, const char* name, py::ssize_t size) {
+  if (obj.is_none()) return nullptr;
+  if (!py::isinstance<carray>(obj))
+    throw std::invalid_argument(std::string(name) + ": expected a C-contiguous float64 array");
+  auto a = obj.cast<carray>();
+  if (!a.writeable()) throw std::invalid_argument(std::string(name) + ": array is read-only");
+  require_size(a, name, size);
+  return a.mutable_data();
+}
+
 }  // namespace layerparallel::bind

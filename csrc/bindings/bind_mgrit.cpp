@@ -183,15 +183,7 @@ void bind_mgrit(py::module_& m) {
              const auto n = rows_of(X, "X");
              require_shape(X, "X", n, c.n_in);
              require_shape(Y, "Y", n, c.n_out);
-             double* g = nullptr;
-             if (!grad.is_none()) {
-               if (!py::isinstance<carray>(grad))
-                 throw std::invalid_argument("grad: expected a C-contiguous float64 array");
-               auto ga = grad.cast<carray>();
-               if (!ga.writeable()) throw std::invalid_argument("grad: array is read-only");
-               require_size(ga, "grad", s.layout().size);
-               g = ga.mutable_data();
-             }
+             double* g = inplace_output(grad, "grad", s.layout().size);
              ModelSolveInfo info;
              double J;
              {

@@ -140,16 +140,7 @@ void bind_model(py::module_& m) {
             const auto n = rows_of(X, "X");
             require_shape(X, "X", n, c.n_in);
             require_shape(Y, "Y", n, c.n_out);
-            double* g = nullptr;
-            if (!grad.is_none()) {
-              // A converted copy would silently drop the in-place result: refuse it.
-              if (!py::isinstance<carray>(grad))
-                throw std::invalid_argument("grad: expected a C-contiguous float64 array");
-              auto ga = grad.cast<carray>();
-              if (!ga.writeable()) throw std::invalid_argument("grad: array is read-only");
-              require_size(ga, "grad", s.layout().size);
-              g = ga.mutable_data();
-            }
+            double* g = inplace_output(grad, "grad", s.layout().size);
             const double* t = theta.data();
             const double* x = X.data();
             const double* y = Y.data();

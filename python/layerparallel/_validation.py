@@ -75,3 +75,16 @@ def seed(value, name="seed"):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
         raise ValueError(f"{name} must be a nonnegative integer, got {value!r}")
     return int(value)
+
+
+def cfactors(value, name="cfactor"):
+    """Coarsening factors as a non-empty list of ints >= 2 (an int or a per-level list)."""
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise ValueError(f"{name} must not be empty")
+        cf = [positive_int(c, name) for c in value]
+    else:
+        cf = [positive_int(value, name)]
+    if min(cf) < 2:
+        raise ValueError(f"{name} must be >= 2, got {value!r}")
+    return cf

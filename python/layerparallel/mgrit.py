@@ -69,14 +69,7 @@ class MGRIT:
     def __init__(self, cfactor=4, max_levels=10, min_coarse=2, relax="FCF", cycle="V",
                  tol=1e-9, rtol=None, max_iter=50, comm=None, storage="all",
                  warm_start=True, divergence=1e8, skip_first_down=False):
-        if isinstance(cfactor, (list, tuple)):
-            if not cfactor:
-                raise ValueError("cfactor must not be empty")
-            cf = [check.positive_int(c, "cfactor") for c in cfactor]
-        else:
-            cf = [check.positive_int(cfactor, "cfactor")]
-        if min(cf) < 2:
-            raise ValueError(f"cfactor must be >= 2, got {cfactor!r}")
+        cf = check.cfactors(cfactor)
         self.cfactor = cf if len(cf) > 1 else cf[0]
         self._cf = cf
         self.max_levels = check.positive_int(max_levels, "max_levels", 64)

@@ -143,7 +143,7 @@ class Problem:
         (or lp.solve): level ``l`` steps from level-0 point ``step`` over
         ``cfactor^l`` points, exactly as the compiled app does."""
         app = self.app(solver, alpha_base, alpha_max, mapping)
-        cf = _cfactors(cfactor)
+        cf = check.cfactors(cfactor)
 
         def phi(level, step, w):
             return app.step(level, step, step + _stride(cf, level),
@@ -298,18 +298,6 @@ def _alphas(alpha_base, alpha_max):
     return ab, am
 
 
-def _cfactors(cfactor):
-    if isinstance(cfactor, (list, tuple)):
-        if not cfactor:
-            raise ValueError("cfactor must not be empty")
-        cf = [check.positive_int(c, "cfactor") for c in cfactor]
-    else:
-        cf = [check.positive_int(cfactor, "cfactor")]
-    if min(cf) < 2:
-        raise ValueError(f"cfactor must be >= 2, got {cfactor!r}")
-    return cf
-
-
 def _stride(cf, level):
     s = 1
     for l in range(level):
@@ -338,7 +326,7 @@ def mgrit_options(n_steps, cfactor=2, cycle="F", tol=None, max_iter=50, relax="F
         max_levels = check.positive_int(max_levels, "max_levels", 64)
         if cycle == "two" and max_levels != 2:
             raise ValueError(f"max_levels must be 2 (or None) for cycle='two', got {max_levels}")
-    return MGRIT(cfactor=_cfactors(cfactor), max_levels=max_levels, min_coarse=min_coarse,
+    return MGRIT(cfactor=check.cfactors(cfactor), max_levels=max_levels, min_coarse=min_coarse,
                  relax=relax, cycle="V" if cycle == "two" else cycle,
                  tol=tol if tol > 0.0 else None, rtol=None, max_iter=max_iter, comm=comm,
                  storage="all", warm_start=False, divergence=divergence,
