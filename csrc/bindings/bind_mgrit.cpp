@@ -21,15 +21,6 @@ NetConfig make_config(index_t n_in, index_t width, index_t n_layers, index_t n_o
 
 namespace {
 
-py::dict info_dict(const SolveInfo& s) {
-  py::dict d;
-  d["iterations"] = s.iterations;
-  d["converged"] = s.converged;
-  d["residuals"] = s.residuals;
-  d["steps"] = s.steps;
-  return d;
-}
-
 // A Python callable as the app. Steps run one at a time under the GIL; an
 // exception is kept and NaN returned, so every rank learns of it through the
 // residual reduction instead of waiting forever on this one.
@@ -101,14 +92,7 @@ class PropagatorSolver {
     return info_dict(info);
   }
   carray state(index_t p) {
-    if (p < mg_->first_point() || p > mg_->last_point())
-      throw std::invalid_argument("point " + std::to_string(p) + " is not on this rank");
-    carray out(app_.state_size());
-    std::vector<double> work(app_.state_size());
-    {
-      py::gil_scoped_release nogil;
-      mg_->state_into(p, out.mutable_data(), work.data());
-    }
+    carray out = owned_state(*mg_, app_.state_size(), p);
     app_.rethrow();
     return out;
   }

@@ -48,24 +48,9 @@ class StepsSolver {
       py::gil_scoped_release nogil;
       info = mg_->solve(w0.data(), false, guess.data());
     }
-    py::dict d;
-    d["iterations"] = info.iterations;
-    d["converged"] = info.converged;
-    d["residuals"] = info.residuals;
-    d["steps"] = info.steps;
-    return d;
+    return info_dict(info);
   }
-  carray state(index_t p) {
-    if (p < mg_->first_point() || p > mg_->last_point())
-      throw std::invalid_argument("point " + std::to_string(p) + " is not on this rank");
-    carray out(app_.state_size());
-    std::vector<double> work(app_.state_size());
-    {
-      py::gil_scoped_release nogil;
-      mg_->state_into(p, out.mutable_data(), work.data());
-    }
-    return out;
-  }
+  carray state(index_t p) { return owned_state(*mg_, app_.state_size(), p); }
   index_t first_point() const { return mg_->first_point(); }
   index_t last_point() const { return mg_->last_point(); }
   int levels() const { return mg_->n_levels(); }

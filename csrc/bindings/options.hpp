@@ -5,7 +5,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <pybind11/numpy.h>
+
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "layerparallel/comm.hpp"
@@ -41,6 +44,29 @@ inline MGRITOptions make_options(const py::dict& o) {
   if (opt.max_levels < 1 || opt.min_coarse < 1 || opt.relax_cf < 0 || opt.max_iter < 0)
     throw std::invalid_argument("invalid MGRIT options");
   return opt;
+}
+
+// A solve's outcome as the Python side reads it.
+inline py::dict info_dict(const SolveInfo& s) {
+  py::dict d;
+  d["iterations"] = s.iterations;
+  d["converged"] = s.converged;
+  d["residuals"] = s.residuals;
+  d["steps"] = s.steps;
+  return d;
+}
+
+// The state at level-0 point p, which this rank must own (stored or recomputed).
+inline py::array_t<double> owned_state(MGRIT& mg, index_t size, index_t p) {
+  if (p < mg.first_point() || p > mg.last_point())
+    throw std::invalid_argument("point " + std::to_string(p) + " is not on this rank");
+  py::array_t<double> out(size);
+  std::vector<double> work(size);
+  {
+    py::gil_scoped_release nogil;
+    mg.state_into(p, out.mutable_data(), work.data());
+  }
+  return out;
 }
 
 }  // namespace layerparallel::bind

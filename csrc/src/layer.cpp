@@ -24,6 +24,13 @@ index_t chunk_rows(index_t w, index_t batch) {
   return std::min(c, batch);
 }
 
+// f(rows, offset) over the batch in chunk_rows-sized pieces.
+template <class F>
+void for_chunks(index_t w, index_t batch, F&& f) {
+  const index_t chunk = chunk_rows(w, batch);
+  for (index_t r0 = 0; r0 < batch; r0 += chunk) f(std::min(chunk, batch - r0), r0 * w);
+}
+
 // z = b (each row) + u W^T for `rows` rows; with `wt` = W^T the product is the
 // plain NN form, which OpenBLAS runs much faster than NT for narrow layers.
 void affine(index_t w, const double* W, const double* wt, const double* b, const double* u,
@@ -50,14 +57,12 @@ void layer_forward(const NetConfig& cfg, const double* W, const double* b, doubl
                    const double* u, index_t batch, double* u_next, double* z) {
   const index_t w = cfg.width;
   if (batch <= 0) return;
-  const index_t chunk = chunk_rows(w, batch);
   const double* wt = transposed(w, W);
   with_activation(cfg.activation, cfg.eta, [&](auto act) {
-    for (index_t r0 = 0; r0 < batch; r0 += chunk) {
-      const index_t rows = std::min(chunk, batch - r0), off = r0 * w;
+    for_chunks(w, batch, [&](index_t rows, index_t off) {
       affine(w, W, wt, b, u + off, rows, z + off);
       step_update(act, h, rows * w, u + off, z + off, u_next + off);
-    }
+    });
   });
 }
 
@@ -66,16 +71,14 @@ void layer_adjoint(const NetConfig& cfg, const double* W, const double* b, doubl
                    double* work, bool z_known) {
   const index_t w = cfg.width;
   if (batch <= 0) return;
-  const index_t chunk = chunk_rows(w, batch);
   const double* wt = z_known ? nullptr : transposed(w, W);
   with_activation(cfg.activation, cfg.eta, [&](auto act) {
-    for (index_t r0 = 0; r0 < batch; r0 += chunk) {
-      const index_t rows = std::min(chunk, batch - r0), off = r0 * w;
+    for_chunks(w, batch, [&](index_t rows, index_t off) {
       if (!z_known) affine(w, W, wt, b, u + off, rows, work + off);
       adjoint_scale(act, rows * w, lam_next + off, work + off);
       if (lam != lam_next) std::copy(lam_next + off, lam_next + off + rows * w, lam + off);
       blas::gemm(false, false, rows, w, w, h, work + off, w, W, w, 1.0, lam + off, w);
-    }
+    });
   });
 }
 
@@ -87,11 +90,9 @@ void layer_gradient(const NetConfig& cfg, double h, const double* u, const doubl
     std::fill(gb, gb + w, 0.0);
     return;
   }
-  const index_t chunk = chunk_rows(w, batch);
-  for (index_t r0 = 0; r0 < batch; r0 += chunk) {
-    const index_t rows = std::min(chunk, batch - r0), off = r0 * w;
-    blas::gemm(true, false, w, w, rows, h, d + off, w, u + off, w, r0 == 0 ? 0.0 : 1.0, gW, w);
-  }
+  for_chunks(w, batch, [&](index_t rows, index_t off) {
+    blas::gemm(true, false, w, w, rows, h, d + off, w, u + off, w, off == 0 ? 0.0 : 1.0, gW, w);
+  });
   column_sums(d, batch, w, h, gb);
 }
 
@@ -106,14 +107,12 @@ void layer_derivative(const NetConfig& cfg, const double* W, const double* b, co
                       index_t batch, double* D) {
   const index_t w = cfg.width;
   if (batch <= 0) return;
-  const index_t chunk = chunk_rows(w, batch);
   const double* wt = transposed(w, W);
   with_activation(cfg.activation, cfg.eta, [&](auto act) {
-    for (index_t r0 = 0; r0 < batch; r0 += chunk) {
-      const index_t rows = std::min(chunk, batch - r0), off = r0 * w;
+    for_chunks(w, batch, [&](index_t rows, index_t off) {
       affine(w, W, wt, b, u + off, rows, D + off);
       derivative_in_place(act, rows * w, D + off);
-    }
+    });
   });
 }
 
@@ -121,13 +120,11 @@ void layer_adjoint_linearized(const NetConfig& cfg, const double* W, double h, c
                               const double* lam_next, index_t batch, double* lam, double* work) {
   const index_t w = cfg.width;
   if (batch <= 0) return;
-  const index_t chunk = chunk_rows(w, batch);
-  for (index_t r0 = 0; r0 < batch; r0 += chunk) {
-    const index_t rows = std::min(chunk, batch - r0), off = r0 * w;
+  for_chunks(w, batch, [&](index_t rows, index_t off) {
     scale_by(rows * w, D + off, lam_next + off, work + off);
     if (lam != lam_next) std::copy(lam_next + off, lam_next + off + rows * w, lam + off);
     blas::gemm(false, false, rows, w, w, h, work + off, w, W, w, 1.0, lam + off, w);
-  }
+  });
 }
 
 }  // namespace layerparallel

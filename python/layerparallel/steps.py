@@ -44,7 +44,7 @@ import numpy as np
 
 from . import _core, datasets
 from . import _validation as check
-from .mgrit import MGRIT, critical_path
+from .mgrit import MGRIT, PropagatorResult, critical_path
 
 SOLVERS = ("naive", "solver1", "solver2", "solver3")
 CYCLES = ("two", "V", "F")
@@ -240,7 +240,7 @@ class BinaryAddition(Problem):
 PROBLEMS = {"xor": XOR, "binary_addition": BinaryAddition}
 
 
-class StepsResult:
+class StepsResult(PropagatorResult):
     """The outcome of :func:`solve`.
 
     iterations, converged, residuals (2-norm over level-0 C-points after FCF
@@ -252,37 +252,15 @@ class StepsResult:
     """
 
     def __init__(self, engine, info, n_steps, weights, per_iteration, levels, settings):
-        self._engine = engine
-        self.n_steps = n_steps
-        self.iterations = info["iterations"]
-        self.converged = info["converged"]
-        self.residuals = list(info["residuals"])
-        self.steps = info["steps"]
+        super().__init__(engine, info, n_steps)
         self.weights = weights
         self.critical_path = per_iteration
         self.levels = levels
         self.settings = settings
-        self.first_point = engine.first_point
-        self.last_point = engine.last_point
-
-    @property
-    def rho(self):
-        r = self.residuals
-        if len(r) < 2 or r[0] == 0.0:
-            return 0.0
-        return (r[-1] / r[0]) ** (1.0 / (len(r) - 1))
 
     @property
     def potential_speedup(self):
         return self.n_steps / (max(self.iterations, 1) * self.critical_path)
-
-    def state(self, p):
-        """w_p at a level-0 point this rank owns (first_point <= p <= last_point)."""
-        return self._engine.state(p)
-
-    def states(self):
-        """The owned states w_first_point .. w_last_point, one per row."""
-        return np.array([self.state(p) for p in range(self.first_point, self.last_point + 1)])
 
     def __repr__(self):
         return (f"StepsResult(n_steps={self.n_steps}, iterations={self.iterations}, "
