@@ -86,12 +86,12 @@ def test_train_is_deterministic_and_module_entry_point(tmp_path, capsys):
 
 
 def test_no_arguments_is_the_main_job():
-    args = cli._parse(cli.build_parser(), [])
-    assert args.command == "train" and args.func is cli._train
+    args = cli.parse(cli.build_parser(), [])
+    assert args.command == "train" and args.func is cli.train.run
     assert (args.problem, args.optimizer, args.mgrit) == ("peaks", "lbfgs", False)
     assert args.samples == 5000 and args.iterations >= 100
     # bare options also mean train
-    args = cli._parse(cli.build_parser(), ["--iterations", "3"])
+    args = cli.parse(cli.build_parser(), ["--iterations", "3"])
     assert args.command == "train" and args.iterations == 3
 
 

@@ -304,7 +304,7 @@ def test_bad_python_phi_arguments():
 def steps_parser():
     import argparse
 
-    from layerparallel import steps_cli
+    from layerparallel.cli import steps as steps_cli
 
     p = argparse.ArgumentParser(prog="layerparallel")
     steps_cli.add_parser(p.add_subparsers(dest="command"))

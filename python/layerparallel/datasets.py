@@ -22,6 +22,10 @@ __all__ = [
     "two_polynomials_function",
     "digits",
     "train_validation_split",
+    "PROBLEMS",
+    "REGRESSION",
+    "Problem",
+    "problem",
 ]
 
 PEAKS_CLASSES = 5
@@ -223,3 +227,54 @@ def train_validation_split(X, Y, validation_fraction=0.2, seed=0):
         np.ascontiguousarray(X[val]),
         np.ascontiguousarray(Y[val]),
     )
+
+
+# --------------------------------------------------------------------------- named problems
+
+PROBLEMS = ("peaks", "xor", "sine", "two_polynomials", "digits")
+REGRESSION = ("sine", "two_polynomials")
+
+
+class Problem(tuple):
+    """A named training problem: ``X, Y, X_val, Y_val`` (also unpackable in that
+    order), ``head`` ("classification" or "regression"), ``name`` and
+    ``description`` (one line for logs)."""
+
+    def __new__(cls, X, Y, X_val, Y_val, head, name, description):
+        self = super().__new__(cls, (X, Y, X_val, Y_val))
+        self.X, self.Y, self.X_val, self.Y_val = X, Y, X_val, Y_val
+        self.head, self.name, self.description = head, name, description
+        return self
+
+    def __repr__(self):
+        return f"Problem({self.description})"
+
+
+def problem(name, samples=5000, seed=0, validation_fraction=0.2):
+    """A named problem split into training and validation data.
+
+    ``name`` is one of ``PROBLEMS``: ``xor`` (the 4 patterns, one-hot, trained
+    and validated on all of them), ``peaks``, ``sine``, ``two_polynomials``
+    (``samples`` generated, then split by ``train_validation_split``) or
+    ``digits`` (the first ``samples`` of the shuffled images). ``sine`` and
+    ``two_polynomials`` have a regression head, the others a classification
+    head.
+    """
+    if name not in PROBLEMS:
+        raise ValueError(f"unknown problem {name!r}; choose from {', '.join(PROBLEMS)}")
+    samples = _check_positive_int(samples, "samples")
+    if name == "xor":
+        X, Y = xor()
+        Y = np.ascontiguousarray(np.hstack([1.0 - Y, Y]))  # one-hot: classes 0, 1
+        return Problem(X, Y, X, Y, "classification", name,
+                       "xor: the 4 patterns, trained and validated on all")
+    if name == "digits":
+        X, Y = digits(seed=seed)
+        X, Y = X[:samples], Y[:samples]
+    else:
+        X, Y = {"peaks": peaks, "sine": sine, "two_polynomials": two_polynomials}[name](
+            n=samples, seed=seed)
+    Xt, Yt, Xv, Yv = train_validation_split(X, Y, validation_fraction, seed=seed)
+    head = "regression" if name in REGRESSION else "classification"
+    return Problem(Xt, Yt, Xv, Yv, head, name,
+                   f"{name}: {Xt.shape[0]} training / {Xv.shape[0]} validation samples")

@@ -42,7 +42,8 @@ import numpy as np
 from ._validation import finite_float, positive_int
 from .params import Params
 
-__all__ = ["Optimizer", "GD", "SGD", "Adam", "LBFGS", "dot", "norm"]
+__all__ = ["Optimizer", "GD", "SGD", "Adam", "LBFGS", "dot", "norm", "create", "NAMES",
+           "DEFAULT_LR"]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -551,3 +552,29 @@ class LBFGS(Optimizer):
         self._y = [row.copy() for row in Y]
         self._rho = [float(r) for r in rho]
         self._gamma = gamma
+
+
+# --------------------------------------------------------------------------- by name
+
+NAMES = ("lbfgs", "adam", "sgd", "gd")
+DEFAULT_LR = {"lbfgs": 1.0, "adam": 1e-2, "sgd": 1e-2, "gd": 1e-1}
+
+
+def create(name, lr=None, **options):
+    """An optimizer by name: ``create("adam", lr=1e-3)``.
+
+    ``name`` is one of ``NAMES`` (case-insensitive); ``lr`` defaults to
+    ``DEFAULT_LR[name]``; the other keyword arguments go to the class
+    (``memory`` for L-BFGS, ``momentum``/``nesterov`` for SGD, ``beta1``,
+    ``beta2`` for Adam). An optimizer instance is returned unchanged.
+    """
+    if isinstance(name, Optimizer):
+        if lr is not None or options:
+            raise ValueError("optimizer: options are only accepted with a name")
+        return name
+    if not isinstance(name, str) or name.lower() not in NAMES:
+        raise ValueError(f"optimizer must be an lp.optim optimizer or one of "
+                         f"{', '.join(NAMES)}; got {name!r}")
+    key = name.lower()
+    cls = {"lbfgs": LBFGS, "adam": Adam, "sgd": SGD, "gd": GD}[key]
+    return cls(lr=DEFAULT_LR[key] if lr is None else lr, **options)

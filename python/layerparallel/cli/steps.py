@@ -10,57 +10,45 @@ serially for the reference, and prints N, iterations, rho, |w_N - serial|
 JSON row per N instead, ``--plot`` draws potential speedup against N
 (needs matplotlib).
 
-The command line's main module adds it with ``add_parser(subparsers)``; the
-parser calls ``run(args)``.
 """
 
 import argparse
 import json
 import time
 
-from .cli import _nonnegative_float, _positive_float, _positive_int
+from .argtypes import int_list, nonnegative_float, positive_float, positive_int
+from .errors import Formatter
+from .ranks import world
 
 PROBLEM_NAMES = ("xor", "binary_addition")
 
 
-def _steps_list(text):
-    try:
-        values = [int(v) for v in str(text).split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be comma-separated positive integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(
-            f"must be comma-separated positive integers, got {text!r}")
-    return values
-
-
 def add_parser(subparsers):
     """Add the `steps` subcommand to an argparse subparsers object."""
-    from .steps import CYCLES, MAPPINGS, SOLVERS
+    from ..steps import CYCLES, MAPPINGS, SOLVERS
 
     s = subparsers.add_parser(
         "steps", help="MGRIT over training steps (parallel across optimizer steps)",
         description="Solve serial training w_{i+1} = Phi_i(w_i) of a built-in problem with "
                     "MGRIT across the training steps and compare with serial training. "
                     "Under mpiexec -n K the K ranks share the steps.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=Formatter)
     s.add_argument("--problem", default="xor", choices=PROBLEM_NAMES)
     s.add_argument("--solver", default="solver1", choices=SOLVERS,
                    help="preset: learning rate per level and data per step")
     s.add_argument("--cycle", default="F", choices=CYCLES, help="two-level, V- or F-cycles")
-    s.add_argument("--steps", type=_steps_list, default=[100, 200, 400, 800, 1600],
+    s.add_argument("--steps", type=int_list, default=[100, 200, 400, 800, 1600],
                    metavar="N1,N2,...", help="numbers of training steps N")
-    s.add_argument("--cfactor", type=_positive_int, default=2)
+    s.add_argument("--cfactor", type=positive_int, default=2)
     s.add_argument("--relax", default="FCF")
-    s.add_argument("--tol", type=_nonnegative_float, default=None,
+    s.add_argument("--tol", type=nonnegative_float, default=None,
                    help="halting tolerance (default 1e-9 sqrt(N); 0: exactly --max-iter)")
     s.add_argument("--max-iter", type=int, default=50)
-    s.add_argument("--min-coarse", type=_positive_int, default=10)
-    s.add_argument("--alpha-base", type=_positive_float, default=None,
+    s.add_argument("--min-coarse", type=positive_int, default=10)
+    s.add_argument("--alpha-base", type=positive_float, default=None,
                    help="learning rate on level 0 (default: the problem's: xor 1.0, "
                         "binary_addition 0.025)")
-    s.add_argument("--alpha-max", type=_positive_float, default=None,
+    s.add_argument("--alpha-max", type=positive_float, default=None,
                    help="cap of the coarse learning rates (default: xor 8, "
                         "binary_addition 0.2)")
     s.add_argument("--mapping", default="injected", choices=MAPPINGS,
@@ -72,15 +60,6 @@ def add_parser(subparsers):
     s.add_argument("--plot", metavar="FIG.png", help="draw potential speedup against N")
     s.set_defaults(func=run)
     return s
-
-
-def _world():
-    from . import _preload
-
-    MPI = _preload.MPI
-    if MPI is None or MPI.COMM_WORLD.Get_size() == 1:
-        return None, 0
-    return MPI.COMM_WORLD, MPI.COMM_WORLD.Get_rank()
 
 
 def rows(args, comm=None):
@@ -146,7 +125,7 @@ def plot(table, path, title=None):
 
 def run(args, rank_hint=None):
     """The `steps` subcommand; returns the exit status."""
-    comm, rank = _world()
+    comm, rank, _ = world()
     table = []
     if rank == 0 and not args.json:
         print(f"{args.problem}, {args.solver}, cycle {args.cycle}, cfactor {args.cfactor}, "

@@ -1,0 +1,261 @@
+"""`layerparallel train`: train an ODE-ResNet, serially or layer-parallel.
+
+Also the main job (`layerparallel` without a command). Under ``mpiexec -n K``
+the K ranks share the layers (MGRIT with --mgrit, serial propagation across
+the ranks without); only rank 0 prints and writes the log.
+"""
+
+import argparse
+import time
+
+from .. import datasets, optim
+from .argtypes import (cfactor, fraction, nonnegative_float, nonnegative_int, optional_tol,
+                       positive_float, positive_int, real, schedule)
+from .errors import Formatter, UsageError, version
+from .output import Table, fmt, json_line, write_atomic
+from .ranks import agree, world
+
+
+def add_parser(subparsers):
+    """Add the `train` subcommand; returns its parser (``--config`` reads its options)."""
+    t = subparsers.add_parser("train", help="train an ODE-ResNet (serial or layer-parallel MGRIT)",
+                       description="Train an ODE-ResNet. Under mpiexec -n K the K ranks share "
+                                   "the layers. Flags override --config.",
+                       formatter_class=Formatter)
+    t.add_argument("--config", metavar="TOML",
+                   help="read options from the [train] table of a TOML file (keys are the "
+                        "long option names with underscores); flags override it")
+    g = t.add_argument_group("data")
+    g.add_argument("--problem", default="peaks", choices=datasets.PROBLEMS,
+                   help="data set (sine, two_polynomials: regression)")
+    g.add_argument("--samples", type=positive_int, default=5000,
+                   help="samples generated before the split (xor has 4, "
+                        "digits at most 1797)")
+    g.add_argument("--validation-fraction", type=fraction, default=0.2,
+                   help="share of the samples held out for validation")
+    g.add_argument("--seed", type=nonnegative_int, default=0,
+                   help="seed of data, split, initialization and batches")
+    g = t.add_argument_group("network")
+    g.add_argument("--width", type=positive_int, default=8,
+                   help="state width w")
+    g.add_argument("--layers", type=positive_int, default=64,
+                   help="residual layers N")
+    g.add_argument("--T", type=positive_float, default=5.0, help="final time (h = T/layers)")
+    g.add_argument("--activation", default="smoothrelu", choices=["relu", "tanh", "smoothrelu"],
+                   help="sigma")
+    g.add_argument("--opening", default="activation", choices=["activation", "linear",
+                                                               "padding"],
+                   help="opening layer")
+    g.add_argument("--init", default="box", choices=["zeros", "uniform", "he", "glorot", "box"],
+                   help="initializer")
+    g.add_argument("--magnitude", type=positive_float, default=1.0,
+                   help="box / uniform initialization magnitude")
+    g.add_argument("--gamma-tik", type=nonnegative_float, default=1e-5,
+                   help="Tikhonov regularization")
+    g.add_argument("--gamma-ddt", type=nonnegative_float, default=0.0,
+                   help="time-derivative regularization")
+    g.add_argument("--gamma-out", type=nonnegative_float, default=0.0,
+                   help="opening/head regularization")
+    g = t.add_argument_group("optimization")
+    g.add_argument("--optimizer", default="lbfgs", choices=optim.NAMES,
+                   help="optimizer")
+    g.add_argument("--lr", type=positive_float, default=None,
+                   help="learning rate (default: lbfgs 1, adam 0.01, sgd 0.01, gd 0.1)")
+    g.add_argument("--memory", type=positive_int, default=5, help="L-BFGS memory")
+    g.add_argument("--momentum", type=nonnegative_float, default=0.9, help="SGD momentum")
+    g.add_argument("--iterations", type=positive_int, default=150,
+                   help="optimizer steps")
+    g.add_argument("--batch-size", type=positive_int, default=None,
+                   help="mini-batch size (default: full batch)")
+    g.add_argument("--lsgd", action=argparse.BooleanOptionalAction, default=False,
+                   help="hybrid least squares / gradient descent (regression problems)")
+    g.add_argument("--target-accuracy", type=real, default=None,
+                   help="stop once the validation accuracy reaches it")
+    g.add_argument("--validate-every", type=positive_int, default=10,
+                   help="validate (and print a row) every so many steps")
+    g = t.add_argument_group("layer-parallel MGRIT")
+    g.add_argument("--mgrit", action=argparse.BooleanOptionalAction, default=False,
+                   help="propagate forward and adjoint by MGRIT over the layers")
+    g.add_argument("--cfactor", type=cfactor, default=4, help="coarsening factor (or c1,c2,...)")
+    g.add_argument("--levels", type=positive_int, default=10, help="maximum levels")
+    g.add_argument("--min-coarse", type=positive_int, default=2,
+                   help="stop coarsening at this many intervals")
+    g.add_argument("--relax", default="FCF", help="F, FCF, FCFCF, ...")
+    g.add_argument("--cycle", default="V", choices=["V", "F"],
+                   help="MGRIT cycle")
+    g.add_argument("--tol", type=optional_tol, default=1e-9,
+                   help="absolute residual tolerance ('none': none)")
+    g.add_argument("--rtol", type=optional_tol, default=None, help="relative tolerance")
+    g.add_argument("--max-iter", type=nonnegative_int, default=50, help="MGRIT cycles at most")
+    g.add_argument("--one-shot", type=positive_int, default=None, metavar="D",
+                   help="one-shot training: D warm-started MGRIT cycles per solve")
+    g.add_argument("--storage", default="all", choices=["all", "C"],
+                   help="keep all states or C-points only")
+    g = t.add_argument_group("nested iteration")
+    g.add_argument("--nested", type=positive_int, default=None, metavar="LEVELS",
+                   help="train --layers/2^(LEVELS-1) layers first, then refine by 2 per level")
+    g.add_argument("--schedule", type=schedule, default=None,
+                   help="optimizer steps per level, coarsest first (e.g. 200,125,75)")
+    g.add_argument("--interp", default="constant", choices=["constant", "linear"],
+                   help="interpolation of the weights in layer-time")
+    g = t.add_argument_group("output")
+    g.add_argument("--log", metavar="JSONL", help="write the history, one JSON object per "
+                                                  "iteration")
+    g.add_argument("--checkpoint", metavar="DIR", help="checkpoint directory")
+    g.add_argument("--checkpoint-every", type=positive_int, default=10,
+                   help="steps between checkpoints")
+    g.add_argument("--resume", action=argparse.BooleanOptionalAction, default=False,
+                   help="continue from --checkpoint")
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="tqdm progress bar when tqdm is installed (--no-progress: none)")
+    g.add_argument("--threads", type=positive_int, default=None,
+                   help="threads of the compiled core per rank")
+    t.set_defaults(func=run)
+    return t
+
+
+def _optimizer(lp, args):
+    options = {"memory": args.memory} if args.optimizer == "lbfgs" else {}
+    if args.optimizer == "sgd":
+        options["momentum"] = args.momentum
+    return lp.optim.create(args.optimizer, lr=args.lr, **options)
+
+
+def run(args, rank_hint=0):
+    import layerparallel as lp
+
+    comm, rank, size = world()
+    say = print if rank == 0 else (lambda *a, **k: None)
+    if args.threads is not None:
+        lp.set_num_threads(args.threads)
+    if args.one_shot is not None and not args.mgrit:
+        raise UsageError("--one-shot needs --mgrit")
+    if args.resume and not args.checkpoint:
+        raise UsageError("--resume needs --checkpoint DIR")
+    if args.nested is not None:
+        if args.checkpoint or args.target_accuracy is not None:
+            raise UsageError("--nested takes neither --checkpoint nor --target-accuracy")
+        if args.schedule is None:
+            args.schedule = [args.iterations] * args.nested
+        args.schedule = [args.schedule] if isinstance(args.schedule, int) else args.schedule
+        if len(args.schedule) != args.nested:
+            raise UsageError(f"--schedule needs {args.nested} entries, one per level")
+        args.iterations = sum(args.schedule)
+
+    problem = lp.datasets.problem(args.problem, samples=args.samples, seed=args.seed,
+                                  validation_fraction=args.validation_fraction)
+    Xt, Yt, Xv, Yv = problem
+    head, described = problem.head, problem.description
+    n_out = Yt.shape[1]
+    net = lp.ODEResNet(n_in=Xt.shape[1], width=args.width, n_layers=args.layers, n_out=n_out,
+                       T=args.T, activation=args.activation, opening=args.opening, head=head,
+                       gamma_tik=args.gamma_tik, gamma_ddt=args.gamma_ddt,
+                       gamma_out=args.gamma_out, comm=comm)
+    theta = net.init(args.init, seed=args.seed, magnitude=args.magnitude)
+    optimizer = _optimizer(lp, args)
+    solver = None
+    if args.mgrit:
+        solver = lp.MGRIT(cfactor=args.cfactor, max_levels=args.levels,
+                          min_coarse=args.min_coarse, relax=args.relax, cycle=args.cycle,
+                          tol=args.tol, rtol=args.rtol, max_iter=args.max_iter,
+                          storage=args.storage, comm=comm)
+
+    # The log file: opened by rank 0 before training, every rank learns whether it worked.
+    log, error = None, None
+    if args.log and rank == 0:
+        try:
+            log = open(args.log, "w", encoding="utf-8")
+        except OSError as exc:
+            error = f"cannot write the log {args.log}: {exc.strerror}"
+    agree(comm, error)
+
+    classification = head == "classification"
+    table = Table(classification, solver is not None)
+    bar = False
+    if args.progress and rank == 0:
+        try:
+            import tqdm  # noqa: F401
+            bar = True
+        except ImportError:
+            bar = False
+
+    say(f"layerparallel {version()}: {net!r}"
+        + (f", {net.n_params} parameters" if size == 1 else ""))
+    say(f"  data       {described}")
+    batch = "full batch" if args.batch_size is None else f"batches of {args.batch_size}"
+    say(f"  optimizer  {optimizer!r}, {args.iterations} iterations, {batch}"
+        + (", LSGD" if args.lsgd else ""))
+    where = f"{size} ranks" if size > 1 else "1 rank"
+    threads = lp.get_num_threads()
+    if solver is None:
+        say(f"  solver     serial propagation, {where}, {threads} thread(s) per rank")
+    else:
+        mode = (f"one-shot, {args.one_shot} cycle(s) per solve" if args.one_shot
+                else "to tolerance")
+        say(f"  solver     {solver!r}, {mode}, {where}, {threads} thread(s) per rank")
+    if args.checkpoint:
+        say(f"  checkpoint {args.checkpoint} every {args.checkpoint_every} iterations"
+            + (", resuming" if args.resume else ""))
+    say()
+    live = not bar  # without a progress bar, print the table as it grows
+    if live:
+        say(table.header())
+    every = args.validate_every
+
+    def callback(it, record):
+        if log is not None:
+            log.write(json_line(record) + "\n")
+            log.flush()
+        if live and (it % every == 0 or it == args.iterations
+                     or record.get("val_loss") is not None):
+            say(table.row(record), flush=True)
+
+    t0 = time.perf_counter()
+    try:
+        if args.nested is not None:
+            say(f"  nested     {args.nested} levels, schedule {args.schedule}, "
+                f"{args.interp} interpolation")
+            _, theta, history = lp.nested_train(
+                net, Xt, Yt, optimizer, levels=args.nested, schedule=args.schedule,
+                interp=args.interp, init=args.init, magnitude=args.magnitude, seed=args.seed,
+                solver=solver, one_shot=args.one_shot, validation=(Xv, Yv),
+                validate_every=every, batch_size=args.batch_size, lsgd=args.lsgd,
+                callback=callback)
+        else:
+            history = lp.train(net, theta, Xt, Yt, optimizer, iterations=args.iterations,
+                               solver=solver, one_shot=args.one_shot,
+                               batch_size=args.batch_size, validation=(Xv, Yv),
+                               validate_every=every, target_accuracy=args.target_accuracy,
+                               seed=args.seed, lsgd=args.lsgd, checkpoint=args.checkpoint,
+                               checkpoint_every=args.checkpoint_every, resume=args.resume,
+                               callback=callback, progress=bar)
+    finally:
+        if log is not None:
+            log.close()
+    elapsed = time.perf_counter() - t0
+    records = history.records()
+    if args.log and rank == 0:  # the whole history (also what a resumed run had before)
+        write_atomic(args.log, [json_line(r) for r in records])
+
+    if not live:
+        say(table.header())
+        for i, r in enumerate(records):
+            if (r["iteration"] % every == 0 or i == len(records) - 1
+                    or r.get("val_loss") is not None):
+                say(table.row(r))
+    say()
+    last = records[-1] if records else {}
+    wall = last.get("wall_time")
+    wall = elapsed if wall is None else wall
+    its = last.get("iteration", 0)
+    if classification:
+        result = (f"validation accuracy {fmt(history.last('val_accuracy'), '.4f')}, "
+                  f"validation loss {fmt(history.last('val_loss'), '.4e')}")
+    else:
+        result = f"validation loss {fmt(history.last('val_loss'), '.4e')}"
+    stopped = " (target accuracy reached)" if history.stopped_early else ""
+    say(f"final: {result}, training loss {fmt(last.get('loss'), '.4e')} after {its} "
+        f"iterations{stopped}, wall time {wall:.2f} s")
+    if args.log:
+        say(f"log: {args.log}")
+    return 0
