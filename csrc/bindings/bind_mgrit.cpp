@@ -144,6 +144,22 @@ void bind_mgrit(py::module_& m) {
              s.set_warm_state(n, states.data());
            },
            py::arg("batch"), py::arg("states").noconvert())
+      .def("owns", &LayerParallelModel::owns, py::arg("n"), py::arg("adjoint"))
+      .def("state",
+           [](LayerParallelModel& s, index_t n, bool adjoint) {
+             if (s.batch() < 0 || !s.owns(n, adjoint))
+               throw std::out_of_range("layer point " + std::to_string(n) +
+                                       " is not held on this rank or nothing was solved yet");
+             carray out({static_cast<py::ssize_t>(s.batch()),
+                         static_cast<py::ssize_t>(s.config().width)});
+             {
+               py::gil_scoped_release nogil;
+               s.state(n, adjoint, out.mutable_data());
+             }
+             return out;
+           },
+           py::arg("n"), py::arg("adjoint"),
+           "u_n (adjoint=False) or lambda_n of the last solve, (batch, width); n owned here.")
       .def("forward",
            [](LayerParallelModel& s, const carray& theta, const carray& X, bool warm) {
              const auto& c = s.config();

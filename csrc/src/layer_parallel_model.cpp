@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 
 #include "layerparallel/layer.hpp"
 #include "layerparallel/model.hpp"
@@ -158,6 +159,22 @@ double LayerParallelModel::loss_and_grad(const double* theta, const double* X, c
     info->adjoint = adj_info;
   }
   return J;
+}
+
+bool LayerParallelModel::owns(index_t n, bool adjoint) const {
+  if (!fwd_ || n < 0 || n > cfg_.n_layers) return false;
+  const MGRIT& m = adjoint ? *adj_ : *fwd_;
+  const index_t p = adjoint ? cfg_.n_layers - n : n;
+  return p >= m.first_point() && p <= m.last_point();
+}
+
+void LayerParallelModel::state(index_t n, bool adjoint, double* out) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!owns(n, adjoint))
+    throw std::out_of_range("layer point " + std::to_string(n) + " is not held on this rank" +
+                            (fwd_ ? "" : " (no solve yet)"));
+  MGRIT& m = adjoint ? *adj_ : *fwd_;
+  m.state_into(adjoint ? cfg_.n_layers - n : n, out, tmp_.data());
 }
 
 // sigma'(z_n) for every layer here, once per forward solution: every adjoint

@@ -127,6 +127,10 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
         if solver is None:
             raise ValueError("one_shot needs a solver (an lp.MGRIT) for its cycles")
         solver = solver.replace(tol=None, rtol=None, max_iter=one_shot, warm_start=True)
+    if getattr(optimizer, "uses_batch", False):  # decomposition methods (lp.dd)
+        if lsgd:
+            raise ValueError(f"lsgd does not combine with {type(optimizer).__name__}")
+        solver = optimizer.bind(net, solver)  # they see the network and may pick the solver
     if lsgd and net.head != "regression":
         raise ValueError("lsgd needs a regression head")
     if target_accuracy is not None:
@@ -204,7 +208,11 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
             least_squares_head(net, theta, Xb, Yb)
         J, g = carried if carried is not None else evaluate(theta, Xb, Yb)
         grad_norm = g.norm()
-        info = optimizer.step(theta, J, g, lambda th: evaluate(th, Xb, Yb))
+        closure = lambda th: evaluate(th, Xb, Yb)  # noqa: E731
+        if getattr(optimizer, "uses_batch", False):
+            info = optimizer.step(theta, J, g, closure, batch=(Xb, Yb))
+        else:
+            info = optimizer.step(theta, J, g, closure)
         # Full batch: the line search's last evaluation is the next step's.
         carried = None
         if batch_size is None and not lsgd and info.get("grad") is not None:

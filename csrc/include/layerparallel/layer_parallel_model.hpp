@@ -43,6 +43,14 @@ class LayerParallelModel {
   double loss_and_grad(const double* theta, const double* X, const double* Y, index_t n,
                        double* grad, bool warm, ModelSolveInfo* info);
 
+  // Whether layer point n (0..N) is owned here: the forward state u_n (or,
+  // with adjoint, lambda_n) of the last solve can then be read by state().
+  bool owns(index_t n, bool adjoint) const;
+  // u_n or lambda_n (n x width) of the last solve into out; lambda needs a
+  // loss_and_grad with a gradient. Subdomain methods read their boundary
+  // data here instead of propagating again.
+  void state(index_t n, bool adjoint, double* out);
+
  private:
   void setup(index_t n);
   void solve_forward(const ParamView<const double>& p, const double* X, bool warm,
