@@ -22,18 +22,6 @@ from .mgrit import MGRIT, comm_handle
 from .network import ODEResNet
 
 
-def parse_grid(text):
-    """"2x3" -> (2, 3): layer ranks x data ranks."""
-    parts = str(text).lower().split("x")
-    try:
-        layers, data = (int(p) for p in parts)
-    except ValueError:
-        raise ValueError(f"grid must be LAYERSxDATA, e.g. 2x2; got {text!r}") from None
-    if layers < 1 or data < 1:
-        raise ValueError(f"grid sizes must be positive, got {text!r}")
-    return layers, data
-
-
 def share(n, parts, index):
     """Rows [floor(n i/P), floor(n (i+1)/P)) of part ``index`` of ``parts``."""
     return slice(n * index // parts, n * (index + 1) // parts)

@@ -88,3 +88,16 @@ def schedule(text):
     """Optimizer steps per nested level: positive integers, comma-separated."""
     values = int_list(text, minimum=1)
     return values
+
+
+def grid_shape(text):
+    """LxD: layer ranks x data ranks, e.g. 2x2."""
+    parts = str(text).lower().split("x")
+    try:
+        layers, data = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be LxD (layer ranks x data ranks), e.g. 2x2; "
+                                         f"got {text!r}") from None
+    if layers < 1 or data < 1:
+        raise argparse.ArgumentTypeError(f"must be positive sizes LxD, got {text!r}")
+    return layers, data

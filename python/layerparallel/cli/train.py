@@ -9,7 +9,7 @@ import argparse
 import time
 
 from .. import datasets, optim
-from .argtypes import (cfactor, fraction, nonnegative_float, nonnegative_int, optional_tol,
+from .argtypes import (grid_shape, cfactor, fraction, nonnegative_float, nonnegative_int, optional_tol,
                        positive_float, positive_int, real, schedule)
 from .errors import Formatter, UsageError, version
 from .output import Table, fmt, json_line, write_atomic
@@ -91,6 +91,36 @@ def add_parser(subparsers):
                    help="one-shot training: D warm-started MGRIT cycles per solve")
     g.add_argument("--storage", default="all", choices=["all", "C"],
                    help="keep all states or C-points only")
+    g = t.add_argument_group("method and process grid")
+    g.add_argument("--method", default=None, choices=METHODS,
+                   help="serial propagation, layer-parallel MGRIT, parameter decomposition "
+                        "(local steps on layer subdomains + global L-BFGS) or data "
+                        "decomposition (SAPTS trust regions on micro-batches); default: "
+                        "mgrit with --mgrit, else serial (--optimizer is used by serial "
+                        "and mgrit only)")
+    g.add_argument("--grid", type=grid_shape, default=None, metavar="LxD",
+                   help="L layer ranks x D data ranks (default: all ranks share the layers)")
+    g.add_argument("--layer-ranks", type=positive_int, default=None,
+                   help="ranks sharing the layers (the rest split the data)")
+    g.add_argument("--data-ranks", type=positive_int, default=None,
+                   help="data groups splitting every batch")
+    g.add_argument("--local-optimizer", default="adam", choices=optim.NAMES,
+                   help="dd-params: the subdomains' optimizer")
+    g.add_argument("--local-steps", type=nonnegative_int, default=None,
+                   help="dd-params: local steps per outer iteration (default 5); dd-data: "
+                        "trust-region steps per micro-batch (default 3)")
+    g.add_argument("--local-lr", type=positive_float, default=None,
+                   help="dd-params: the local optimizer's learning rate")
+    g.add_argument("--subdomains", type=positive_int, default=None,
+                   help="dd-params: subdomains (default: one per layer rank)")
+    g.add_argument("--micro-batches", type=positive_int, default=None,
+                   help="dd-data: micro-batches per mini-batch (default: one per data group)")
+    g.add_argument("--radius", type=positive_float, default=0.1,
+                   help="dd-data: initial trust-region radius")
+    g.add_argument("--tr-model", default="lsr1", choices=["lsr1", "lbfgs"],
+                   help="dd-data: quasi-Newton model")
+    g.add_argument("--subproblem", default="steihaug", choices=["steihaug", "cauchy"],
+                   help="dd-data: trust-region subproblem")
     g = t.add_argument_group("nested iteration")
     g.add_argument("--nested", type=positive_int, default=None, metavar="LEVELS",
                    help="train --layers/2^(LEVELS-1) layers first, then refine by 2 per level")
@@ -114,6 +144,66 @@ def add_parser(subparsers):
     return t
 
 
+METHODS = ("serial", "mgrit", "dd-params", "dd-data")
+
+
+def _grid(lp, args, comm, size):
+    """The process grid from --grid or --layer-ranks/--data-ranks (checked first)."""
+    layers, data = args.layer_ranks, args.data_ranks
+    if args.grid is not None:
+        if layers is not None or data is not None:
+            raise UsageError("give --grid or --layer-ranks/--data-ranks, not both")
+        layers, data = args.grid
+    if layers is not None and data is not None and layers * data != size:
+        raise UsageError(f"a {layers}x{data} grid needs {layers * data} ranks, running on {size}")
+    for name, v in (("--layer-ranks", layers), ("--data-ranks", data)):
+        if v is not None and size % v:
+            raise UsageError(f"{name} {v} does not divide the {size} ranks")
+    grid = lp.ProcessGrid(comm, layers=layers, data=data)
+    if grid.layers > args.layers:
+        raise UsageError(f"{grid.layers} layer ranks but only {args.layers} layers")
+    return grid
+
+
+def _method(args):
+    """--method checked against the other flags, before any work."""
+    method = args.method or ("mgrit" if args.mgrit else "serial")
+    if method == "serial" and args.mgrit:
+        raise UsageError("--method serial contradicts --mgrit")
+    if method == "mgrit":
+        args.mgrit = True
+    if method.startswith("dd-"):
+        if args.nested is not None or args.lsgd:
+            raise UsageError(f"--method {method} takes neither --nested nor --lsgd")
+    if method == "dd-data" and args.local_steps == 0:
+        raise UsageError("--local-steps must be >= 1 for --method dd-data")
+    if method != "dd-params" and args.subdomains is not None:
+        raise UsageError("--subdomains needs --method dd-params")
+    if method != "dd-data" and args.micro_batches is not None:
+        raise UsageError("--micro-batches needs --method dd-data")
+    return method
+
+
+def _decomposition(lp, args, method, grid):
+    if method == "dd-params":
+        S = grid.layers if args.subdomains is None else args.subdomains
+        if S > args.layers:
+            raise UsageError(f"--subdomains {S} is more than the {args.layers} layers")
+        if S % grid.layers:
+            raise UsageError(f"--subdomains {S} must be a multiple of the {grid.layers} "
+                             "layer ranks")
+        steps = 5 if args.local_steps is None else args.local_steps
+        return lp.dd.ParameterDecomposition(args.local_optimizer, steps, subdomains=S,
+                                            memory=args.memory, local_lr=args.local_lr)
+    M = grid.data if args.micro_batches is None else args.micro_batches
+    if M % grid.data:
+        raise UsageError(f"--micro-batches {M} must be a multiple of the {grid.data} data ranks")
+    steps = 3 if args.local_steps is None else args.local_steps
+    return lp.dd.DataDecomposition(steps, micro_batches=M, radius=args.radius,
+                                   model=args.tr_model, subproblem=args.subproblem,
+                                   memory=args.memory)
+
+
 def _optimizer(lp, args):
     options = {"memory": args.memory} if args.optimizer == "lbfgs" else {}
     if args.optimizer == "sgd":
@@ -128,6 +218,8 @@ def run(args, rank_hint=0):
     say = print if rank == 0 else (lambda *a, **k: None)
     if args.threads is not None:
         lp.set_num_threads(args.threads)
+    method = _method(args)
+    grid = _grid(lp, args, comm, size)
     if args.one_shot is not None and not args.mgrit:
         raise UsageError("--one-shot needs --mgrit")
     if args.resume and not args.checkpoint:
@@ -147,18 +239,24 @@ def run(args, rank_hint=0):
     Xt, Yt, Xv, Yv = problem
     head, described = problem.head, problem.description
     n_out = Yt.shape[1]
-    net = lp.ODEResNet(n_in=Xt.shape[1], width=args.width, n_layers=args.layers, n_out=n_out,
+    if args.batch_size is not None and args.batch_size < grid.data:
+        raise UsageError(f"--batch-size {args.batch_size} is smaller than the {grid.data} "
+                         "data ranks")
+    if grid.data > 1 and args.nested is not None:
+        raise UsageError("--nested runs on layer ranks only (no data ranks)")
+    optimizer = (_decomposition(lp, args, method, grid) if method.startswith("dd-")
+                 else _optimizer(lp, args))
+    net = grid.network(n_in=Xt.shape[1], width=args.width, n_layers=args.layers, n_out=n_out,
                        T=args.T, activation=args.activation, opening=args.opening, head=head,
                        gamma_tik=args.gamma_tik, gamma_ddt=args.gamma_ddt,
-                       gamma_out=args.gamma_out, comm=comm)
+                       gamma_out=args.gamma_out)
     theta = net.init(args.init, seed=args.seed, magnitude=args.magnitude)
-    optimizer = _optimizer(lp, args)
     solver = None
     if args.mgrit:
-        solver = lp.MGRIT(cfactor=args.cfactor, max_levels=args.levels,
-                          min_coarse=args.min_coarse, relax=args.relax, cycle=args.cycle,
-                          tol=args.tol, rtol=args.rtol, max_iter=args.max_iter,
-                          storage=args.storage, comm=comm)
+        solver = grid.mgrit(cfactor=args.cfactor, max_levels=args.levels,
+                            min_coarse=args.min_coarse, relax=args.relax, cycle=args.cycle,
+                            tol=args.tol, rtol=args.rtol, max_iter=args.max_iter,
+                            storage=args.storage)
 
     # The log file: opened by rank 0 before training, every rank learns whether it worked.
     log, error = None, None
@@ -186,6 +284,9 @@ def run(args, rank_hint=0):
     say(f"  optimizer  {optimizer!r}, {args.iterations} iterations, {batch}"
         + (", LSGD" if args.lsgd else ""))
     where = f"{size} ranks" if size > 1 else "1 rank"
+    if size > 1:
+        where += f" as a {grid.layers}x{grid.data} grid (layers x data)"
+    say(f"  method     {method}")
     threads = lp.get_num_threads()
     if solver is None:
         say(f"  solver     serial propagation, {where}, {threads} thread(s) per rank")
