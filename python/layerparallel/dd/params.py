@@ -214,31 +214,15 @@ class ParameterDecomposition:
         for sd, opt in zip(self._blocks, self._local):
             if self.reset_local:
                 opt.reset()
-            p0 = sd.extract(theta)
-            X_loc = Xs if sd.first else model.state(sd.a, False)
-            Y_loc = Ys
-            if not sd.last:
-                lam_b = model.state(sd.b, True) if model.owns(sd.b, True) else lam_right
-                Y_loc = sd.targets(Ys, sd.local.forward(p0, X_loc), lam_b)
-            x0 = p0.data[:sd.size].copy()
-
-            def local_loss(v, sd=sd, p0=p0, X_loc=X_loc, Y_loc=Y_loc):
-                nonlocal evaluations
-                evaluations += 1
-                p = p0.copy()
-                p.data[:sd.size] = v
-                L, gl = sd.local.loss_and_grad(p, X_loc, Y_loc)
-                buf = np.empty(sd.size + 1)
-                buf[0] = weight * L
-                np.multiply(gl.data[:sd.size], weight, out=buf[1:])
-                buf = axes.sum(buf)
-                return float(buf[0]), buf[1:]
-
+            p0, x0, local_loss = self._local_problem(sd, theta, model, Xs, Ys, lam_right, weight)
             L0, gL0 = local_loss(x0)
+            evaluations += 1
             g_block = sd.block_of(g0)
             tau = g_block - gL0
 
             def objective(v, local_loss=local_loss, tau=tau, x0=x0):
+                nonlocal evaluations
+                evaluations += 1
                 L, gl = local_loss(v)
                 return L + float(tau @ (v - x0)), gl + tau
 
@@ -257,6 +241,30 @@ class ParameterDecomposition:
             sd.insert(p, correction)
         self._share_outer(correction)
         return correction, evaluations
+
+    def _local_problem(self, sd, theta, model, Xs, Ys, lam_right, weight):
+        """(p0, x0, L) of subdomain sd: its local parameters at theta, their
+        trainable part x0, and L(x) -> (local loss, gradient) summed over the
+        data groups (without the correction tau)."""
+        p0 = sd.extract(theta)
+        X_loc = Xs if sd.first else model.state(sd.a, False)
+        Y_loc = Ys
+        if not sd.last:
+            lam_b = model.state(sd.b, True) if model.owns(sd.b, True) else lam_right
+            Y_loc = sd.targets(Ys, sd.local.forward(p0, X_loc), lam_b)
+        axes = self._axes
+
+        def local_loss(v):
+            p = p0.copy()
+            p.data[:sd.size] = v
+            L, gl = sd.local.loss_and_grad(p, X_loc, Y_loc)
+            buf = np.empty(sd.size + 1)
+            buf[0] = weight * L
+            np.multiply(gl.data[:sd.size], weight, out=buf[1:])
+            buf = axes.sum(buf)
+            return float(buf[0]), buf[1:]
+
+        return p0, p0.data[:sd.size].copy(), local_loss
 
     def _adjoint_from_right(self, model, rows):
         """lambda at this rank's last layer point, held by the right neighbour."""
