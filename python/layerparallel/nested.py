@@ -117,6 +117,9 @@ def nested_train(net, X, Y, optimizer, levels=3, schedule=(200, 125, 75), interp
     cumulative "wall_time" and "work_units" (wall time / the mean time of one
     optimizer iteration on the finest level, measured in this run).
     """
+    if not isinstance(net, ODEResNet):
+        raise ValueError("nested_train needs an lp.ODEResNet on layer ranks only "
+                         f"(not on a grid with data groups), got {net!r}")
     levels = check.positive_int(levels, "levels")
     schedule = [check.positive_int(m, "schedule") for m in schedule]
     if len(schedule) != levels:
