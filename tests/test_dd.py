@@ -249,3 +249,16 @@ def test_cli_trains_with_each_method(tmp_path):
                      "--iterations", "3", "--no-progress", "--method", method,
                      "--log", str(log)]) == 0
         assert len(log.read_text().splitlines()) == 3
+
+
+def test_consistent_micro_batch_problems_start_with_the_mini_batch_gradient():
+    # empty models (B = I) and one Cauchy step each: every micro-batch takes the
+    # mini-batch's steepest-descent step, so the average is the trust-region step
+    net, X, Y = small_problem(head="classification")
+    a, b = net.init("glorot", seed=7), net.init("glorot", seed=7)
+    opts = dict(radius=0.2, subproblem="cauchy")
+    sapts = lp.dd.DataDecomposition(1, micro_batches=3, **opts)
+    ha = lp.train(net, a, X, Y, sapts, iterations=1)
+    hb = lp.train(net, b, X, Y, lp.dd.TrustRegion(**opts), iterations=1)
+    np.testing.assert_allclose(a.data, b.data, rtol=0, atol=1e-13)
+    assert sapts.radius == 0.4 and ha["loss"] == hb["loss"]

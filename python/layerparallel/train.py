@@ -89,7 +89,8 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
 
     Parameters
     ----------
-    optimizer : an lp.optim optimizer (GD, SGD, Adam, LBFGS)
+    optimizer : an lp.optim optimizer (GD, SGD, Adam, LBFGS), or a decomposition
+        method of lp.dd (bound to ``net`` first; it gets each batch)
     solver : lp.MGRIT or None
         None: serial propagation (across ranks for a distributed net). An
         lp.MGRIT: its tolerance decides each solve (exact mode) unless

@@ -9,8 +9,10 @@ One outer iteration on a mini-batch B of n rows with the global radius Delta:
    turn);
 2. from the same start x^k every micro-batch runs ``local_steps`` trust-region
    trials (trust_region.py, its own quasi-Newton model kept across outer
-   iterations) on its loss L_m, starting at radius Delta; every local step
-   stays in the ball ||x_m - x^k|| <= Delta;
+   iterations) on its loss L_m + tau_m^T (x - x^k), tau_m = g_B(x^k) - g_m(x^k)
+   (first-order consistent with the mini-batch loss L_B; ``consistent=False``
+   drops tau), starting at radius Delta; every local step stays in the ball
+   ||x_m - x^k|| <= Delta;
 3. the update s = sum_m w_m (x_m - x^k) (the share-weighted sum: an average of
    the local updates, so ||s|| <= Delta) with the predicted reduction
    pred = sum_m w_m (the local models' reductions of the accepted trials);
@@ -43,6 +45,12 @@ class DataDecomposition:
         Trust-region trials per micro-batch and outer iteration.
     micro_batches : int or None
         Micro-batches per mini-batch; None: one per data group.
+    consistent : bool
+        Add tau^T (x - x^k), tau = g_B(x^k) - g_m(x^k), to every micro-batch
+        loss, so that each local problem starts with the mini-batch gradient
+        (first-order consistency, as in the parameter decomposition). Without
+        it, conflicting micro-batch gradients keep rho small and the radius
+        collapses (bench/dd_study.py shows it).
     radius, model ("lsr1" | "lbfgs"), subproblem ("steihaug" | "cauchy"),
     memory, max_radius, accept, low, high, shrink, expand, cg_iterations :
         as lp.dd.TrustRegion (radius: the initial global radius).
@@ -57,7 +65,8 @@ class DataDecomposition:
 
     def __init__(self, local_steps=3, micro_batches=None, radius=0.1, model="lsr1",
                  subproblem="steihaug", memory=5, max_radius=10.0, accept=1e-4, low=0.25,
-                 high=0.75, shrink=0.25, expand=2.0, cg_iterations=50):
+                 high=0.75, shrink=0.25, expand=2.0, cg_iterations=50, consistent=True):
+        self.consistent = bool(consistent)
         self.local_steps = check.positive_int(local_steps, "local_steps")
         self.micro_batches = (None if micro_batches is None
                               else check.positive_int(micro_batches, "micro_batches"))
@@ -132,8 +141,15 @@ class DataDecomposition:
         n = X.shape[0]
         if n < self._M:
             raise ValueError(f"a batch of {n} rows cannot be split into {self._M} micro-batches")
-        J0 = float(loss) if loss is not None else float(self._net.loss(theta, X, Y, solver))
+        if loss is None:
+            loss = self._net.loss(theta, X, Y, solver)
+        J0 = float(loss)
         dots = Dots(theta)
+        g_batch = None if grad is None else (grad.data if isinstance(grad, Params)
+                                             else np.asarray(grad, dtype=np.float64))
+        tau_needed = self.consistent and self._M > 1
+        if tau_needed and g_batch is None:
+            g_batch = self._net.loss_and_grad(theta, X, Y, solver)[1].data
         delta = self.radius
         s = np.zeros(theta.size + 2)  # [sum w_m (x_m - x^k), pred, evaluations]
         single = self._M == 1
@@ -142,17 +158,24 @@ class DataDecomposition:
             rows, w = axes.part(n, self._M, m)
             Xm, Ym = np.ascontiguousarray(X[rows]), np.ascontiguousarray(Y[rows])
 
-            def local(point, Xm=Xm, Ym=Ym):
+            def micro(point, Xm=Xm, Ym=Ym):
                 out = inner.loss_and_grad(point, Xm, Ym, solver=solver)
-                return out[0], out[1]
+                return out[0], out[1].data
 
             x = theta.copy()
-            if single and grad is not None:
-                f, g = J0, grad
+            if single and g_batch is not None:
+                f, gvec = J0, g_batch
             else:
-                f, g = local(x)
+                f, gvec = micro(x)
                 s[-1] += 1
-            gvec = g.data if isinstance(g, Params) else np.asarray(g)
+            local = micro
+            if tau_needed:  # first-order consistency with the mini-batch
+                tau = g_batch - gvec
+                gvec = g_batch
+
+                def local(point, micro=micro, tau=tau):
+                    L, gm = micro(point)
+                    return L + dots.dot(tau, point.data - theta.data), gm + tau
             radius, pred = delta, 0.0
             for _ in range(self.local_steps):
                 room = delta - dots.norm(x.data - theta.data)
