@@ -43,7 +43,7 @@ def test_grids_give_the_one_rank_numbers(tmp_path, layers, data):
                                    err_msg=method)
         np.testing.assert_allclose(d[f"{method}_loss"], loss, rtol=1e-11, err_msg=method)
     assert loss[-1] < loss[0]
-    for method in ("pd", "sapts"):
+    for method in dd_ranks.RESUMED:
         np.testing.assert_array_equal(d[f"{method}_resumed"], d[f"{method}_theta"])
 
 

@@ -5,8 +5,9 @@
 LAYERS x DATA must be K. Rank 0 saves, per method, the weights and losses:
 serial and mgrit (L-BFGS, full batch), sgd (mini-batches), pd
 (ParameterDecomposition, one subdomain per layer rank) and sapts
-(DataDecomposition, one micro-batch per data group); pd and sapts also
-resumed from a checkpoint after 3 of their 6 steps.
+(DataDecomposition, one micro-batch per data group); mgrit (warm states
+per data group), pd and sapts also resumed from a checkpoint after 3 of
+their 6 steps.
 """
 
 import sys
@@ -17,6 +18,7 @@ from mpi4py import MPI
 import layerparallel as lp
 
 METHODS = ("serial", "mgrit", "sgd", "pd", "sapts")
+RESUMED = ("mgrit", "pd", "sapts")
 
 
 def run(method, layers, data, parts=None, checkpoint=None, iterations=6, resume=False,
@@ -51,7 +53,7 @@ def main():
     saved = {}
     for method in METHODS:
         saved[f"{method}_theta"], saved[f"{method}_loss"] = run(method, layers, data, comm=comm)
-    for method in ("pd", "sapts"):  # stop after 3 steps, resume to 6
+    for method in RESUMED:  # stop after 3 steps, resume to 6
         d = f"{ckpt}/{method}"
         run(method, layers, data, checkpoint=d, iterations=3, comm=comm)
         saved[f"{method}_resumed"], _ = run(method, layers, data, checkpoint=d, resume=True,

@@ -26,7 +26,6 @@ import math
 import numpy as np
 
 from ..network import ODEResNet
-from ..params import Params
 
 
 class Subdomain:
