@@ -6,10 +6,13 @@ runs d MGRIT cycles for the state and d for the adjoint, warm-started from the
 previous evaluation, and the optimizer takes the inexact gradient.
 """
 
+import os
 import time
+import warnings
 
 import numpy as np
 
+from . import _collective as collective
 from . import _validation as check
 from . import checkpoint as ckpt
 from .mgrit import MGRIT
@@ -84,7 +87,7 @@ def _signature(net, optimizer, solver, one_shot, batch_size, seed, lsgd):
 def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=None,
           batch_size=None, validation=None, validate_every=10, target_accuracy=None,
           seed=0, lsgd=False, checkpoint=None, checkpoint_every=10, resume=False,
-          callback=None, progress=False):
+          callback=None, progress=False, check_data=False):
     """Train ``theta`` (lp.Params, updated in place) for ``iterations`` optimizer steps.
 
     Parameters
@@ -108,64 +111,70 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
         on the other parameters.
     checkpoint : directory or None; a checkpoint every ``checkpoint_every``
         steps; ``resume`` continues from it with exactly the numbers of an
-        uninterrupted run.
+        uninterrupted run. The directory must be writable (checked before the
+        first step). Under MPI the ranks' files form one consistent set.
     callback : f(iteration, record) called after each step.
     progress : show a tqdm bar (rank 0; needs tqdm).
+    check_data : bool
+        On several ranks, also check that every rank holds the same data
+        (a digest of X, Y and the validation data). The configuration, the
+        data shapes and the replicated parameters (opening layer and head)
+        are always checked; a difference raises on every rank.
 
     Returns a :class:`History`.
     """
-    if not isinstance(theta, Params):
-        raise ValueError("theta must be the lp.Params of net (net.init(...))")
-    iterations = check.positive_int(iterations, "iterations")
-    validate_every = check.positive_int(validate_every, "validate_every")
-    checkpoint_every = check.positive_int(checkpoint_every, "checkpoint_every")
-    seed = check.seed(seed)
-    if solver is not None and not isinstance(solver, MGRIT):
-        raise ValueError(f"solver must be an lp.MGRIT or None, got {solver!r}")
-    if one_shot is not None:
-        one_shot = check.positive_int(one_shot, "one_shot")
-        if solver is None:
-            raise ValueError("one_shot needs a solver (an lp.MGRIT) for its cycles")
+    comm = net.comm if net.distributed else None
+    with collective.checks(comm, "checking the arguments of lp.train") as agreed:
+        (iterations, validate_every, checkpoint_every, seed, solver, one_shot, target_accuracy,
+         X, Y, batch_size, validation) = _arguments(
+            net, theta, X, Y, iterations, solver, one_shot, batch_size, validation,
+            validate_every, target_accuracy, seed, lsgd, checkpoint, checkpoint_every, resume)
+        if comm is not None:
+            agreed.fingerprint = _fingerprint(
+                _signature(net, optimizer, solver, one_shot, batch_size, seed, lsgd), theta, X, Y, validation, check_data,
+                                              iterations=iterations, resume=resume,
+                                              validate_every=validate_every,
+                                              checkpoint_every=checkpoint_every,
+                                              checkpoint=checkpoint is not None,
+                                              target_accuracy=target_accuracy)
+    if one_shot is not None:  # a collective (it agrees on the options): after the checks
         solver = solver.replace(tol=None, rtol=None, max_iter=one_shot, warm_start=True)
-    if lsgd and net.head != "regression":
-        raise ValueError("lsgd needs a regression head")
-    if target_accuracy is not None:
-        target_accuracy = check.finite_float(target_accuracy, "target_accuracy")
-        if validation is None or net.head != "classification":
-            raise ValueError("target_accuracy needs validation data and a classification head")
-    if resume and checkpoint is None:
-        raise ValueError("resume needs a checkpoint directory")
-    X = check.float_array(X, "X", 2, columns=net.n_in)
-    Y = check.float_array(Y, "Y", 2, columns=net.n_out, rows=X.shape[0])
+    signature = _signature(net, optimizer, solver, one_shot, batch_size, seed, lsgd)
     n = X.shape[0]
-    if batch_size is not None:
-        batch_size = check.positive_int(batch_size, "batch_size", n)
     if validation is not None:
-        Xv = check.float_array(validation[0], "validation X", 2, columns=net.n_in)
-        Yv = check.float_array(validation[1], "validation Y", 2, columns=net.n_out,
-                               rows=Xv.shape[0])
+        Xv, Yv = validation
 
     rng = np.random.default_rng(seed)
     order, cursor = None, n
     history = History()
     start = 0
     carried = None  # (J, g) at the accepted point, when the next step may reuse it
-    signature = _signature(net, optimizer, solver, one_shot, batch_size, seed, lsgd)
     if resume:
-        state = _load_checkpoint(net, checkpoint, signature)
-        theta.data[...] = state["theta"]
-        optimizer.load_state_dict(state["optimizer_state"])
-        rng.bit_generator.state = state["rng_state"]["rng"]
-        order = None if state["rng_state"]["order"] is None else np.array(
-            state["rng_state"]["order"])
-        cursor = state["rng_state"]["cursor"]
-        history = History(state["history"])
-        start = state["iteration"]
-        if state["warm_state"] is not None and solver is not None:
-            net._parallel_model(solver).set_warm_state(*state["warm_state"])
-        if state["carried"] is not None:
-            carried = (state["carried"][0], Params(theta.layout, state["carried"][1].copy(),
-                                                   theta._dist))
+        state = ckpt.load(checkpoint, net.rank, signature, comm)
+        with collective.checks(comm, "resuming", peer_error=ckpt.CheckpointError):
+            try:
+                theta.data[...] = state["theta"]
+                optimizer.load_state_dict(state["optimizer_state"])
+                rng.bit_generator.state = state["rng_state"]["rng"]
+                order = None if state["rng_state"]["order"] is None else np.array(
+                    state["rng_state"]["order"])
+                cursor = state["rng_state"]["cursor"]
+                history = History(state["history"])
+                start = state["iteration"]
+                if len(state["history"]) != start:
+                    raise ValueError(f"{len(state['history'])} history records for iteration "
+                                     f"{start}")
+                if state["warm_state"] is not None and solver is not None:
+                    net._parallel_model(solver).set_warm_state(*state["warm_state"])
+                if state["carried"] is not None:
+                    carried = (state["carried"][0], Params(theta.layout,
+                                                           state["carried"][1].copy(),
+                                                           theta._dist))
+            except Exception as exc:
+                raise ckpt.CheckpointError(f"checkpoint {state['path']} does not fit this "
+                                           f"run: {exc}") from None
+        if state["note"] and net.rank == 0:
+            warnings.warn(state["note"], RuntimeWarning, stacklevel=2)
 
     def next_batch():
         nonlocal order, cursor
@@ -198,6 +207,7 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
         except ImportError:
             bar = None
     t0 = time.perf_counter() - (history.last("wall_time") or 0.0)
+    stalled = False
     for it in range(start, iterations):
         Xb, Yb = next_batch()
         if lsgd:
@@ -211,6 +221,15 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
             carried = (info["loss"], info["grad"])
         record = {"iteration": it + 1, "loss": float(J), "grad_norm": float(grad_norm),
                   "step_size": info.get("step_size"), "evaluations": info.get("evaluations")}
+        if info.get("line_search_failed"):  # no step: say so rather than stall silently
+            record["line_search_failed"] = True
+            if not stalled and net.rank == 0:
+                warnings.warn(f"iteration {it + 1}: the line search found no step that "
+                              f"decreases the loss in {info.get('evaluations')} evaluations; "
+                              "the parameters did not change (is the learning rate "
+                              f"{getattr(optimizer, 'lr', '?')} too large?)", RuntimeWarning,
+                              stacklevel=2)
+            stalled = True
         if mgrit:
             record["mgrit_forward_iterations"] = mgrit["forward"]["iterations"]
             record["mgrit_adjoint_iterations"] = mgrit["adjoint"]["iterations"]
@@ -227,11 +246,14 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
                 stop = target_accuracy is not None and record["val_accuracy"] >= target_accuracy
         record["wall_time"] = time.perf_counter() - t0
         history.append(record)
-        if callback is not None:
-            callback(it + 1, record)
-        if bar is not None:
-            bar.set_postfix(loss=f"{J:.4g}")
-            bar.update(1)
+        # The callback and the bar run on some ranks only or may fail on one:
+        # agreed before the next step communicates.
+        with collective.checks(comm, f"after iteration {it + 1}"):
+            if callback is not None:
+                callback(it + 1, record)
+            if bar is not None:
+                bar.set_postfix(loss=f"{J:.4g}")
+                bar.update(1)
         if checkpoint is not None and ((it + 1) % checkpoint_every == 0 or last or stop):
             warm = net._parallel_model(solver).warm_state() if solver is not None else None
             ckpt.save(checkpoint, net.rank, signature=signature, iteration=it + 1,
@@ -240,7 +262,8 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
                                  "order": None if order is None else order.tolist(),
                                  "cursor": cursor},
                       history=history.records(), warm_state=warm,
-                      carried=None if carried is None else (carried[0], carried[1].data))
+                      carried=None if carried is None else (carried[0], carried[1].data),
+                      comm=comm)
         if stop:
             history.stopped_early = True
             break
@@ -249,16 +272,61 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
     return history
 
 
-def _load_checkpoint(net, directory, signature):
-    """Load this rank's checkpoint; any rank's failure fails all ranks alike."""
-    error, state = None, None
-    try:
-        state = ckpt.load(directory, net.rank, signature)
-    except ckpt.CheckpointError as exc:
-        error = str(exc)
-    if net.comm is not None and net.size > 1:
-        errors = net.comm.allgather(error)
-        error = next((e for e in errors if e is not None), None)
-    if error is not None:
-        raise ckpt.CheckpointError(error)
-    return state
+def _arguments(net, theta, X, Y, iterations, solver, one_shot, batch_size, validation,
+               validate_every, target_accuracy, seed, lsgd, checkpoint, checkpoint_every,
+               resume):
+    """train's arguments checked (locally; train agrees on them across ranks)."""
+    if not isinstance(theta, Params):
+        raise ValueError("theta must be the lp.Params of net (net.init(...))")
+    if theta.layout != net._layout:
+        raise ValueError("theta: Params layout does not match this network")
+    if not np.isfinite(theta.data).all():
+        raise ValueError("theta contains NaN or Inf")
+    iterations = check.positive_int(iterations, "iterations")
+    validate_every = check.positive_int(validate_every, "validate_every")
+    checkpoint_every = check.positive_int(checkpoint_every, "checkpoint_every")
+    seed = check.seed(seed)
+    if solver is not None and not isinstance(solver, MGRIT):
+        raise ValueError(f"solver must be an lp.MGRIT or None, got {solver!r}")
+    if one_shot is not None:
+        one_shot = check.positive_int(one_shot, "one_shot")
+        if solver is None:
+            raise ValueError("one_shot needs a solver (an lp.MGRIT) for its cycles")
+    if lsgd and net.head != "regression":
+        raise ValueError("lsgd needs a regression head")
+    if target_accuracy is not None:
+        target_accuracy = check.finite_float(target_accuracy, "target_accuracy")
+        if validation is None or net.head != "classification":
+            raise ValueError("target_accuracy needs validation data and a classification head")
+    if resume and checkpoint is None:
+        raise ValueError("resume needs a checkpoint directory")
+    X = check.float_array(X, "X", 2, columns=net.n_in)
+    Y = check.float_array(Y, "Y", 2, columns=net.n_out, rows=X.shape[0])
+    n = X.shape[0]
+    if batch_size is not None:
+        batch_size = check.positive_int(batch_size, "batch_size", n)
+    if validation is not None:
+        Xv = check.float_array(validation[0], "validation X", 2, columns=net.n_in)
+        Yv = check.float_array(validation[1], "validation Y", 2, columns=net.n_out,
+                               rows=Xv.shape[0])
+        validation = (Xv, Yv)
+    if checkpoint is not None and (not resume or os.path.exists(checkpoint)):
+        ckpt.writable_here(checkpoint, net.rank)  # before any work that a save could lose
+    return (iterations, validate_every, checkpoint_every, seed, solver, one_shot,
+            target_accuracy, X, Y, batch_size, validation)
+
+
+def _fingerprint(signature, theta, X, Y, validation, check_data, **options):
+    """What must be equal on every rank: configuration, data shapes, the
+    replicated parameters, and with ``check_data`` the data itself."""
+    fp = {k: v for k, v in signature.items() if k != "rank"}
+    fp.update(options)
+    fp["X shape"], fp["Y shape"] = X.shape, Y.shape
+    fp["validation shapes"] = None if validation is None else [a.shape for a in validation]
+    fp["opening layer and head"] = collective.digest(np.concatenate(
+        [theta.W_in.ravel(), theta.b_in, theta.W_out.ravel(), theta.b_out]))
+    if check_data:
+        fp["X"], fp["Y"] = collective.digest(X), collective.digest(Y)
+        if validation is not None:
+            fp["validation data"] = [collective.digest(a) for a in validation]
+    return fp
