@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+import zipfile
 
 import numpy as np
 
@@ -265,6 +266,10 @@ def _finite(a, what, path):
 
 def _read(path, signature, iteration):
     """One file, checked: format, run signature, iteration, finite numbers."""
+    if not zipfile.is_zipfile(path):
+        size = os.path.getsize(path) if os.path.exists(path) else 0
+        raise CheckpointError(f"checkpoint {path} is not an npz archive ({size} bytes; "
+                              "truncated or overwritten?)")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

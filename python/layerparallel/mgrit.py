@@ -258,7 +258,9 @@ def _guarded(phi, size, failures):
                 shape = getattr(out, "shape", type(out).__name__)
                 raise ValueError(f"phi must return a 1-d float array of length {size}, got "
                                  f"{shape} at level {level}, step {point}")
-            if not np.isfinite(arr).all():
+            # NaN in, NaN out is another rank's failure arriving (or a divergence
+            # the engine reports itself), not this phi's.
+            if not np.isfinite(arr).all() and np.isfinite(w).all():
                 raise MGRITDiverged(f"phi returned NaN or Inf at level {level}, step {point}")
             return arr
         except Exception as exc:

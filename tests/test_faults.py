@@ -1,0 +1,119 @@
+"""Failures on some ranks only, at 2 and 3 ranks: every rank raises, none waits.
+
+One mpiexec job per rank count runs every case of tests/mpi/fault_ranks.py in
+turn (bad arguments, mismatched configurations and data, failing
+propagators, corrupt, foreign, incomplete and unwritable checkpoints); the
+timeout turns a hang into a failure that names the case it hung in.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import layerparallel as lp
+
+pytest.importorskip("mpi4py")
+MPIEXEC = shutil.which("mpiexec") or shutil.which("mpiexec", path=os.path.dirname(sys.executable))
+pytestmark = [pytest.mark.mpi,
+              pytest.mark.skipif(not (MPIEXEC and lp._core.mpi_available),
+                                 reason="needs mpiexec and an MPI build")]
+SCRIPT = os.path.join(os.path.dirname(__file__), "mpi", "fault_ranks.py")
+
+
+def everyone(kind, pattern):
+    return lambda rank, size: (kind, pattern)
+
+
+def one(who, kind, pattern, peer):
+    """Rank ``who(size)`` raises its own error, the others ``peer`` naming it."""
+    def expect(rank, size):
+        r = who(size)
+        if rank == r:
+            return kind, pattern
+        return peer, rf"rank {r} failed.*{kind}: .*{pattern}"
+    return expect
+
+
+FIRST = lambda size: 1  # noqa: E731
+LAST = lambda size: size - 1  # noqa: E731
+
+EXPECTED = {
+    "nan_x_one_rank": one(LAST, "ValueError", "X contains NaN", "ValueError"),
+    "rows_differ": everyone("RankMismatch", r"X shape \(rank 0 \(24, 2\), rank 1 \(20, 2\)"),
+    "width_differs": everyone("RankMismatch", r"creating the ODEResNet: network"),
+    "layers_differ": everyone("RankMismatch", r"creating the ODEResNet: network"),
+    "cfactor_differs": everyone("RankMismatch", r"creating the MGRIT solver"),
+    "bad_cfactor_one_rank": one(LAST, "ValueError", "cfactor must be >= 2", "ValueError"),
+    "phi_wrong_shape": one(FIRST, "ValueError", "phi must return .* length 3, got \\(2,\\)",
+                           "MGRITDiverged"),
+    "phi_raises": one(LAST, "KeyError", "'step 10 failed'", "MGRITDiverged"),
+    "phi_nan_serial": one(LAST, "MGRITDiverged", "phi returned NaN or Inf at level 0, step 10",
+                          "MGRITDiverged"),
+    "u0_nan_one_rank": one(FIRST, "ValueError", "u0 contains NaN", "ValueError"),
+    "data_differs": everyone("RankMismatch", r"lp.train: Y \(rank 0 \w+, rank 1 \w+"),
+    "init_seed_differs": everyone("RankMismatch", "opening layer and head"),
+    "callback_fails_one_rank": one(lambda size: 0, "OSError", "disk full", "ValueError"),
+    "set_incomplete_on_one_rank": everyone(None, "same=True noted=True"),
+    "missing_on_one_rank": everyone(
+        "CheckpointError", r"no checkpoint in .* is complete on every rank \(rank 0 has "
+                           r"checkpoint\.2\.rank0\.npz; rank 1 has no file"),
+    "corrupt_on_one_rank": one(FIRST, "CheckpointError",
+                               r"checkpoint\.2\.rank1\.npz is not an npz archive",
+                               "CheckpointError"),
+    "truncated_on_one_rank": one(LAST, "CheckpointError",
+                                 r"checkpoint\.2\.rank\d\.npz is not an npz archive",
+                                 "CheckpointError"),
+    "foreign_on_one_rank": one(FIRST, "CheckpointError",
+                               r"checkpoint\.2\.rank1\.npz is from a different run",
+                               "CheckpointError"),
+    "nan_theta_on_one_rank": one(FIRST, "CheckpointError",
+                                 r"checkpoint\.2\.rank1\.npz holds NaN or Inf in theta",
+                                 "CheckpointError"),
+    "signature_not_json_on_one_rank": one(LAST, "CheckpointError",
+                                          r"checkpoint\.2\.rank\d\.npz is corrupt",
+                                          "CheckpointError"),
+    "other_iteration_on_one_rank": one(FIRST, "CheckpointError",
+                                       r"rank1\.npz holds iteration -5, its name says 2",
+                                       "CheckpointError"),
+    "not_a_directory": everyone("CheckpointError", "file exists and is not a directory"),
+    "unwritable_on_one_rank": one(LAST, "CheckpointError",
+                                  "blocker/ck is not writable: Not a directory", "ValueError"),
+}
+
+
+def fewer_ranks(rank, size):
+    if rank == size - 1:
+        return "CheckpointError", r"\(not in the smaller run\)"
+    return "CheckpointError", (rf"was written by {size} ranks, this run has {size - 1}: "
+                               "resume with the same number of ranks")
+
+
+EXPECTED["fewer_ranks_resume"] = fewer_ranks
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_no_hang_and_every_rank_raises(tmp_path, ranks):
+    cmd = [MPIEXEC, "-n", str(ranks), sys.executable, "-m", "mpi4py", SCRIPT, str(tmp_path)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90, env=env)
+    except subprocess.TimeoutExpired:
+        where = {p.name: p.read_text() for p in tmp_path.glob("started.rank*")}
+        pytest.fail(f"the job hung (cases in progress: {where})")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    seen = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(ranks)]
+    assert set(seen[0]) == set(EXPECTED)
+    problems = []
+    for case, expect in EXPECTED.items():
+        for r in range(ranks):
+            kind, pattern = expect(r, ranks)
+            got_kind, message = seen[r][case]
+            if got_kind != kind or not re.search(pattern, str(message)):
+                problems.append(f"{case} rank {r}: expected {kind} /{pattern}/, "
+                                f"got {got_kind}: {message}")
+    assert not problems, "\n".join(problems)
