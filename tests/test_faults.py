@@ -117,3 +117,69 @@ def test_no_hang_and_every_rank_raises(tmp_path, ranks):
                 problems.append(f"{case} rank {r}: expected {kind} /{pattern}/, "
                                 f"got {got_kind}: {message}")
     assert not problems, "\n".join(problems)
+
+
+# --------------------------------------------------------------------------- killed ranks
+
+KILL_SCRIPT = os.path.join(os.path.dirname(__file__), "mpi", "kill_train.py")
+
+
+def _launch(ranks, out, ck, iterations, *extra):
+    for stale in list(out.glob("pid.rank*")) + list(out.glob("progress")):
+        stale.unlink()
+    cmd = [MPIEXEC, "-n", str(ranks), sys.executable, "-m", "mpi4py", KILL_SCRIPT, str(out),
+           str(ck), str(iterations), *extra]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, start_new_session=True)
+
+
+def _wait(proc, timeout=60):
+    import signal
+
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("a launch hung")
+    return proc.returncode, out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_killed_rank_then_resume_gives_the_uninterrupted_weights(tmp_path, ranks):
+    """SIGKILL of one rank between the ranks' checkpoint writes (the newest set is
+    incomplete), then of one rank in the middle of training; each time resume."""
+    import signal
+    import time
+
+    import numpy as np
+
+    iterations = 10
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    status, out = _wait(_launch(ranks, ref, ref / "ck", iterations))
+    assert status == 0, out
+    out_dir, ck = tmp_path / "run", tmp_path / "run" / "ck"
+    out_dir.mkdir()
+    # the last rank dies just before writing its file of iteration 4
+    status, _ = _wait(_launch(ranks, out_dir, ck, iterations, f"4:{ranks - 1}"))
+    assert status != 0
+    names = sorted(os.listdir(ck))
+    assert f"checkpoint.4.rank{ranks - 1}.npz" not in names
+    assert f"checkpoint.3.rank{ranks - 1}.npz" in names
+    # resumed from 3, killed (rank 0) once it has taken a step or more
+    proc = _launch(ranks, out_dir, ck, iterations)
+    progress = out_dir / "progress"
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        if progress.exists() and progress.read_text().strip() not in ("", "3"):
+            os.kill(int((out_dir / "pid.rank0").read_text()), signal.SIGKILL)  # rank 0 wrote it
+            break
+        time.sleep(0.002)
+    status, _ = _wait(proc)
+    assert status != 0, "the run ended before it could be killed"
+    status, out = _wait(_launch(ranks, out_dir, ck, iterations))
+    assert status == 0, out
+    np.testing.assert_array_equal(np.load(out_dir / "theta.npy"), np.load(ref / "theta.npy"))
