@@ -178,3 +178,19 @@ def test_cli_refuses_a_checkpoint_path_that_is_a_file(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and err == [f"layerparallel: error: --checkpoint {f} exists and is not "
                                    "a directory"]
+
+
+def test_warm_states_are_optional_in_checkpoints(tmp_path, small):
+    net, X, Y = small
+    sizes = {}
+    for keep in (True, False):
+        d = tmp_path / f"ck{keep}"
+        train(net, X, Y, str(d), 2, solver=lp.MGRIT(cfactor=2), one_shot=1,
+              checkpoint_warm_states=keep)
+        sizes[keep] = (d / "checkpoint.2.rank0.npz").stat().st_size
+        with np.load(d / "checkpoint.2.rank0.npz") as z:
+            assert ("warm_states" in z.files) == keep
+    assert sizes[False] < sizes[True]
+    with pytest.warns(RuntimeWarning, match="no MGRIT warm states"):
+        train(lp.ODEResNet(2, 3, 6, 5, T=2.0), X, Y, str(tmp_path / "ckFalse"), 3, resume=True,
+              solver=lp.MGRIT(cfactor=2), one_shot=1)

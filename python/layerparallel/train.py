@@ -87,7 +87,7 @@ def _signature(net, optimizer, solver, one_shot, batch_size, seed, lsgd):
 def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=None,
           batch_size=None, validation=None, validate_every=10, target_accuracy=None,
           seed=0, lsgd=False, checkpoint=None, checkpoint_every=10, resume=False,
-          callback=None, progress=False, check_data=False):
+          callback=None, progress=False, check_data=False, checkpoint_warm_states=True):
     """Train ``theta`` (lp.Params, updated in place) for ``iterations`` optimizer steps.
 
     Parameters
@@ -113,6 +113,11 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
         steps; ``resume`` continues from it with exactly the numbers of an
         uninterrupted run. The directory must be writable (checked before the
         first step). Under MPI the ranks' files form one consistent set.
+    checkpoint_warm_states : bool
+        Keep the MGRIT solvers' warm states in checkpoints (one-shot resumes
+        then give exactly the uninterrupted numbers). They hold two states of
+        every layer for every sample, much more than the parameters; without
+        them a resumed run's first solves start cold (other one-shot numbers).
     callback : f(iteration, record) called after each step.
     progress : show a tqdm bar (rank 0; needs tqdm).
     check_data : bool
@@ -173,8 +178,14 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
             except Exception as exc:
                 raise ckpt.CheckpointError(f"checkpoint {state['path']} does not fit this "
                                            f"run: {exc}") from None
-        if state["note"] and net.rank == 0:
-            warnings.warn(state["note"], RuntimeWarning, stacklevel=2)
+        notes = [state["note"]] if state["note"] else []
+        if one_shot is not None and state["warm_state"] is None:
+            notes.append(f"checkpoint {state['path']} holds no MGRIT warm states: the first "
+                         "one-shot solves start cold, so the numbers differ from an "
+                         "uninterrupted run")
+        if net.rank == 0:
+            for note in notes:
+                warnings.warn(note, RuntimeWarning, stacklevel=2)
 
     def next_batch():
         nonlocal order, cursor
@@ -255,7 +266,9 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
                 bar.set_postfix(loss=f"{J:.4g}")
                 bar.update(1)
         if checkpoint is not None and ((it + 1) % checkpoint_every == 0 or last or stop):
-            warm = net._parallel_model(solver).warm_state() if solver is not None else None
+            warm = None
+            if solver is not None and checkpoint_warm_states:
+                warm = net._parallel_model(solver).warm_state()
             ckpt.save(checkpoint, net.rank, signature=signature, iteration=it + 1,
                       theta=theta.data, optimizer_state=optimizer.state_dict(),
                       rng_state={"rng": rng.bit_generator.state,

@@ -110,6 +110,13 @@ def add_parser(subparsers):
                         "checked to be writable before training starts")
     g.add_argument("--checkpoint-every", type=positive_int, default=10,
                    help="steps between checkpoints")
+    g.add_argument("--checkpoint-warm-states", action=argparse.BooleanOptionalAction,
+                   default=True,
+                   help="keep the MGRIT warm states in checkpoints (uncompressed: 16 bytes per "
+                        "sample, state entry and layer, far more than the parameters); "
+                        "--no-checkpoint-warm-states keeps checkpoints small, but a resumed "
+                        "one-shot run's first solves start cold, so its numbers differ from "
+                        "an uninterrupted run's")
     g.add_argument("--resume", action=argparse.BooleanOptionalAction, default=False,
                    help="continue from --checkpoint")
     g.add_argument("--check-data", action=argparse.BooleanOptionalAction, default=True,
@@ -240,7 +247,8 @@ def run(args, rank_hint=0):
                                validate_every=every, target_accuracy=args.target_accuracy,
                                seed=args.seed, lsgd=args.lsgd, checkpoint=args.checkpoint,
                                checkpoint_every=args.checkpoint_every, resume=args.resume,
-                               callback=callback, progress=bar, check_data=args.check_data)
+                               callback=callback, progress=bar, check_data=args.check_data,
+                               checkpoint_warm_states=args.checkpoint_warm_states)
     finally:
         if log is not None:
             log.close()
