@@ -86,14 +86,9 @@ EXPECTED = {
 }
 
 
-def fewer_ranks(rank, size):
-    if rank == size - 1:
-        return "CheckpointError", r"\(not in the smaller run\)"
-    return "CheckpointError", (rf"was written by {size} ranks, this run has {size - 1}: "
-                               "resume with the same number of ranks")
-
-
-EXPECTED["fewer_ranks_resume"] = fewer_ranks
+# written by K ranks, resumed on K - 1 (and the reverse): redistributed, with a note
+EXPECTED["fewer_ranks_resume"] = everyone(None, "close=True noted=True")
+EXPECTED["more_ranks_resume"] = everyone(None, "close=True noted=True")
 
 
 @pytest.mark.parametrize("ranks", [2, 3])
@@ -156,7 +151,7 @@ def test_killed_rank_then_resume_gives_the_uninterrupted_weights(tmp_path, ranks
 
     import numpy as np
 
-    iterations = 10
+    iterations = 7
     ref = tmp_path / "ref"
     ref.mkdir()
     status, out = _wait(_launch(ranks, ref, ref / "ck", iterations))

@@ -216,8 +216,10 @@ def _look(directory, rank):
         raise CheckpointError(f"no checkpoint in {directory} (no such directory)")
     if not os.path.isdir(directory):
         raise CheckpointError(f"checkpoint {directory} exists and is not a directory")
+    names = os.listdir(directory)
+    every = sorted((int(m.group(1)), int(m.group(2))) for m in map(_FILE.match, names) if m)
     view = {"files": _files(directory, rank), "manifest": None, "top_rank": -1,
-            "legacy": any(_LEGACY.match(n) for n in os.listdir(directory))}
+            "legacy": any(_LEGACY.match(n) for n in names), "every": every}
     if rank == 0:
         view["manifest"] = _read_manifest(directory)
         ranks = [int(m.group(2)) for m in map(_FILE.match, os.listdir(directory)) if m]
@@ -225,17 +227,21 @@ def _look(directory, rank):
     return view
 
 
-def _choose(directory, views):
-    """The newest iteration whose file exists on every rank (same answer on
-    every rank: they all see the same views), and a note when the committed
-    set is not that one."""
+def _choose(directory, views, other_ranks):
+    """(iteration, note, ranks that wrote it): the newest iteration whose file
+    exists on every rank (the same answer on every rank: they all see the
+    same views), and a note when the committed set is not that one. With
+    ``other_ranks``, a set written by another number of ranks is taken when
+    every rank sees all of its files."""
     size = len(views)
     manifest = views[0]["manifest"]
     written_by = manifest["ranks"] if manifest else views[0]["top_rank"] + 1
     if written_by > size or (manifest and written_by != size):
-        raise CheckpointError(
-            f"the checkpoint in {directory} was written by {written_by} ranks, this run has "
-            f"{size}: resume with the same number of ranks")
+        if not other_ranks:
+            raise CheckpointError(
+                f"the checkpoint in {directory} was written by {written_by} ranks, this run "
+                f"has {size}: resume with the same number of ranks")
+        return _choose_other(directory, views, written_by)
     complete = set.intersection(*(set(v["files"]) for v in views))
     if not complete:
         if not any(v["files"] for v in views):
@@ -255,7 +261,26 @@ def _choose(directory, views):
                    if manifest["iteration"] not in v["files"]]
         note = (f"the checkpoint of iteration {manifest['iteration']} in {directory} lacks the "
                 f"file of {', '.join(missing)}; resuming from iteration {iteration}")
-    return iteration, note
+    return iteration, note, size
+
+
+def _choose_other(directory, views, written_by):
+    """The newest set of ``written_by`` files that every rank of this run sees."""
+    def complete(view):
+        found = {}
+        for it, r in view["every"]:
+            found.setdefault(it, set()).add(r)
+        return {it for it, rs in found.items() if rs >= set(range(written_by))}
+
+    common = set.intersection(*(complete(v) for v in views))
+    if not common:
+        lacking = [r for r, v in enumerate(views) if not complete(v)]
+        raise CheckpointError(
+            f"the checkpoint in {directory} was written by {written_by} ranks; resuming on "
+            f"{len(views)} needs every rank to see all {written_by} files of one checkpoint "
+            f"(a shared file system), which rank(s) {', '.join(map(str, lacking or [0]))} "
+            "do not")
+    return max(common), None, written_by
 
 
 def _finite(a, what, path):
@@ -264,15 +289,16 @@ def _finite(a, what, path):
     return a
 
 
-def _read(path, signature, iteration):
-    """One file, checked: format, run signature, iteration, finite numbers."""
+def _read(path, signature, iteration, ignore=(), skip=()):
+    """One file, checked: format, run signature (but the keys in ``ignore``),
+    iteration, finite numbers; the entries in ``skip`` are not read."""
     if not zipfile.is_zipfile(path):
         size = os.path.getsize(path) if os.path.exists(path) else 0
         raise CheckpointError(f"checkpoint {path} is not an npz archive ({size} bytes; "
                               "truncated or overwritten?)")
     try:
         with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+            arrays = {k: z[k] for k in z.files if k not in skip}
     except Exception as exc:
         raise CheckpointError(f"checkpoint {path} is unreadable: {exc}") from None
     try:
@@ -281,6 +307,11 @@ def _read(path, signature, iteration):
                                   f"this version reads format {FORMAT}")
         saved = json.loads(str(arrays["signature"]))
         expected = json.loads(json.dumps(signature, sort_keys=True))
+        if not isinstance(saved, dict):
+            raise CheckpointError(f"checkpoint {path} is corrupt: its run signature is no dict")
+        for key in ignore:
+            saved.pop(key, None)
+            expected.pop(key, None)
         if saved != expected:
             diff = {k: (saved.get(k), expected.get(k)) for k in set(saved) | set(expected)
                     if saved.get(k) != expected.get(k)}
@@ -322,12 +353,17 @@ def _read(path, signature, iteration):
         raise CheckpointError(f"checkpoint {path} is corrupt: {exc}") from None
 
 
-def load(directory, rank, signature, comm=None):
+def load(directory, rank, signature, comm=None, other_ranks=False):
     """This rank's part of the newest set complete on every rank, as a dict
     (collective over ``comm``). Every rank raises CheckpointError alike when
     there is none, or when any rank's file is unreadable, foreign or
     inconsistent (the message names the file). ``state["note"]`` says when a
-    newer committed set had to be skipped because a file was missing."""
+    newer committed set had to be skipped because a file was missing.
+
+    With ``other_ranks``, a set written by another number of ranks is read
+    too: then ``state["parts"]`` lists every writer's file (without MGRIT warm
+    states, which belong to the old distribution) for the caller to
+    redistribute; the signature's "rank" and "ranks" are not compared."""
     error, view = None, None
     try:
         view = _look(directory, rank)
@@ -336,10 +372,17 @@ def load(directory, rank, signature, comm=None):
             f"cannot list the checkpoint directory {directory}: {exc.strerror or exc}")
     collective.agree(comm, error, what="looking for its checkpoint", peer_error=CheckpointError)
     views = [view] if _size(comm) < 2 else comm.allgather(view)
-    iteration, note = _choose(directory, views)  # the same on every rank: no agreement needed
+    # the same on every rank (they all see the same views): no agreement needed
+    iteration, note, written_by = _choose(directory, views, other_ranks)
     error, state = None, None
     try:
-        state = _read(path_for(directory, rank, iteration), signature, iteration)
+        if written_by == _size(comm):
+            state = _read(path_for(directory, rank, iteration), signature, iteration)
+        else:
+            parts = [_read(path_for(directory, r, iteration), signature, iteration,
+                           ignore=("rank", "ranks"), skip=("warm_batch", "warm_states"))
+                     for r in range(written_by)]
+            state = dict(parts[0], parts=parts)
         state["note"] = note
     except CheckpointError as exc:
         error = exc

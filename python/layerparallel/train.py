@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from . import _collective as collective
+from . import _core
 from . import _validation as check
 from . import checkpoint as ckpt
 from .mgrit import MGRIT
@@ -79,7 +80,8 @@ def _signature(net, optimizer, solver, one_shot, batch_size, seed, lsgd):
     return {
         "net": repr(net), "gammas": [net.gamma_tik, net.gamma_ddt, net.gamma_out],
         "ranks": net.size, "rank": net.rank, "optimizer": type(optimizer).__name__,
-        "solver": None if solver is None else repr(solver), "one_shot": one_shot,
+        # the solver's options, not its ranks (a checkpoint may resume on other ranks)
+        "solver": None if solver is None else repr(solver._key()[:-1]), "one_shot": one_shot,
         "batch_size": batch_size, "seed": seed, "lsgd": lsgd,
     }
 
@@ -155,9 +157,11 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
     start = 0
     carried = None  # (J, g) at the accepted point, when the next step may reuse it
     if resume:
-        state = ckpt.load(checkpoint, net.rank, signature, comm)
+        state = ckpt.load(checkpoint, net.rank, signature, comm, other_ranks=True)
         with collective.checks(comm, "resuming", peer_error=ckpt.CheckpointError):
             try:
+                if "parts" in state:  # written by another number of ranks
+                    state = _redistribute(net, optimizer, state)
                 theta.data[...] = state["theta"]
                 optimizer.load_state_dict(state["optimizer_state"])
                 rng.bit_generator.state = state["rng_state"]["rng"]
@@ -179,7 +183,7 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
                 raise ckpt.CheckpointError(f"checkpoint {state['path']} does not fit this "
                                            f"run: {exc}") from None
         notes = [state["note"]] if state["note"] else []
-        if one_shot is not None and state["warm_state"] is None:
+        if one_shot is not None and state["warm_state"] is None and "ranks_before" not in state:
             notes.append(f"checkpoint {state['path']} holds no MGRIT warm states: the first "
                          "one-shot solves start cold, so the numbers differ from an "
                          "uninterrupted run")
@@ -283,6 +287,60 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
     if bar is not None:
         bar.close()
     return history
+
+
+def _redistribute(net, optimizer, state):
+    """A checkpoint of P ranks as this rank's state: the parameters, the
+    carried gradient and the optimizer's parameter-shaped state reassembled
+    from every writer's part and cut to this rank's layers; the MGRIT warm
+    states (of the old distribution) are dropped."""
+    parts = state["parts"]
+    written_by = len(parts)
+    firsts = list(_core.first_layers(net.n_layers, written_by)) + [net.n_layers]
+    layouts = [_core.param_layout(net.n_in, net.width, net.n_layers, net.n_out, net.opening,
+                                  firsts[q], firsts[q + 1] - firsts[q])
+               for q in range(written_by)]
+    a, b = net.first_layer, net.first_layer + net.n_local_layers
+
+    def move(vectors):
+        full = Params(net._global_layout)
+        for q, vec in enumerate(vectors):
+            old = Params(layouts[q], np.ascontiguousarray(vec, dtype=np.float64))
+            full.W[firsts[q]:firsts[q + 1]] = old.W
+            full.b[firsts[q]:firsts[q + 1]] = old.b
+            if q == 0:
+                for name in ("W_in", "b_in", "W_out", "b_out"):
+                    getattr(full, name)[...] = getattr(old, name)
+        mine = net.new_params()
+        for name in ("W_in", "b_in", "W_out", "b_out"):
+            getattr(mine, name)[...] = getattr(full, name)
+        mine.W[...] = full.W[a:b]
+        mine.b[...] = full.b[a:b]
+        return mine.data
+
+    out = dict(parts[0])
+    out["theta"] = move([p["theta"] for p in parts])
+    opt = dict(parts[0]["optimizer_state"])
+    for key in getattr(optimizer, "_vectors", ()):
+        blocks = [np.asarray(p["optimizer_state"][key]) for p in parts if key in
+                  p["optimizer_state"]]
+        if len(blocks) != written_by or blocks[0].size == 0:
+            continue  # absent or not yet built
+        if blocks[0].ndim == 1:
+            opt[key] = move(blocks)
+        else:
+            opt[key] = np.array([move([blk[i] for blk in blocks])
+                                 for i in range(blocks[0].shape[0])])
+    out["optimizer_state"] = opt
+    if parts[0]["carried"] is not None:
+        out["carried"] = (parts[0]["carried"][0], move([p["carried"][1] for p in parts]))
+    out["warm_state"] = None
+    out["ranks_before"] = written_by
+    note = (f"the checkpoint of iteration {out['iteration']} was written by {written_by} ranks; "
+            f"resuming on {net.size}: weights and optimizer state redistributed, MGRIT warm "
+            "states dropped")
+    out["note"] = f"{state['note']}; {note}" if state.get("note") else note
+    return out
 
 
 def _arguments(net, theta, X, Y, iterations, solver, one_shot, batch_size, validation,
