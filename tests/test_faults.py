@@ -58,6 +58,10 @@ EXPECTED = {
     "data_differs": everyone("RankMismatch", r"lp.train: Y \(rank 0 \w+, rank 1 \w+"),
     "init_seed_differs": everyone("RankMismatch", "opening layer and head"),
     "callback_fails_one_rank": one(lambda size: 0, "OSError", "disk full", "ValueError"),
+    "nested_schedule_one_rank": one(LAST, "ValueError", "schedule needs 2 entries",
+                                    "ValueError"),
+    "steps_cycle_one_rank": one(FIRST, "ValueError", "cycle must be one of", "ValueError"),
+    "steps_w0_one_rank": one(LAST, "ValueError", "w0 contains NaN or Inf", "ValueError"),
     "set_incomplete_on_one_rank": everyone(None, "same=True noted=True"),
     "missing_on_one_rank": everyone(
         "CheckpointError", r"no checkpoint in .* is complete on every rank \(rank 0 has "

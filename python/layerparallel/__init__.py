@@ -30,7 +30,8 @@ if _preload.MPI is not None and "OMP_NUM_THREADS" not in _os.environ:
         _core.set_num_threads(1)
 
 __all__ = ["ODEResNet", "Params", "MGRIT", "MGRITDiverged", "solve", "check_propagator",
-           "train", "nested_train", "refine", "History", "CheckpointError", "RankMismatch", "optim", "datasets", "steps", "set_num_threads", "get_num_threads", "__version__"]
+           "train", "nested_train", "refine", "History", "CheckpointError", "RankMismatch",
+           "optim", "datasets", "steps", "set_num_threads", "get_num_threads", "__version__"]
 
 
 def set_num_threads(n):

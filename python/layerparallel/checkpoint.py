@@ -63,7 +63,8 @@ def _is_temporary(name, rank):
         return True
     if re.match(rf"\.checkpoint\.probe\.rank{rank}\.", name):
         return True
-    return rank == 0 and (name.startswith(f".{MANIFEST}.") or re.match(r"\.checkpoint\.[^.]+\.tmp$", name))
+    legacy = re.match(r"\.checkpoint\.[^.]+\.tmp$", name)  # mkstemp's, of older versions
+    return rank == 0 and (name.startswith(f".{MANIFEST}.") or bool(legacy))
 
 
 def _remove(directory, rank, keep=None):

@@ -138,12 +138,11 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
             validate_every, target_accuracy, seed, lsgd, checkpoint, checkpoint_every, resume)
         if comm is not None:
             agreed.fingerprint = _fingerprint(
-                _signature(net, optimizer, solver, one_shot, batch_size, seed, lsgd), theta, X, Y, validation, check_data,
-                                              iterations=iterations, resume=resume,
-                                              validate_every=validate_every,
-                                              checkpoint_every=checkpoint_every,
-                                              checkpoint=checkpoint is not None,
-                                              target_accuracy=target_accuracy)
+                _signature(net, optimizer, solver, one_shot, batch_size, seed, lsgd), theta, X,
+                Y, validation, check_data, iterations=iterations, resume=resume,
+                validate_every=validate_every, checkpoint_every=checkpoint_every,
+                checkpoint=checkpoint is not None, target_accuracy=target_accuracy,
+                warm_states=checkpoint_warm_states)
     if one_shot is not None:  # a collective (it agrees on the options): after the checks
         solver = solver.replace(tol=None, rtol=None, max_iter=one_shot, warm_start=True)
     signature = _signature(net, optimizer, solver, one_shot, batch_size, seed, lsgd)

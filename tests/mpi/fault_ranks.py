@@ -113,6 +113,22 @@ def callback_fails_one_rank(d):
     lp.train(n, n.init(seed=0), X, Y, lp.optim.GD(0.1), iterations=4, callback=callback)
 
 
+def nested_schedule_one_rank(d):
+    n = net()
+    lp.nested_train(n, X, Y, lp.optim.GD(0.1), levels=2,
+                    schedule=(1, 1, 1) if RANK == LAST else (1, 1))
+
+
+def steps_cycle_one_rank(d):
+    lp.steps.solve(lambda l, i, w: 0.9 * w, np.ones(2), 16, cycle="W" if RANK == 1 else "V",
+                   comm=COMM)
+
+
+def steps_w0_one_rank(d):
+    w0 = np.array([1.0, np.inf if RANK == LAST else 1.0])
+    lp.steps.solve(lambda l, i, w: 0.9 * w, w0, 16, comm=COMM)
+
+
 # --------------------------------------------------------------------------- checkpoints
 
 def _written(d, iterations=2, seed=0):
@@ -297,7 +313,8 @@ def more_ranks_resume(d):
 
 CASES = [nan_x_one_rank, rows_differ, width_differs, layers_differ, cfactor_differs,
          bad_cfactor_one_rank, phi_wrong_shape, phi_raises, phi_nan_serial, u0_nan_one_rank,
-         data_differs, init_seed_differs, callback_fails_one_rank, set_incomplete_on_one_rank,
+         data_differs, init_seed_differs, callback_fails_one_rank, nested_schedule_one_rank,
+         steps_cycle_one_rank, steps_w0_one_rank, set_incomplete_on_one_rank,
          missing_on_one_rank, corrupt_on_one_rank, truncated_on_one_rank, foreign_on_one_rank,
          nan_theta_on_one_rank, signature_not_json_on_one_rank, other_iteration_on_one_rank,
          not_a_directory, unwritable_on_one_rank, fewer_ranks_resume, more_ranks_resume]
