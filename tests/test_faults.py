@@ -62,6 +62,11 @@ EXPECTED = {
                                     "ValueError"),
     "steps_cycle_one_rank": one(FIRST, "ValueError", "cycle must be one of", "ValueError"),
     "steps_w0_one_rank": one(LAST, "ValueError", "w0 contains NaN or Inf", "ValueError"),
+    "steps_phi_wrong_shape": one(FIRST, "ValueError", "phi must return .* length 3",
+                                 "MGRITDiverged"),
+    "engine_shape_check": lambda rank, size: (
+        ("ValueError", "phi must return a 1-d float array of length 3") if rank == 1 else
+        ("MGRITDiverged", r"a step failed on rank 1 \(see the error raised there\)")),
     "set_incomplete_on_one_rank": everyone(None, "same=True noted=True"),
     "missing_on_one_rank": everyone(
         "CheckpointError", r"no checkpoint in .* is complete on every rank \(rank 0 has "

@@ -228,10 +228,18 @@ def solve(phi, u0, n_steps, solver=None, init_guess=None):
             raise ValueError(f"init_guess must have shape {u0.shape}, got {guess.shape}")
         agreed.fingerprint = {"u0 shape": u0.shape, "n_steps": n_steps,
                               "solver": repr(solver._key()[:-1])}
+    engine, info = solve_propagator(phi, u0, guess, n_steps, solver.options(), solver._handle,
+                                    comm)
+    return PropagatorResult(engine, info, n_steps)
+
+
+def solve_propagator(phi, u0, guess, n_steps, options, handle, comm):
+    """(engine, info) of the compiled engine over ``phi``, its output checked.
+    A failure of phi on one rank fails the solve on every rank; the others
+    raise lp.MGRITDiverged naming that rank and its error."""
     failures = []  # phi's error on this rank
-    step = _guarded(phi, u0.shape[0], failures)
-    engine = _core.PropagatorSolver(step, u0.shape[0], n_steps, solver.options(),
-                                    solver._handle, [])
+    engine = _core.PropagatorSolver(_guarded(phi, u0.shape[0], failures), u0.shape[0],
+                                    n_steps, options, handle, [])
     try:
         info = engine.solve(u0, False, guess)
     except Exception as exc:
@@ -239,7 +247,7 @@ def solve(phi, u0, n_steps, solver=None, init_guess=None):
         collective.agree(comm, exc if failures else None, what="in phi",
                          peer_error=MGRITDiverged)
         raise
-    return PropagatorResult(engine, info, n_steps)
+    return engine, info
 
 
 def _guarded(phi, size, failures):

@@ -45,7 +45,7 @@ import numpy as np
 from . import _collective as collective
 from . import _core, datasets
 from . import _validation as check
-from .mgrit import MGRIT, PropagatorResult, critical_path
+from .mgrit import MGRIT, PropagatorResult, critical_path, solve_propagator
 
 SOLVERS = ("naive", "solver1", "solver2", "solver3")
 CYCLES = ("two", "V", "F")
@@ -398,8 +398,7 @@ def solve(phi, w0, n_steps, cfactor=2, cycle="F", tol=None, max_iter=50, solver=
         engine = _core.StepsSolver(app, n_steps, options, mg._handle)
         info = engine.solve(w0, guess)
     else:
-        engine = _core.PropagatorSolver(phi, size, n_steps, options, mg._handle, [])
-        info = engine.solve(w0, False, guess)
+        engine, info = solve_propagator(phi, w0, guess, n_steps, options, mg._handle, agreeing)
     weights = _final_weights(engine, n_steps, size, mg)
     per_iteration, levels = critical_path(n_steps, cfactor=mg.cfactor, max_levels=mg.max_levels,
                                           min_coarse=mg.min_coarse, relax=mg.relax,

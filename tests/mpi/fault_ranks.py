@@ -129,6 +129,18 @@ def steps_w0_one_rank(d):
     lp.steps.solve(lambda l, i, w: 0.9 * w, w0, 16, comm=COMM)
 
 
+def steps_phi_wrong_shape(d):
+    lp.steps.solve(lambda l, i, w: w[:-1] if RANK == 1 else 0.9 * w, np.ones(3), 16, comm=COMM)
+
+
+def engine_shape_check(d):
+    """The compiled engine's own check of phi's output (no Python guard around phi)."""
+    solver = lp.MGRIT(cfactor=2, comm=COMM)
+    engine = lp._core.PropagatorSolver(lambda l, i, w: w[:-1] if RANK == 1 else 0.9 * w, 3, 12,
+                                       solver.options(), solver._handle, [])
+    engine.solve(np.ones(3), False, np.ones(3))
+
+
 # --------------------------------------------------------------------------- checkpoints
 
 def _written(d, iterations=2, seed=0):
@@ -314,7 +326,8 @@ def more_ranks_resume(d):
 CASES = [nan_x_one_rank, rows_differ, width_differs, layers_differ, cfactor_differs,
          bad_cfactor_one_rank, phi_wrong_shape, phi_raises, phi_nan_serial, u0_nan_one_rank,
          data_differs, init_seed_differs, callback_fails_one_rank, nested_schedule_one_rank,
-         steps_cycle_one_rank, steps_w0_one_rank, set_incomplete_on_one_rank,
+         steps_cycle_one_rank, steps_w0_one_rank, steps_phi_wrong_shape,
+         engine_shape_check, set_incomplete_on_one_rank,
          missing_on_one_rank, corrupt_on_one_rank, truncated_on_one_rank, foreign_on_one_rank,
          nan_theta_on_one_rank, signature_not_json_on_one_rank, other_iteration_on_one_rank,
          not_a_directory, unwritable_on_one_rank, fewer_ranks_resume, more_ranks_resume]
