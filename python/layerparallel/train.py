@@ -269,11 +269,13 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
                 bar.set_postfix(loss=f"{J:.4g}")
                 bar.update(1)
         if checkpoint is not None and ((it + 1) % checkpoint_every == 0 or last or stop):
-            warm = None
-            if solver is not None and checkpoint_warm_states:
-                warm = net._parallel_model(solver).warm_state()
+            with collective.checks(comm, f"preparing the checkpoint of iteration {it + 1}"):
+                warm = None
+                if solver is not None and checkpoint_warm_states:
+                    warm = net._parallel_model(solver).warm_state()
+                optimizer_state = optimizer.state_dict()
             ckpt.save(checkpoint, net.rank, signature=signature, iteration=it + 1,
-                      theta=theta.data, optimizer_state=optimizer.state_dict(),
+                      theta=theta.data, optimizer_state=optimizer_state,
                       rng_state={"rng": rng.bit_generator.state,
                                  "order": None if order is None else order.tolist(),
                                  "cursor": cursor},
