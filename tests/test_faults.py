@@ -96,8 +96,8 @@ EXPECTED = {
 
 
 # written by K ranks, resumed on K - 1 (and the reverse): redistributed, with a note
-EXPECTED["fewer_ranks_resume"] = everyone(None, "close=True noted=True")
-EXPECTED["more_ranks_resume"] = everyone(None, "close=True noted=True")
+EXPECTED["fewer_ranks_resume"] = everyone(None, "close=True noted=True tidy=True")
+EXPECTED["more_ranks_resume"] = everyone(None, "close=True noted=True tidy=True")
 
 
 @pytest.mark.parametrize("ranks", [2, 3])

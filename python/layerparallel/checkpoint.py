@@ -67,12 +67,15 @@ def _is_temporary(name, rank):
     return rank == 0 and (name.startswith(f".{MANIFEST}.") or bool(legacy))
 
 
-def _remove(directory, rank, keep=None):
+def _remove(directory, rank, keep=None, size=None):
     """Remove this rank's orphaned temporaries and its files of iterations other than ``keep``
-    (a killed write leaves a temporary; a committed set makes older ones obsolete)."""
+    (a killed write leaves a temporary; a committed set makes older ones obsolete); rank 0
+    also removes the files of ranks >= ``size`` (a run on more ranks, resumed on fewer)."""
     for name in os.listdir(directory):
         m = _FILE.match(name)
         stale = keep is not None and m and int(m.group(2)) == rank and int(m.group(1)) != keep
+        if rank == 0 and size is not None and m and int(m.group(2)) >= size:
+            stale = True
         if stale or _is_temporary(name, rank):
             try:
                 os.unlink(os.path.join(directory, name))
@@ -192,7 +195,7 @@ def save(directory, rank, *, signature, iteration, theta, optimizer_state, rng_s
             error = exc
     collective.agree(comm, error, what=f"committing the checkpoint in {directory}",
                      peer_error=CheckpointError)
-    _remove(directory, rank, keep=int(iteration))
+    _remove(directory, rank, keep=int(iteration), size=size)
 
 
 # --------------------------------------------------------------------------- loading

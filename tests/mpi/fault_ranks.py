@@ -309,10 +309,14 @@ def _other_ranks(d, writers_all, optimizer):
         theta, noted = run(COMM, 4, True)
     if sub != MPI.COMM_NULL:
         sub.Free()
+    COMM.Barrier()
     if not writers_all or RANK < LAST:
         close = bool(np.allclose(theta, reference, rtol=1e-9, atol=1e-12))
-        return f"close={close} noted={noted or RANK != 0}"
-    return "close=True noted=True"  # not in the smaller run
+        ranks = SIZE - 1 if writers_all else SIZE  # that wrote the last set
+        tidy = sorted(os.listdir(d)) == sorted(
+            [os.path.basename(ckpt.path_for(d, r, 4)) for r in range(ranks)] + [ckpt.MANIFEST])
+        return f"close={close} noted={noted or RANK != 0} tidy={tidy}"
+    return "close=True noted=True tidy=True"  # not in the smaller run
 
 
 def fewer_ranks_resume(d):

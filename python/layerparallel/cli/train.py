@@ -106,8 +106,8 @@ def add_parser(subparsers):
     g.add_argument("--checkpoint", metavar="DIR",
                    help="checkpoint directory: one file per rank per checkpoint "
                         "(checkpoint.<iteration>.rank<r>.npz, with the MGRIT warm states) and "
-                        "checkpoint.json naming the newest set complete on every rank; "
-                        "checked to be writable before training starts")
+                        "checkpoint.json, written once every rank's file is; checked to be "
+                        "writable before training starts")
     g.add_argument("--checkpoint-every", type=positive_int, default=10,
                    help="steps between checkpoints")
     g.add_argument("--checkpoint-warm-states", action=argparse.BooleanOptionalAction,
@@ -118,7 +118,9 @@ def add_parser(subparsers):
                         "one-shot run's first solves start cold, so its numbers differ from "
                         "an uninterrupted run's")
     g.add_argument("--resume", action=argparse.BooleanOptionalAction, default=False,
-                   help="continue from --checkpoint")
+                   help="continue from the newest checkpoint in --checkpoint complete on every "
+                        "rank (written by another number of ranks: redistributed, MGRIT warm "
+                        "states dropped)")
     g.add_argument("--check-data", action=argparse.BooleanOptionalAction, default=True,
                    help="under mpiexec, check that every rank holds the same data (a digest "
                         "of it); the configuration and data shapes are always checked")
