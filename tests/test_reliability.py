@@ -194,3 +194,21 @@ def test_warm_states_are_optional_in_checkpoints(tmp_path, small):
     with pytest.warns(RuntimeWarning, match="no MGRIT warm states"):
         train(lp.ODEResNet(2, 3, 6, 5, T=2.0), X, Y, str(tmp_path / "ckFalse"), 3, resume=True,
               solver=lp.MGRIT(cfactor=2), one_shot=1)
+
+
+def test_unreadable_manifest_names_the_file(tmp_path, small):
+    net, X, Y = small
+    d = tmp_path / "ck"
+    train(net, X, Y, str(d), 2)
+    (d / "checkpoint.json").write_text("{broken")
+    with pytest.raises(lp.CheckpointError, match=r"manifest .*checkpoint\.json is unreadable"):
+        train(net, X, Y, str(d), 3, resume=True)
+
+
+def test_missing_file_of_the_committed_set_is_reported(tmp_path, small):
+    net, X, Y = small
+    d = tmp_path / "ck"
+    train(net, X, Y, str(d), 2)
+    (d / "checkpoint.2.rank0.npz").unlink()
+    with pytest.raises(lp.CheckpointError, match=r"no checkpoint in .*ck"):
+        train(net, X, Y, str(d), 3, resume=True)
