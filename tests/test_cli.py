@@ -218,7 +218,7 @@ def test_checkpoint_resume_matches_uninterrupted_run(tmp_path, capsys):
     status, _, err = run_cli(capsys, *base, "--iterations", "8", "--checkpoint", str(ck),
                              "--log", str(part))
     assert status == 0, err
-    assert os.path.exists(ck / "checkpoint.rank0.npz")
+    assert os.path.exists(ck / "checkpoint.8.rank0.npz")
     status, _, err = run_cli(capsys, *base, "--iterations", "12", "--checkpoint", str(ck),
                              "--resume", "--log", str(part))
     assert status == 0, err

@@ -48,6 +48,10 @@ class PyApp : public App {
     } catch (py::error_already_set& e) {
       error_ = std::make_unique<py::error_already_set>(std::move(e));
       std::fill(out, out + size_, std::numeric_limits<double>::quiet_NaN());
+    } catch (py::builtin_exception& e) {  // the shape check above: kept like phi's own errors
+      e.set_error();
+      error_ = std::make_unique<py::error_already_set>();
+      std::fill(out, out + size_, std::numeric_limits<double>::quiet_NaN());
     }
   }
   void rethrow() {

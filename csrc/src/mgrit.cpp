@@ -408,6 +408,15 @@ void MGRIT::nested_start() {
   }
 }
 
+// Agreed by every rank: a step that failed on any rank fails the solve on
+// all of them, naming the (highest) rank where it happened.
+void MGRIT::check_steps() {
+  const double failed = comm_.allreduce_max(app_.failed() ? comm_.rank() + 1.0 : 0.0);
+  if (failed > 0.0)
+    throw MGRITDiverged("a step failed on rank " + std::to_string(static_cast<int>(failed) - 1) +
+                        " (see the error raised there)");
+}
+
 SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_guess) {
   Level& L0 = levels_[0];
   steps_ = 0;
@@ -433,8 +442,7 @@ SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_gue
   if (n_levels() == 1) {
     coarsest_solve(0);
     for (auto& lv : levels_) comm_.wait(lv.send_req);
-    if (comm_.allreduce_max(app_.failed() ? 1.0 : 0.0) > 0.0)
-      throw MGRITDiverged("a step failed on some rank (see the error raised there)");
+    check_steps();
     info.iterations = 1;
     info.converged = true;
     info.residuals.push_back(0.0);
@@ -453,8 +461,7 @@ SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_gue
     }
     const double r = std::sqrt(comm_.allreduce_sum(residual_into_coarse(0)));
     info.residuals.push_back(r);
-    if (comm_.allreduce_max(app_.failed() ? 1.0 : 0.0) > 0.0)
-      throw MGRITDiverged("a step failed on some rank (see the error raised there)");
+    check_steps();
     if (!std::isfinite(r)) throw MGRITDiverged("MGRIT residual is not finite");
     if (r0 < 0.0) r0 = r;
     if (r > opt_.divergence * std::max(r0, std::numeric_limits<double>::min()))

@@ -15,6 +15,7 @@ from .mgrit import MGRIT, MGRITDiverged, check_propagator, solve
 from .network import ODEResNet
 from .params import Params
 from .checkpoint import CheckpointError
+from ._collective import RankMismatch
 from .train import History, train
 from .nested import nested_train, refine
 from .grid import ProcessGrid
@@ -31,7 +32,9 @@ if _preload.MPI is not None and "OMP_NUM_THREADS" not in _os.environ:
         _core.set_num_threads(1)
 
 __all__ = ["ODEResNet", "Params", "MGRIT", "MGRITDiverged", "solve", "check_propagator",
-           "train", "nested_train", "refine", "ProcessGrid", "dd", "History", "CheckpointError", "optim", "datasets", "steps", "set_num_threads", "get_num_threads", "__version__"]
+           "train", "nested_train", "refine", "ProcessGrid", "dd", "History", "CheckpointError",
+           "RankMismatch", "optim", "datasets", "steps", "set_num_threads", "get_num_threads",
+           "__version__"]
 
 
 def set_num_threads(n):

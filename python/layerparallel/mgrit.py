@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 
+from . import _collective as collective
 from . import _core
 from . import _validation as check
 from ._core import MGRITDiverged
@@ -69,6 +70,18 @@ class MGRIT:
     def __init__(self, cfactor=4, max_levels=10, min_coarse=2, relax="FCF", cycle="V",
                  tol=1e-9, rtol=None, max_iter=50, comm=None, storage="all",
                  warm_start=True, divergence=1e8, skip_first_down=False):
+        self.comm = comm
+        self._handle, self.rank, self.size = comm_handle(comm)
+        # Every rank must solve with the same options: checks and options agreed.
+        with collective.checks(comm if self.size > 1 else None, "creating the MGRIT solver") \
+                as agreed:
+            self._configure(cfactor, max_levels, min_coarse, relax, cycle, tol, rtol, max_iter,
+                            storage, warm_start, divergence, skip_first_down)
+            agreed.fingerprint = {"MGRIT": repr(self._key()[:-1]), "ranks": self.size,
+                                  "warm_start": self.warm_start}
+
+    def _configure(self, cfactor, max_levels, min_coarse, relax, cycle, tol, rtol, max_iter,
+                   storage, warm_start, divergence, skip_first_down):
         cf = check.cfactors(cfactor)
         self.cfactor = cf if len(cf) > 1 else cf[0]
         self._cf = cf
@@ -94,8 +107,6 @@ class MGRIT:
         if self.divergence <= 1.0:
             raise ValueError(f"divergence must be > 1, got {divergence!r}")
         self.skip_first_down = bool(skip_first_down)
-        self.comm = comm
-        self._handle, self.rank, self.size = comm_handle(comm)
 
     def replace(self, **changes):
         """A new MGRIT with the same options except ``changes``."""
@@ -195,23 +206,76 @@ def solve(phi, u0, n_steps, solver=None, init_guess=None):
     propagation). Under MPI (solver.comm), every rank passes the same
     arguments and owns a contiguous block of points. Returns a
     :class:`PropagatorResult`.
+
+    A phi that raises, returns the wrong shape or returns NaN/Inf fails the
+    solve on every rank: the rank where it happened raises its own error (NaN
+    or Inf as lp.MGRITDiverged, as a diverging solve does), the others an
+    lp.MGRITDiverged naming that rank and the error.
     """
-    if not callable(phi):
-        raise ValueError(f"phi must be callable, got {phi!r}")
-    u0 = _check_vector(u0, "u0")
-    n_steps = check.positive_int(n_steps, "n_steps")
-    solver = MGRIT(max_levels=1, tol=None, max_iter=1) if solver is None else solver
-    if not isinstance(solver, MGRIT):
-        raise ValueError(f"solver must be an lp.MGRIT, got {solver!r}")
-    if solver.size > n_steps:
-        raise ValueError(f"more ranks ({solver.size}) than steps ({n_steps})")
-    guess = u0 if init_guess is None else _check_vector(init_guess, "init_guess")
-    if guess.shape != u0.shape:
-        raise ValueError(f"init_guess must have shape {u0.shape}, got {guess.shape}")
-    engine = _core.PropagatorSolver(phi, u0.shape[0], n_steps, solver.options(),
-                                    solver._handle, [])
-    info = engine.solve(u0, False, guess)
+    comm = solver.comm if isinstance(solver, MGRIT) and solver.size > 1 else None
+    with collective.checks(comm, "checking the arguments of lp.solve") as agreed:
+        if not callable(phi):
+            raise ValueError(f"phi must be callable, got {phi!r}")
+        u0 = _check_vector(u0, "u0")
+        n_steps = check.positive_int(n_steps, "n_steps")
+        solver = MGRIT(max_levels=1, tol=None, max_iter=1) if solver is None else solver
+        if not isinstance(solver, MGRIT):
+            raise ValueError(f"solver must be an lp.MGRIT, got {solver!r}")
+        if solver.size > n_steps:
+            raise ValueError(f"more ranks ({solver.size}) than steps ({n_steps})")
+        guess = u0 if init_guess is None else _check_vector(init_guess, "init_guess")
+        if guess.shape != u0.shape:
+            raise ValueError(f"init_guess must have shape {u0.shape}, got {guess.shape}")
+        agreed.fingerprint = {"u0 shape": u0.shape, "n_steps": n_steps,
+                              "solver": repr(solver._key()[:-1])}
+    engine, info = solve_propagator(phi, u0, guess, n_steps, solver.options(), solver._handle,
+                                    comm)
     return PropagatorResult(engine, info, n_steps)
+
+
+def solve_propagator(phi, u0, guess, n_steps, options, handle, comm):
+    """(engine, info) of the compiled engine over ``phi``, its output checked.
+    A failure of phi on one rank fails the solve on every rank; the others
+    raise lp.MGRITDiverged naming that rank and its error."""
+    failures = []  # phi's error on this rank
+    engine = _core.PropagatorSolver(_guarded(phi, u0.shape[0], failures), u0.shape[0],
+                                    n_steps, options, handle, [])
+    try:
+        info = engine.solve(u0, False, guess)
+    except Exception as exc:
+        # The engine fails on every rank alike; tell the others which rank and why.
+        collective.agree(comm, exc if failures else None, what="in phi",
+                         peer_error=MGRITDiverged)
+        raise
+    return engine, info
+
+
+def _guarded(phi, size, failures):
+    """phi, with its output checked: a 1-d array of ``size`` finite numbers.
+    A failure is recorded in ``failures`` (the engine then fails the solve on
+    every rank)."""
+
+    def step(level, point, w):
+        try:
+            out = phi(level, point, w)
+            try:
+                arr = np.asarray(out, dtype=np.float64)
+            except (TypeError, ValueError):
+                arr = None
+            if arr is None or arr.shape != (size,):
+                shape = getattr(out, "shape", type(out).__name__)
+                raise ValueError(f"phi must return a 1-d float array of length {size}, got "
+                                 f"{shape} at level {level}, step {point}")
+            # NaN in, NaN out is another rank's failure arriving (or a divergence
+            # the engine reports itself), not this phi's.
+            if not np.isfinite(arr).all() and np.isfinite(w).all():
+                raise MGRITDiverged(f"phi returned NaN or Inf at level {level}, step {point}")
+            return arr
+        except Exception as exc:
+            failures.append(exc)
+            raise
+
+    return step
 
 
 def check_propagator(phi, w, levels=(0, 1), step=0):

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 
+from . import _collective as collective
 from . import _validation as check
 from .mgrit import MGRIT
 from .network import ODEResNet
@@ -120,22 +121,26 @@ def nested_train(net, X, Y, optimizer, levels=3, schedule=(200, 125, 75), interp
     if not isinstance(net, ODEResNet):
         raise ValueError("nested_train needs an lp.ODEResNet on layer ranks only "
                          f"(not on a grid with data groups), got {net!r}")
-    levels = check.positive_int(levels, "levels")
-    schedule = [check.positive_int(m, "schedule") for m in schedule]
-    if len(schedule) != levels:
-        raise ValueError(f"schedule needs {levels} entries (one per level), got {len(schedule)}")
-    check.choice(interp, "interp", INTERPOLATIONS)
-    if net.n_layers % 2 ** (levels - 1):
-        raise ValueError(f"n_layers={net.n_layers} is not divisible by 2^(levels-1)="
-                         f"{2 ** (levels - 1)}")
-    if one_shot is not None and solver is None:
-        raise ValueError("one_shot needs a solver (an lp.MGRIT)")
-    if carry_optimizer and net.distributed:
-        raise ValueError("carry_optimizer works on one rank only")
-    if solver is not None and not isinstance(solver, MGRIT):
-        raise ValueError(f"solver must be an lp.MGRIT or None, got {solver!r}")
-    refine_cycles = check.positive_int(refine_cycles, "refine_cycles")
-    refine_steps = check.positive_int(refine_steps, "refine_steps")
+    # Checks that may fail on some ranks only are agreed by all (none is left waiting).
+    with collective.checks(net.comm if net.distributed else None,
+                           "checking the arguments of lp.nested_train"):
+        levels = check.positive_int(levels, "levels")
+        schedule = [check.positive_int(m, "schedule") for m in schedule]
+        if len(schedule) != levels:
+            raise ValueError(f"schedule needs {levels} entries (one per level), "
+                             f"got {len(schedule)}")
+        check.choice(interp, "interp", INTERPOLATIONS)
+        if net.n_layers % 2 ** (levels - 1):
+            raise ValueError(f"n_layers={net.n_layers} is not divisible by 2^(levels-1)="
+                             f"{2 ** (levels - 1)}")
+        if one_shot is not None and solver is None:
+            raise ValueError("one_shot needs a solver (an lp.MGRIT)")
+        if carry_optimizer and net.distributed:
+            raise ValueError("carry_optimizer works on one rank only")
+        if solver is not None and not isinstance(solver, MGRIT):
+            raise ValueError(f"solver must be an lp.MGRIT or None, got {solver!r}")
+        refine_cycles = check.positive_int(refine_cycles, "refine_cycles")
+        refine_steps = check.positive_int(refine_steps, "refine_steps")
 
     cur = ODEResNet(net.n_in, net.width, net.n_layers // 2 ** (levels - 1), net.n_out, T=net.T,
                     activation=net.activation, opening=net.opening, head=net.head,

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from . import _collective as collective
 from . import _core
 from . import _validation as check
 from .init import initialize
@@ -23,6 +24,7 @@ OPENINGS = ("activation", "linear", "padding")
 HEADS = ("classification", "regression")
 MAX_WIDTH = 1 << 16
 MAX_LAYERS = 1 << 24
+_NO_Y = object()  # forward and predict take no targets
 
 
 class ODEResNet:
@@ -59,6 +61,24 @@ class ODEResNet:
     def __init__(self, n_in, width, n_layers, n_out, T=5.0, activation="smoothrelu",
                  opening="activation", head="classification", gamma_tik=0.0, gamma_ddt=0.0,
                  gamma_out=0.0, eta=0.1, comm=None):
+        self.comm = comm
+        self._handle, self.rank, self.size = comm_handle(comm)
+        # Every rank must build the same network: checks and configuration agreed.
+        with collective.checks(self._agreeing(), "creating the ODEResNet") as agreed:
+            self._configure(n_in, width, n_layers, n_out, T, activation, opening, head,
+                            gamma_tik, gamma_ddt, gamma_out, eta)
+            agreed.fingerprint = {"network": self._config(), "ranks": self.size}
+        self._model = _core.SerialModel(*self._config())
+        self._global_layout = self._model.layout()
+        firsts = list(_core.first_layers(self.n_layers, self.size)) + [self.n_layers]
+        self.first_layer = firsts[self.rank]
+        self.n_local_layers = firsts[self.rank + 1] - firsts[self.rank]
+        self._layout = _core.param_layout(self.n_in, self.width, self.n_layers, self.n_out,
+                                          self.opening, self.first_layer, self.n_local_layers)
+        self._solvers = {}
+
+    def _configure(self, n_in, width, n_layers, n_out, T, activation, opening, head,
+                   gamma_tik, gamma_ddt, gamma_out, eta):
         self.n_in = check.positive_int(n_in, "n_in", MAX_WIDTH)
         self.width = check.positive_int(width, "width", MAX_WIDTH)
         self.n_layers = check.positive_int(n_layers, "n_layers", MAX_LAYERS)
@@ -77,19 +97,30 @@ class ODEResNet:
             raise ValueError(
                 f"opening='padding' needs n_in <= width, got n_in={self.n_in}, width={self.width}"
             )
-        self.comm = comm
-        self._handle, self.rank, self.size = comm_handle(comm)
         if self.size > self.n_layers:
             raise ValueError(f"comm has {self.size} ranks but the net only {self.n_layers} "
                              "layers: every rank needs at least one layer")
-        self._model = _core.SerialModel(*self._config())
-        self._global_layout = self._model.layout()
-        firsts = list(_core.first_layers(self.n_layers, self.size)) + [self.n_layers]
-        self.first_layer = firsts[self.rank]
-        self.n_local_layers = firsts[self.rank + 1] - firsts[self.rank]
-        self._layout = _core.param_layout(self.n_in, self.width, self.n_layers, self.n_out,
-                                          self.opening, self.first_layer, self.n_local_layers)
-        self._solvers = {}
+
+    def _agreeing(self):
+        """The communicator checks are agreed over (None on one rank)."""
+        return self.comm if self.size > 1 else None
+
+    def _inputs(self, theta, X, Y=_NO_Y, solver=None):
+        """theta, X (and Y) checked, and the solver matched to this network. On
+        several ranks every rank learns of any rank's failed check, and the
+        data shapes and the solver's options must agree (else the ranks would
+        wait on each other's messages forever)."""
+        with collective.checks(self._agreeing(), "checking the arguments") as agreed:
+            X = self._X(X)
+            Y = None if Y is _NO_Y else self._Y(Y, X.shape[0])
+            theta = self._theta(theta)
+            if solver is not None:
+                self._check_solver(solver)
+            if self.distributed:
+                agreed.fingerprint = {
+                    "X shape": X.shape, "Y shape": None if Y is None else Y.shape,
+                    "solver": None if solver is None else repr(solver._key()[:-1])}
+        return theta, X, Y
 
     def _config(self):
         return (self.n_in, self.width, self.n_layers, self.n_out, self.T, self.activation,
@@ -107,18 +138,21 @@ class ODEResNet:
         if solver is None:
             key, opts, handle = "serial", serial_options(), self._handle
         else:
-            if not isinstance(solver, MGRIT):
-                raise ValueError(f"solver must be an lp.MGRIT, got {solver!r}")
-            if solver.size != self.size or (self.size > 1 and solver.rank != self.rank):
-                raise ValueError(
-                    f"solver's comm ({solver.size} ranks) does not match the network's "
-                    f"({self.size}); create the network with the same comm=")
+            self._check_solver(solver)
             key, opts, handle = solver._key(), solver.options(), self._handle
         model = self._solvers.get(key)
         if model is None:
             model = _core.LayerParallelModel(*self._config(), opts, handle)
             self._solvers[key] = model
         return model
+
+    def _check_solver(self, solver):
+        if not isinstance(solver, MGRIT):
+            raise ValueError(f"solver must be an lp.MGRIT, got {solver!r}")
+        if solver.size != self.size or (self.size > 1 and solver.rank != self.rank):
+            raise ValueError(
+                f"solver's comm ({solver.size} ranks) does not match the network's "
+                f"({self.size}); create the network with the same comm=")
 
     # ---- parameters -----------------------------------------------------
     @property
@@ -195,7 +229,7 @@ class ODEResNet:
 
     def forward(self, theta, X, solver=None):
         """Final states u_N (n, width); with a solver, (u_N, info)."""
-        theta, X = self._theta(theta), self._X(X)
+        theta, X, _ = self._inputs(theta, X, solver=solver)
         if solver is None and not self.distributed:
             return self._model.forward(theta, X)
         U, info = self._parallel_model(solver).forward(theta, X, self._warm(solver))
@@ -205,14 +239,13 @@ class ODEResNet:
         """Head output W_out u_N + b_out (n, n_out): logits or regression values."""
         if not self.distributed:
             return self._model.predict(self._theta(theta), self._X(X))
+        U = self.forward(theta, X)  # checks theta and X on every rank
         p = theta if isinstance(theta, Params) else Params(self._layout, self._theta(theta))
-        return self.forward(theta, X) @ p.W_out.T + p.b_out
+        return U @ p.W_out.T + p.b_out
 
     def loss(self, theta, X, Y, solver=None):
         """J(theta) on (X, Y), including regularization."""
-        X = self._X(X)
-        Y = self._Y(Y, X.shape[0])
-        theta = self._theta(theta)
+        theta, X, Y = self._inputs(theta, X, Y, solver)
         if solver is None and not self.distributed:
             return self._model.loss_and_grad(theta, X, Y, None)
         return self._parallel_model(solver).loss_and_grad(theta, X, Y, None,
@@ -228,9 +261,7 @@ class ODEResNet:
         iterations, residual history, average convergence factor "rho" and
         step count of each solve.
         """
-        X = self._X(X)
-        Y = self._Y(Y, X.shape[0])
-        theta = self._theta(theta)
+        theta, X, Y = self._inputs(theta, X, Y, solver)
         grad = self.new_params()
         if solver is None and not self.distributed:
             return self._model.loss_and_grad(theta, X, Y, grad.data), grad
@@ -244,8 +275,9 @@ class ODEResNet:
         """Fraction of rows whose largest logit is the target's class."""
         if self.head != "classification":
             raise ValueError("accuracy needs head='classification'")
-        X = self._X(X)
-        Y = self._Y(Y, X.shape[0])
+        with collective.checks(self._agreeing(), "checking the arguments"):
+            X = self._X(X)
+            Y = self._Y(Y, X.shape[0])
         return float(np.mean(np.argmax(self.predict(theta, X), axis=1) == np.argmax(Y, axis=1)))
 
     def __repr__(self):

@@ -182,6 +182,7 @@ class Optimizer:
     """
 
     _hyper = ()
+    _vectors = ()  # state entries laid out like theta (rows of them for 2-d entries)
     _needs_loss = False
 
     def __init__(self, **hyper):
@@ -303,6 +304,7 @@ class SGD(Optimizer):
     """
 
     _hyper = ("lr", "momentum", "nesterov")
+    _vectors = ("velocity",)
 
     def __init__(self, lr, momentum=0.9, nesterov=False):
         super().__init__(lr=lr, momentum=momentum, nesterov=nesterov)
@@ -351,6 +353,7 @@ class Adam(Optimizer):
     """
 
     _hyper = ("lr", "beta1", "beta2", "eps")
+    _vectors = ("m", "v")
 
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(lr=lr, beta1=beta1, beta2=beta2, eps=eps)
@@ -433,6 +436,7 @@ class LBFGS(Optimizer):
     """
 
     _hyper = ("memory", "lr", "c1", "backtrack", "max_backtracks", "curvature_eps")
+    _vectors = ("S", "Y")
     _needs_loss = True
 
     def __init__(self, memory=5, lr=1.0, c1=1e-4, backtrack=0.5, max_backtracks=30,

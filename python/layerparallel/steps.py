@@ -42,9 +42,10 @@ import numbers
 
 import numpy as np
 
+from . import _collective as collective
 from . import _core, datasets
 from . import _validation as check
-from .mgrit import MGRIT, PropagatorResult, critical_path
+from .mgrit import MGRIT, PropagatorResult, critical_path, solve_propagator
 
 SOLVERS = ("naive", "solver1", "solver2", "solver3")
 CYCLES = ("two", "V", "F")
@@ -351,42 +352,53 @@ def solve(phi, w0, n_steps, cfactor=2, cycle="F", tol=None, max_iter=50, solver=
 
     Returns a :class:`StepsResult`.
     """
-    n_steps = check.positive_int(n_steps, "n_steps")
+    # Checks that may fail on some ranks only are agreed by all (none is left waiting).
+    agreeing = comm if hasattr(comm, "Get_size") and comm.Get_size() > 1 else None
+    with collective.checks(agreeing, "checking the arguments of lp.steps.solve"):
+        n_steps = check.positive_int(n_steps, "n_steps")
+        mgrit_options(n_steps, cfactor, cycle, tol, max_iter, relax, min_coarse, max_levels,
+                      skip_first_down, divergence, None)  # the options, checked locally
     mg = mgrit_options(n_steps, cfactor, cycle, tol, max_iter, relax, min_coarse, max_levels,
-                       skip_first_down, divergence, comm)
-    if mg.size > n_steps:
-        raise ValueError(f"n_steps ({n_steps}) must be at least the number of ranks ({mg.size})")
-    if isinstance(phi, Problem):
-        solver = "solver1" if solver is None else check.choice(solver, "solver", SOLVERS)
-        mapping = "injected" if mapping is None else check.choice(mapping, "mapping", MAPPINGS)
-        app = phi.app(solver, alpha_base, alpha_max, mapping)
-        w0 = phi.initial_weights() if w0 is None else phi._weights(w0, "w0")
-        size = phi.n_weights
-        settings = dict(problem=phi.name, solver=solver, mapping=mapping,
-                        alpha_base=phi.alpha_base if alpha_base is None else float(alpha_base),
-                        alpha_max=phi.alpha_max if alpha_max is None else float(alpha_max))
-    elif callable(phi):
-        for name, value in (("solver", solver), ("alpha_base", alpha_base),
-                            ("alpha_max", alpha_max), ("mapping", mapping)):
-            if value is not None:
-                raise ValueError(f"{name} applies to built-in problems only; a Python phi "
-                                 "defines its own learning rates and data")
-        if w0 is None:
-            raise ValueError("w0 is required with a Python phi")
-        w0 = check.float_array(w0, "w0", 1)
-        size = w0.shape[0]
-        settings = dict(problem="callable")
-    else:
-        raise ValueError(f"phi must be an lp.steps problem or a callable, got {phi!r}")
-    guess = w0 if init_guess is None else check.float_array(init_guess, "init_guess", 1,
-                                                            rows=size)
+                       skip_first_down, divergence, comm)  # collective
+    with collective.checks(agreeing, "checking the arguments of lp.steps.solve") as agreed:
+        if mg.size > n_steps:
+            raise ValueError(f"n_steps ({n_steps}) must be at least the number of ranks "
+                             f"({mg.size})")
+        if isinstance(phi, Problem):
+            solver = "solver1" if solver is None else check.choice(solver, "solver", SOLVERS)
+            mapping = ("injected" if mapping is None
+                       else check.choice(mapping, "mapping", MAPPINGS))
+            app = phi.app(solver, alpha_base, alpha_max, mapping)
+            w0 = phi.initial_weights() if w0 is None else phi._weights(w0, "w0")
+            size = phi.n_weights
+            settings = dict(problem=phi.name, solver=solver, mapping=mapping,
+                            alpha_base=(phi.alpha_base if alpha_base is None
+                                        else float(alpha_base)),
+                            alpha_max=(phi.alpha_max if alpha_max is None
+                                       else float(alpha_max)))
+        elif callable(phi):
+            for name, value in (("solver", solver), ("alpha_base", alpha_base),
+                                ("alpha_max", alpha_max), ("mapping", mapping)):
+                if value is not None:
+                    raise ValueError(f"{name} applies to built-in problems only; a Python phi "
+                                     "defines its own learning rates and data")
+            if w0 is None:
+                raise ValueError("w0 is required with a Python phi")
+            w0 = check.float_array(w0, "w0", 1)
+            size = w0.shape[0]
+            settings = dict(problem="callable")
+        else:
+            raise ValueError(f"phi must be an lp.steps problem or a callable, got {phi!r}")
+        guess = w0 if init_guess is None else check.float_array(init_guess, "init_guess", 1,
+                                                                rows=size)
+        agreed.fingerprint = {"n_steps": n_steps, "weights": size, "settings": settings,
+                              "guess": guess.shape}
     options = mg.options()
     if isinstance(phi, Problem):
         engine = _core.StepsSolver(app, n_steps, options, mg._handle)
         info = engine.solve(w0, guess)
     else:
-        engine = _core.PropagatorSolver(phi, size, n_steps, options, mg._handle, [])
-        info = engine.solve(w0, False, guess)
+        engine, info = solve_propagator(phi, w0, guess, n_steps, options, mg._handle, agreeing)
     weights = _final_weights(engine, n_steps, size, mg)
     per_iteration, levels = critical_path(n_steps, cfactor=mg.cfactor, max_levels=mg.max_levels,
                                           min_coarse=mg.min_coarse, relax=mg.relax,

@@ -6,10 +6,14 @@ runs d MGRIT cycles for the state and d for the adjoint, warm-started from the
 previous evaluation, and the optimizer takes the inexact gradient.
 """
 
+import os
 import time
+import warnings
 
 import numpy as np
 
+from . import _collective as collective
+from . import _core
 from . import _validation as check
 from . import checkpoint as ckpt
 from .mgrit import MGRIT
@@ -76,7 +80,8 @@ def _signature(net, optimizer, solver, one_shot, batch_size, seed, lsgd):
     return {
         "net": repr(net), "gammas": [net.gamma_tik, net.gamma_ddt, net.gamma_out],
         "ranks": net.size, "rank": net.rank, "optimizer": type(optimizer).__name__,
-        "solver": None if solver is None else repr(solver), "one_shot": one_shot,
+        # the solver's options, not its ranks (a checkpoint may resume on other ranks)
+        "solver": None if solver is None else repr(solver._key()[:-1]), "one_shot": one_shot,
         "batch_size": batch_size, "seed": seed, "lsgd": lsgd,
     }
 
@@ -84,7 +89,7 @@ def _signature(net, optimizer, solver, one_shot, batch_size, seed, lsgd):
 def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=None,
           batch_size=None, validation=None, validate_every=10, target_accuracy=None,
           seed=0, lsgd=False, checkpoint=None, checkpoint_every=10, resume=False,
-          callback=None, progress=False):
+          callback=None, progress=False, check_data=False, checkpoint_warm_states=True):
     """Train ``theta`` (lp.Params, updated in place) for ``iterations`` optimizer steps.
 
     Parameters
@@ -109,68 +114,86 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
         on the other parameters.
     checkpoint : directory or None; a checkpoint every ``checkpoint_every``
         steps; ``resume`` continues from it with exactly the numbers of an
-        uninterrupted run.
+        uninterrupted run. The directory must be writable (checked before the
+        first step). Under MPI the ranks' files form one consistent set.
+    checkpoint_warm_states : bool
+        Keep the MGRIT solvers' warm states in checkpoints (one-shot resumes
+        then give exactly the uninterrupted numbers). They hold two states of
+        every layer for every sample, much more than the parameters; without
+        them a resumed run's first solves start cold (other one-shot numbers).
     callback : f(iteration, record) called after each step.
     progress : show a tqdm bar (rank 0; needs tqdm).
+    check_data : bool
+        On several ranks, also check that every rank holds the same data
+        (a digest of X, Y and the validation data). The configuration, the
+        data shapes and the replicated parameters (opening layer and head)
+        are always checked; a difference raises on every rank.
 
     Returns a :class:`History`.
     """
-    if not isinstance(theta, Params):
-        raise ValueError("theta must be the lp.Params of net (net.init(...))")
-    iterations = check.positive_int(iterations, "iterations")
-    validate_every = check.positive_int(validate_every, "validate_every")
-    checkpoint_every = check.positive_int(checkpoint_every, "checkpoint_every")
-    seed = check.seed(seed)
-    if solver is not None and not isinstance(solver, MGRIT):
-        raise ValueError(f"solver must be an lp.MGRIT or None, got {solver!r}")
-    if one_shot is not None:
-        one_shot = check.positive_int(one_shot, "one_shot")
-        if solver is None:
-            raise ValueError("one_shot needs a solver (an lp.MGRIT) for its cycles")
+    comm = net.comm if net.distributed else None
+    with collective.checks(comm, "checking the arguments of lp.train") as agreed:
+        (iterations, validate_every, checkpoint_every, seed, solver, one_shot, target_accuracy,
+         X, Y, batch_size, validation) = _arguments(
+            net, theta, X, Y, iterations, solver, one_shot, batch_size, validation,
+            validate_every, target_accuracy, seed, lsgd, checkpoint, checkpoint_every, resume)
+        if comm is not None:
+            agreed.fingerprint = _fingerprint(
+                _signature(net, optimizer, solver, one_shot, batch_size, seed, lsgd), theta, X,
+                Y, validation, check_data, iterations=iterations, resume=resume,
+                validate_every=validate_every, checkpoint_every=checkpoint_every,
+                checkpoint=checkpoint is not None, target_accuracy=target_accuracy,
+                warm_states=checkpoint_warm_states)
+    if one_shot is not None:  # a collective (it agrees on the options): after the checks
         solver = solver.replace(tol=None, rtol=None, max_iter=one_shot, warm_start=True)
     if getattr(optimizer, "uses_batch", False):  # decomposition methods (lp.dd)
         if lsgd:
             raise ValueError(f"lsgd does not combine with {type(optimizer).__name__}")
         solver = optimizer.bind(net, solver)  # they see the network and may pick the solver
-    if lsgd and net.head != "regression":
-        raise ValueError("lsgd needs a regression head")
-    if target_accuracy is not None:
-        target_accuracy = check.finite_float(target_accuracy, "target_accuracy")
-        if validation is None or net.head != "classification":
-            raise ValueError("target_accuracy needs validation data and a classification head")
-    if resume and checkpoint is None:
-        raise ValueError("resume needs a checkpoint directory")
-    X = check.float_array(X, "X", 2, columns=net.n_in)
-    Y = check.float_array(Y, "Y", 2, columns=net.n_out, rows=X.shape[0])
+    signature = _signature(net, optimizer, solver, one_shot, batch_size, seed, lsgd)
     n = X.shape[0]
-    if batch_size is not None:
-        batch_size = check.positive_int(batch_size, "batch_size", n)
     if validation is not None:
-        Xv = check.float_array(validation[0], "validation X", 2, columns=net.n_in)
-        Yv = check.float_array(validation[1], "validation Y", 2, columns=net.n_out,
-                               rows=Xv.shape[0])
+        Xv, Yv = validation
 
     rng = np.random.default_rng(seed)
     order, cursor = None, n
     history = History()
     start = 0
     carried = None  # (J, g) at the accepted point, when the next step may reuse it
-    signature = _signature(net, optimizer, solver, one_shot, batch_size, seed, lsgd)
     if resume:
-        state = _load_checkpoint(net, checkpoint, signature)
-        theta.data[...] = state["theta"]
-        optimizer.load_state_dict(state["optimizer_state"])
-        rng.bit_generator.state = state["rng_state"]["rng"]
-        order = None if state["rng_state"]["order"] is None else np.array(
-            state["rng_state"]["order"])
-        cursor = state["rng_state"]["cursor"]
-        history = History(state["history"])
-        start = state["iteration"]
-        if state["warm_state"] is not None and solver is not None:
-            net._parallel_model(solver).set_warm_state(*state["warm_state"])
-        if state["carried"] is not None:
-            carried = (state["carried"][0], Params(theta.layout, state["carried"][1].copy(),
-                                                   theta._dist))
+        state = ckpt.load(checkpoint, net.rank, signature, comm, other_ranks=True)
+        with collective.checks(comm, "resuming", peer_error=ckpt.CheckpointError):
+            try:
+                if "parts" in state:  # written by another number of ranks
+                    state = _redistribute(net, optimizer, state)
+                theta.data[...] = state["theta"]
+                optimizer.load_state_dict(state["optimizer_state"])
+                rng.bit_generator.state = state["rng_state"]["rng"]
+                order = None if state["rng_state"]["order"] is None else np.array(
+                    state["rng_state"]["order"])
+                cursor = state["rng_state"]["cursor"]
+                history = History(state["history"])
+                start = state["iteration"]
+                if len(state["history"]) != start:
+                    raise ValueError(f"{len(state['history'])} history records for iteration "
+                                     f"{start}")
+                if state["warm_state"] is not None and solver is not None:
+                    net._parallel_model(solver).set_warm_state(*state["warm_state"])
+                if state["carried"] is not None:
+                    carried = (state["carried"][0], Params(theta.layout,
+                                                           state["carried"][1].copy(),
+                                                           theta._dist))
+            except Exception as exc:
+                raise ckpt.CheckpointError(f"checkpoint {state['path']} does not fit this "
+                                           f"run: {exc}") from None
+        notes = [state["note"]] if state["note"] else []
+        if one_shot is not None and state["warm_state"] is None and "ranks_before" not in state:
+            notes.append(f"checkpoint {state['path']} holds no MGRIT warm states: the first "
+                         "one-shot solves start cold, so the numbers differ from an "
+                         "uninterrupted run")
+        if net.rank == 0:
+            for note in notes:
+                warnings.warn(note, RuntimeWarning, stacklevel=2)
 
     def next_batch():
         nonlocal order, cursor
@@ -203,6 +226,7 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
         except ImportError:
             bar = None
     t0 = time.perf_counter() - (history.last("wall_time") or 0.0)
+    stalled = False
     for it in range(start, iterations):
         Xb, Yb = next_batch()
         if lsgd:
@@ -220,6 +244,15 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
             carried = (info["loss"], info["grad"])
         record = {"iteration": it + 1, "loss": float(J), "grad_norm": float(grad_norm),
                   "step_size": info.get("step_size"), "evaluations": info.get("evaluations")}
+        if info.get("line_search_failed"):  # no step: say so rather than stall silently
+            record["line_search_failed"] = True
+            if not stalled and net.rank == 0:
+                warnings.warn(f"iteration {it + 1}: the line search found no step that "
+                              f"decreases the loss in {info.get('evaluations')} evaluations; "
+                              "the parameters did not change (is the learning rate "
+                              f"{getattr(optimizer, 'lr', '?')} too large?)", RuntimeWarning,
+                              stacklevel=2)
+            stalled = True
         if mgrit:
             record["mgrit_forward_iterations"] = mgrit["forward"]["iterations"]
             record["mgrit_adjoint_iterations"] = mgrit["adjoint"]["iterations"]
@@ -236,20 +269,28 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
                 stop = target_accuracy is not None and record["val_accuracy"] >= target_accuracy
         record["wall_time"] = time.perf_counter() - t0
         history.append(record)
-        if callback is not None:
-            callback(it + 1, record)
-        if bar is not None:
-            bar.set_postfix(loss=f"{J:.4g}")
-            bar.update(1)
+        # The callback and the bar run on some ranks only or may fail on one:
+        # agreed before the next step communicates.
+        with collective.checks(comm, f"after iteration {it + 1}"):
+            if callback is not None:
+                callback(it + 1, record)
+            if bar is not None:
+                bar.set_postfix(loss=f"{J:.4g}")
+                bar.update(1)
         if checkpoint is not None and ((it + 1) % checkpoint_every == 0 or last or stop):
-            warm = net._parallel_model(solver).warm_state() if solver is not None else None
+            with collective.checks(comm, f"preparing the checkpoint of iteration {it + 1}"):
+                warm = None
+                if solver is not None and checkpoint_warm_states:
+                    warm = net._parallel_model(solver).warm_state()
+                optimizer_state = optimizer.state_dict()
             ckpt.save(checkpoint, net.rank, signature=signature, iteration=it + 1,
-                      theta=theta.data, optimizer_state=optimizer.state_dict(),
+                      theta=theta.data, optimizer_state=optimizer_state,
                       rng_state={"rng": rng.bit_generator.state,
                                  "order": None if order is None else order.tolist(),
                                  "cursor": cursor},
                       history=history.records(), warm_state=warm,
-                      carried=None if carried is None else (carried[0], carried[1].data))
+                      carried=None if carried is None else (carried[0], carried[1].data),
+                      comm=comm)
         if stop:
             history.stopped_early = True
             break
@@ -258,16 +299,115 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
     return history
 
 
-def _load_checkpoint(net, directory, signature):
-    """Load this rank's checkpoint; any rank's failure fails all ranks alike."""
-    error, state = None, None
-    try:
-        state = ckpt.load(directory, net.rank, signature)
-    except ckpt.CheckpointError as exc:
-        error = str(exc)
-    if net.comm is not None and net.size > 1:
-        errors = net.comm.allgather(error)
-        error = next((e for e in errors if e is not None), None)
-    if error is not None:
-        raise ckpt.CheckpointError(error)
-    return state
+def _redistribute(net, optimizer, state):
+    """A checkpoint of P ranks as this rank's state: the parameters, the
+    carried gradient and the optimizer's parameter-shaped state reassembled
+    from every writer's part and cut to this rank's layers; the MGRIT warm
+    states (of the old distribution) are dropped."""
+    parts = state["parts"]
+    written_by = len(parts)
+    firsts = list(_core.first_layers(net.n_layers, written_by)) + [net.n_layers]
+    layouts = [_core.param_layout(net.n_in, net.width, net.n_layers, net.n_out, net.opening,
+                                  firsts[q], firsts[q + 1] - firsts[q])
+               for q in range(written_by)]
+    a, b = net.first_layer, net.first_layer + net.n_local_layers
+
+    def move(vectors):
+        full = Params(net._global_layout)
+        for q, vec in enumerate(vectors):
+            old = Params(layouts[q], np.ascontiguousarray(vec, dtype=np.float64))
+            full.W[firsts[q]:firsts[q + 1]] = old.W
+            full.b[firsts[q]:firsts[q + 1]] = old.b
+            if q == 0:
+                for name in ("W_in", "b_in", "W_out", "b_out"):
+                    getattr(full, name)[...] = getattr(old, name)
+        mine = net.new_params()
+        for name in ("W_in", "b_in", "W_out", "b_out"):
+            getattr(mine, name)[...] = getattr(full, name)
+        mine.W[...] = full.W[a:b]
+        mine.b[...] = full.b[a:b]
+        return mine.data
+
+    out = dict(parts[0])
+    out["theta"] = move([p["theta"] for p in parts])
+    opt = dict(parts[0]["optimizer_state"])
+    for key in getattr(optimizer, "_vectors", ()):
+        blocks = [np.asarray(p["optimizer_state"][key]) for p in parts if key in
+                  p["optimizer_state"]]
+        if len(blocks) != written_by or blocks[0].size == 0:
+            continue  # absent or not yet built
+        if blocks[0].ndim == 1:
+            opt[key] = move(blocks)
+        else:
+            opt[key] = np.array([move([blk[i] for blk in blocks])
+                                 for i in range(blocks[0].shape[0])])
+    out["optimizer_state"] = opt
+    if parts[0]["carried"] is not None:
+        out["carried"] = (parts[0]["carried"][0], move([p["carried"][1] for p in parts]))
+    out["warm_state"] = None
+    out["ranks_before"] = written_by
+    note = (f"the checkpoint of iteration {out['iteration']} was written by {written_by} ranks; "
+            f"resuming on {net.size}: weights and optimizer state redistributed, MGRIT warm "
+            "states dropped")
+    out["note"] = f"{state['note']}; {note}" if state.get("note") else note
+    return out
+
+
+def _arguments(net, theta, X, Y, iterations, solver, one_shot, batch_size, validation,
+               validate_every, target_accuracy, seed, lsgd, checkpoint, checkpoint_every,
+               resume):
+    """train's arguments checked (locally; train agrees on them across ranks)."""
+    if not isinstance(theta, Params):
+        raise ValueError("theta must be the lp.Params of net (net.init(...))")
+    if theta.layout != net._layout:
+        raise ValueError("theta: Params layout does not match this network")
+    if not np.isfinite(theta.data).all():
+        raise ValueError("theta contains NaN or Inf")
+    iterations = check.positive_int(iterations, "iterations")
+    validate_every = check.positive_int(validate_every, "validate_every")
+    checkpoint_every = check.positive_int(checkpoint_every, "checkpoint_every")
+    seed = check.seed(seed)
+    if solver is not None and not isinstance(solver, MGRIT):
+        raise ValueError(f"solver must be an lp.MGRIT or None, got {solver!r}")
+    if one_shot is not None:
+        one_shot = check.positive_int(one_shot, "one_shot")
+        if solver is None:
+            raise ValueError("one_shot needs a solver (an lp.MGRIT) for its cycles")
+    if lsgd and net.head != "regression":
+        raise ValueError("lsgd needs a regression head")
+    if target_accuracy is not None:
+        target_accuracy = check.finite_float(target_accuracy, "target_accuracy")
+        if validation is None or net.head != "classification":
+            raise ValueError("target_accuracy needs validation data and a classification head")
+    if resume and checkpoint is None:
+        raise ValueError("resume needs a checkpoint directory")
+    X = check.float_array(X, "X", 2, columns=net.n_in)
+    Y = check.float_array(Y, "Y", 2, columns=net.n_out, rows=X.shape[0])
+    n = X.shape[0]
+    if batch_size is not None:
+        batch_size = check.positive_int(batch_size, "batch_size", n)
+    if validation is not None:
+        Xv = check.float_array(validation[0], "validation X", 2, columns=net.n_in)
+        Yv = check.float_array(validation[1], "validation Y", 2, columns=net.n_out,
+                               rows=Xv.shape[0])
+        validation = (Xv, Yv)
+    if checkpoint is not None and (not resume or os.path.exists(checkpoint)):
+        ckpt.writable_here(checkpoint, net.rank)  # before any work that a save could lose
+    return (iterations, validate_every, checkpoint_every, seed, solver, one_shot,
+            target_accuracy, X, Y, batch_size, validation)
+
+
+def _fingerprint(signature, theta, X, Y, validation, check_data, **options):
+    """What must be equal on every rank: configuration, data shapes, the
+    replicated parameters, and with ``check_data`` the data itself."""
+    fp = {k: v for k, v in signature.items() if k != "rank"}
+    fp.update(options)
+    fp["X shape"], fp["Y shape"] = X.shape, Y.shape
+    fp["validation shapes"] = None if validation is None else [a.shape for a in validation]
+    fp["opening layer and head"] = collective.digest(np.concatenate(
+        [theta.W_in.ravel(), theta.b_in, theta.W_out.ravel(), theta.b_out]))
+    if check_data:
+        fp["X"], fp["Y"] = collective.digest(X), collective.digest(Y)
+        if validation is not None:
+            fp["validation data"] = [collective.digest(a) for a in validation]
+    return fp

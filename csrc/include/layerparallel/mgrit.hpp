@@ -125,6 +125,7 @@ class MGRIT {
   void coarsest_solve(int l);
   void cycle(int l, bool fcycle, double* fine_residual);
   void nested_start();
+  void check_steps();  // collective: throws on every rank if a step failed on any
 
   App& app_;
   MGRITOptions opt_;

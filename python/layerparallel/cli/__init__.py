@@ -94,6 +94,10 @@ def main(argv=None):
         print(f"layerparallel: error:{where} {name}{exc.strerror or exc}", file=sys.stderr,
               flush=True)
         return 2
+    except MemoryError as exc:  # an allocation the memory estimate did not foresee
+        if debug:
+            raise
+        return _error(f"out of memory: {exc}" if str(exc) else "out of memory", 2, env_rank())
     except KeyboardInterrupt:
         return _error("interrupted", 130, env_rank())
     except RuntimeError as exc:

@@ -3,8 +3,8 @@ history table."""
 
 import json
 import math
-import os
-import tempfile
+
+from .. import _files
 
 
 def json_value(v):
@@ -24,20 +24,13 @@ def json_line(record):
 
 
 def write_atomic(path, lines):
-    """Write text lines to ``path`` through a temporary file and a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".layerparallel.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for line in lines:
-                f.write(line + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write text lines to ``path`` through a temporary file and a rename
+    (permissions as ``open`` would give: 0666 less the umask)."""
+    def write(f):
+        for line in lines:
+            f.write(line + "\n")
+
+    _files.write_atomic(path, write, binary=False)
 
 
 def fmt(v, spec):

@@ -6,6 +6,7 @@ the ranks without); only rank 0 prints and writes the log.
 """
 
 import argparse
+import os
 import time
 
 from .. import datasets, optim
@@ -14,6 +15,7 @@ from .argtypes import (grid_shape, cfactor, fraction, nonnegative_float, nonnega
 from .errors import Formatter, UsageError, version
 from .output import Table, fmt, json_line, write_atomic
 from .ranks import agree, world
+from .resources import check_memory
 
 
 def add_parser(subparsers):
@@ -131,11 +133,27 @@ def add_parser(subparsers):
     g = t.add_argument_group("output")
     g.add_argument("--log", metavar="JSONL", help="write the history, one JSON object per "
                                                   "iteration")
-    g.add_argument("--checkpoint", metavar="DIR", help="checkpoint directory")
+    g.add_argument("--checkpoint", metavar="DIR",
+                   help="checkpoint directory: one file per rank per checkpoint "
+                        "(checkpoint.<iteration>.rank<r>.npz, with the MGRIT warm states) and "
+                        "checkpoint.json, written once every rank's file is; checked to be "
+                        "writable before training starts")
     g.add_argument("--checkpoint-every", type=positive_int, default=10,
                    help="steps between checkpoints")
+    g.add_argument("--checkpoint-warm-states", action=argparse.BooleanOptionalAction,
+                   default=True,
+                   help="keep the MGRIT warm states in checkpoints (uncompressed: 16 bytes per "
+                        "sample, state entry and layer, far more than the parameters); "
+                        "--no-checkpoint-warm-states keeps checkpoints small, but a resumed "
+                        "one-shot run's first solves start cold, so its numbers differ from "
+                        "an uninterrupted run's")
     g.add_argument("--resume", action=argparse.BooleanOptionalAction, default=False,
-                   help="continue from --checkpoint")
+                   help="continue from the newest checkpoint in --checkpoint complete on every "
+                        "rank (written by another number of ranks: redistributed, MGRIT warm "
+                        "states dropped)")
+    g.add_argument("--check-data", action=argparse.BooleanOptionalAction, default=True,
+                   help="under mpiexec, check that every rank holds the same data (a digest "
+                        "of it); the configuration and data shapes are always checked")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="tqdm progress bar when tqdm is installed (--no-progress: none)")
     g.add_argument("--threads", type=positive_int, default=None,
@@ -224,6 +242,8 @@ def run(args, rank_hint=0):
         raise UsageError("--one-shot needs --mgrit")
     if args.resume and not args.checkpoint:
         raise UsageError("--resume needs --checkpoint DIR")
+    if args.checkpoint and os.path.exists(args.checkpoint) and not os.path.isdir(args.checkpoint):
+        raise UsageError(f"--checkpoint {args.checkpoint} exists and is not a directory")
     if args.nested is not None:
         if args.checkpoint or args.target_accuracy is not None:
             raise UsageError("--nested takes neither --checkpoint nor --target-accuracy")
@@ -250,6 +270,7 @@ def run(args, rank_hint=0):
                        T=args.T, activation=args.activation, opening=args.opening, head=head,
                        gamma_tik=args.gamma_tik, gamma_ddt=args.gamma_ddt,
                        gamma_out=args.gamma_out)
+    check_memory(net, Xt.shape[0], args, comm)  # before the parameters are allocated
     theta = net.init(args.init, seed=args.seed, magnitude=args.magnitude)
     solver = None
     if args.mgrit:
@@ -321,7 +342,7 @@ def run(args, rank_hint=0):
                 interp=args.interp, init=args.init, magnitude=args.magnitude, seed=args.seed,
                 solver=solver, one_shot=args.one_shot, validation=(Xv, Yv),
                 validate_every=every, batch_size=args.batch_size, lsgd=args.lsgd,
-                callback=callback)
+                callback=callback, check_data=args.check_data)
         else:
             history = lp.train(net, theta, Xt, Yt, optimizer, iterations=args.iterations,
                                solver=solver, one_shot=args.one_shot,
@@ -329,7 +350,8 @@ def run(args, rank_hint=0):
                                validate_every=every, target_accuracy=args.target_accuracy,
                                seed=args.seed, lsgd=args.lsgd, checkpoint=args.checkpoint,
                                checkpoint_every=args.checkpoint_every, resume=args.resume,
-                               callback=callback, progress=bar)
+                               callback=callback, progress=bar, check_data=args.check_data,
+                               checkpoint_warm_states=args.checkpoint_warm_states)
     finally:
         if log is not None:
             log.close()
