@@ -13,6 +13,7 @@ from . import _preload  # noqa: F401  (BLAS and MPI libraries before the compile
 from . import _core, datasets, optim, steps
 from .mgrit import MGRIT, MGRITDiverged, check_propagator, solve
 from .network import ODEResNet
+from .conv_network import ConvODEResNet
 from .params import Params
 from .checkpoint import CheckpointError
 from ._collective import RankMismatch
@@ -31,7 +32,7 @@ if _preload.MPI is not None and "OMP_NUM_THREADS" not in _os.environ:
     if _preload.MPI.COMM_WORLD.Get_size() > 1:
         _core.set_num_threads(1)
 
-__all__ = ["ODEResNet", "Params", "MGRIT", "MGRITDiverged", "solve", "check_propagator",
+__all__ = ["ODEResNet", "ConvODEResNet", "Params", "MGRIT", "MGRITDiverged", "solve", "check_propagator",
            "train", "nested_train", "refine", "ProcessGrid", "dd", "History", "CheckpointError",
            "RankMismatch", "optim", "datasets", "steps", "set_num_threads", "get_num_threads",
            "__version__"]

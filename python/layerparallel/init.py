@@ -25,18 +25,21 @@ def _inverse_activation(activation, y, eta):
     raise ValueError(f"activation: unknown {activation!r}")
 
 
-def box_layers(rng, n_layers, width, magnitude, activation="relu", eta=0.1):
-    """Box initialization of the residual layers: returns W (L, w, w), b (L, w).
+def box_layers(rng, n_layers, width, magnitude, activation="relu", eta=0.1, fan_in=None):
+    """Box initialization of the residual layers: returns W (L, w, fan_in), b (L, w).
 
     For each row i of each layer: a point p uniform in the box [0, m]^w, a
     random unit normal n, and the scale k for which the largest value of
     sigma(k (x - p) . n) over x in the box equals m / N; W_i = k n^T,
     b_i = -k p . n. Every cut plane passes through the box, so the image of
-    the box neither collapses nor grows exponentially with depth.
+    the box neither collapses nor grows exponentially with depth. ``fan_in``
+    (default w) is the length of each row's input, e.g. a conv layer's k k C
+    patch.
     """
     m = magnitude
-    p = rng.uniform(0.0, m, size=(n_layers, width, width))
-    normal = rng.standard_normal(size=(n_layers, width, width))
+    fan = width if fan_in is None else fan_in
+    p = rng.uniform(0.0, m, size=(n_layers, width, fan))
+    normal = rng.standard_normal(size=(n_layers, width, fan))
     normal /= np.linalg.norm(normal, axis=2, keepdims=True)
     pn = np.einsum("lij,lij->li", p, normal)
     # max over x in [0, m]^w of (x - p) . n: x_j = m where n_j > 0, else 0.

@@ -64,14 +64,21 @@ def _local(net, full):
     return theta
 
 
+def _with_layers(net, n_layers):
+    """``net`` with ``n_layers`` residual layers and everything else the same."""
+    if hasattr(net, "with_layers"):
+        return net.with_layers(n_layers)
+    return ODEResNet(net.n_in, net.width, n_layers, net.n_out, T=net.T,
+                     activation=net.activation, opening=net.opening, head=net.head,
+                     gamma_tik=net.gamma_tik, gamma_ddt=net.gamma_ddt, gamma_out=net.gamma_out,
+                     eta=net.eta, comm=net.comm)
+
+
 def refine(net, theta, interp="constant"):
     """(fine_net, fine_theta): ``net`` with twice the layers, same T and
     everything else, and theta interpolated in layer-time (works at any rank
     count: the layer distribution follows the new depth)."""
-    fine = ODEResNet(net.n_in, net.width, 2 * net.n_layers, net.n_out, T=net.T,
-                     activation=net.activation, opening=net.opening, head=net.head,
-                     gamma_tik=net.gamma_tik, gamma_ddt=net.gamma_ddt, gamma_out=net.gamma_out,
-                     eta=net.eta, comm=net.comm)
+    fine = _with_layers(net, 2 * net.n_layers)
     full = theta.gather() if isinstance(theta, Params) else np.asarray(theta)
     return fine, _local(fine, refine_vector(full, net._global_layout, fine._global_layout,
                                             interp))
@@ -142,10 +149,7 @@ def nested_train(net, X, Y, optimizer, levels=3, schedule=(200, 125, 75), interp
         refine_cycles = check.positive_int(refine_cycles, "refine_cycles")
         refine_steps = check.positive_int(refine_steps, "refine_steps")
 
-    cur = ODEResNet(net.n_in, net.width, net.n_layers // 2 ** (levels - 1), net.n_out, T=net.T,
-                    activation=net.activation, opening=net.opening, head=net.head,
-                    gamma_tik=net.gamma_tik, gamma_ddt=net.gamma_ddt, gamma_out=net.gamma_out,
-                    eta=net.eta, comm=net.comm)
+    cur = _with_layers(net, net.n_layers // 2 ** (levels - 1))
     theta = cur.init(init, seed=seed, magnitude=magnitude, outer=outer)
     records, level_times = [], []
     elapsed = 0.0

@@ -307,9 +307,13 @@ def _redistribute(net, optimizer, state):
     parts = state["parts"]
     written_by = len(parts)
     firsts = list(_core.first_layers(net.n_layers, written_by)) + [net.n_layers]
-    layouts = [_core.param_layout(net.n_in, net.width, net.n_layers, net.n_out, net.opening,
-                                  firsts[q], firsts[q + 1] - firsts[q])
-               for q in range(written_by)]
+    if hasattr(net, "block_layout"):  # networks other than the dense one
+        layouts = [net.block_layout(firsts[q], firsts[q + 1] - firsts[q])
+                   for q in range(written_by)]
+    else:
+        layouts = [_core.param_layout(net.n_in, net.width, net.n_layers, net.n_out,
+                                      net.opening, firsts[q], firsts[q + 1] - firsts[q])
+                   for q in range(written_by)]
     a, b = net.first_layer, net.first_layer + net.n_local_layers
 
     def move(vectors):
@@ -381,13 +385,13 @@ def _arguments(net, theta, X, Y, iterations, solver, one_shot, batch_size, valid
             raise ValueError("target_accuracy needs validation data and a classification head")
     if resume and checkpoint is None:
         raise ValueError("resume needs a checkpoint directory")
-    X = check.float_array(X, "X", 2, columns=net.n_in)
+    X = _inputs(net, X, "X")
     Y = check.float_array(Y, "Y", 2, columns=net.n_out, rows=X.shape[0])
     n = X.shape[0]
     if batch_size is not None:
         batch_size = check.positive_int(batch_size, "batch_size", n)
     if validation is not None:
-        Xv = check.float_array(validation[0], "validation X", 2, columns=net.n_in)
+        Xv = _inputs(net, validation[0], "validation X")
         Yv = check.float_array(validation[1], "validation Y", 2, columns=net.n_out,
                                rows=Xv.shape[0])
         validation = (Xv, Yv)
@@ -395,6 +399,13 @@ def _arguments(net, theta, X, Y, iterations, solver, one_shot, batch_size, valid
         ckpt.writable_here(checkpoint, net.rank)  # before any work that a save could lose
     return (iterations, validate_every, checkpoint_every, seed, solver, one_shot,
             target_accuracy, X, Y, batch_size, validation)
+
+
+def _inputs(net, X, name):
+    """The network's input array, checked (images for a conv net, rows otherwise)."""
+    if hasattr(net, "check_inputs"):
+        return net.check_inputs(X, name)
+    return check.float_array(X, name, 2, columns=net.n_in)
 
 
 def _fingerprint(signature, theta, X, Y, validation, check_data, **options):

@@ -1,0 +1,95 @@
+#include "layerparallel/conv_apps.hpp"
+
+#include <algorithm>
+
+#include "layerparallel/conv_layer.hpp"
+#include "layerparallel/parallel.hpp"
+
+namespace layerparallel {
+
+namespace {
+constexpr index_t kMinImages = 4;
+double* thread_buffer(std::vector<std::vector<double>>& per_thread, index_t size) {
+  auto& b = per_thread[thread_id()];
+  if (static_cast<index_t>(b.size()) < size) b.assign(size, 0.0);
+  return b.data();
+}
+}  // namespace
+
+void ConvForwardApp::bind(const ConvView<const double>& theta) {
+  theta_ = theta;
+  if (static_cast<int>(z_.size()) < num_threads()) z_.resize(num_threads());
+}
+
+void ConvAdjointApp::bind(const ConvView<const double>& theta, MGRIT* forward) {
+  theta_ = theta;
+  forward_ = forward;
+  if (static_cast<int>(cache_.size()) < num_threads()) cache_.resize(num_threads());
+  for (auto& c : cache_) c.first = -1;
+}
+
+void ConvForwardApp::step(int, index_t from, index_t to, const double* in, double* out,
+                          bool inner) {
+  const index_t S = cfg_.state_size();
+  const double h = cfg_.h() * static_cast<double>(to - from);
+  const double* K = theta_.W(from);
+  const double* b = theta_.b(from);
+  if (inner) {
+    double* z = thread_buffer(z_, batch_ * S);
+    parallel_blocks(batch_, kMinImages, [&](index_t r0, index_t r1) {
+      conv_layer_forward(cfg_, K, b, h, in + r0 * S, r1 - r0, out + r0 * S, z + r0 * S);
+    });
+  } else {
+    conv_layer_forward(cfg_, K, b, h, in, batch_, out, thread_buffer(z_, batch_ * S));
+  }
+}
+
+// Forward state u_n: stored, or recomputed from its C-point into this
+// thread's cache of one forward interval (storage "C").
+const double* ConvAdjointApp::forward_state(index_t n) {
+  if (forward_->stored(n)) return forward_->state(n);
+  const index_t S = batch_ * cfg_.state_size(), c = forward_->cfactor(0);
+  Cache& cache = cache_[thread_id()];
+  const index_t first = std::max((n / c) * c, forward_->first_point());
+  if (cache.first != first) {
+    cache.states.resize(c * S);
+    std::copy(forward_->state(first), forward_->state(first) + S, cache.states.data());
+    const index_t last = std::min(first + c - 1, forward_->last_point());
+    for (index_t q = first + 1; q <= last; ++q)
+      fwd_app_.step(0, q - 1, q, cache.states.data() + (q - 1 - first) * S,
+                    cache.states.data() + (q - first) * S, false);
+    cache.first = first;
+  }
+  return cache.states.data() + (n - first) * S;
+}
+
+void ConvAdjointApp::step(int level, index_t from, index_t to, const double* in, double* out,
+                          bool inner) {
+  const index_t S1 = cfg_.state_size(), S = batch_ * S1;
+  const index_t n = cfg_.n_layers - to;
+  const double h = cfg_.h() * static_cast<double>(to - from);
+  const double* K = theta_.W(n);
+  const double* b = theta_.b(n);
+  Cache& cache = cache_[thread_id()];
+  const double* u = forward_state(n);
+  if (static_cast<index_t>(cache.d.size()) < S) cache.d.assign(S, 0.0);
+  double* d = cache.d.data();
+  const double* D = D_ ? D_ + (n - D_first_) * S : nullptr;
+  auto rows = [&](index_t r0, index_t r1) {
+    const index_t off = r0 * S1, m = r1 - r0;
+    if (D) {
+      conv_adjoint_factor(cfg_, D + off, true, in + off, m, d + off);
+    } else {
+      conv_layer_derivative(cfg_, K, b, u + off, m, d + off);
+      conv_adjoint_factor(cfg_, d + off, true, in + off, m, d + off);
+    }
+    conv_layer_adjoint(cfg_, K, h, d + off, in + off, m, out + off);
+  };
+  if (inner)
+    parallel_blocks(batch_, kMinImages, rows);
+  else
+    rows(0, batch_);
+  if (grad_ && level == 0) conv_layer_gradient(cfg_, h, u, d, batch_, grad_->W(n), grad_->b(n));
+}
+
+}  // namespace layerparallel

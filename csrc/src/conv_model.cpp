@@ -1,0 +1,254 @@
+// Opening, head, regularization and serial sweeps of the convolutional ODE-ResNet.
+#include "layerparallel/conv_model.hpp"
+
+#include <algorithm>
+
+#include "layerparallel/blas.hpp"
+#include "layerparallel/conv_layer.hpp"
+#include "layerparallel/kernels.hpp"
+#include "layerparallel/model.hpp"
+#include "layerparallel/parallel.hpp"
+
+namespace layerparallel {
+
+namespace {
+// Images per block of the sweeps' parallel loops.
+constexpr index_t kMinImages = 4;
+
+double tikhonov_block(double gamma, const double* x, index_t len, double* g) {
+  double s = 0.0;
+  for (index_t i = 0; i < len; ++i) {
+    s += x[i] * x[i];
+    if (g) g[i] += gamma * x[i];
+  }
+  return 0.5 * gamma * s;
+}
+}  // namespace
+
+void images_to_channels_last(const ConvConfig& cfg, const double* X, index_t n, double* Xt) {
+  const index_t C = cfg.in_channels, HW = cfg.pixels();
+  for (index_t b = 0; b < n; ++b)
+    blas::transpose(C, HW, X + b * C * HW, HW, Xt + b * C * HW);
+}
+
+void conv_opening_forward(const ConvConfig& cfg, const ConvView<const double>& theta,
+                          const double* Xt, index_t n, double* u0, double* z0) {
+  const index_t C = cfg.channels, Ci = cfg.in_channels, P = n * cfg.pixels();
+  if (cfg.opening == Opening::padding) {
+    for (index_t q = 0; q < P; ++q) {
+      std::copy(Xt + q * Ci, Xt + (q + 1) * Ci, u0 + q * C);
+      std::fill(u0 + q * C + Ci, u0 + (q + 1) * C, 0.0);
+    }
+    return;
+  }
+  const ConvShape s = opening_shape(cfg);
+  std::vector<double> Kp(s.patch() * C);
+  pack_kernel(s, theta.W_in(), Kp.data());
+  const double* b = theta.b_in();
+  for (index_t q = 0; q < P; ++q) std::copy(b, b + C, z0 + q * C);
+  conv_accumulate(s, Kp.data(), 1.0, Xt, n, z0);
+  if (cfg.opening == Opening::linear) {
+    std::copy(z0, z0 + P * C, u0);
+    return;
+  }
+  with_activation(cfg.activation, cfg.eta, [&](auto act) {
+    for (index_t i = 0; i < P * C; ++i) u0[i] = act.value(z0[i]);
+  });
+}
+
+void conv_opening_backward(const ConvConfig& cfg, const ConvView<const double>&,
+                           const double* Xt, index_t n, double* z0, const double* lam0,
+                           const ConvView<double>& grad) {
+  if (cfg.opening == Opening::padding) return;
+  const index_t C = cfg.channels, P = n * cfg.pixels();
+  const double* factor = lam0;
+  if (cfg.opening == Opening::activation) {
+    with_activation(cfg.activation, cfg.eta,
+                    [&](auto act) { adjoint_scale(act, P * C, lam0, z0); });
+    factor = z0;
+  }
+  conv_kernel_gradient(opening_shape(cfg), 1.0, Xt, factor, n, grad.W_in());
+  column_sums(factor, P, C, 1.0, grad.b_in());
+}
+
+void conv_features(const ConvConfig& cfg, const double* uN, index_t n, double* f) {
+  const index_t C = cfg.channels, HW = cfg.pixels(), S = cfg.state_size();
+  if (cfg.pooling == ConvPooling::flatten) {
+    for (index_t b = 0; b < n; ++b) blas::transpose(HW, C, uN + b * S, C, f + b * S);
+    return;
+  }
+  for (index_t b = 0; b < n; ++b) column_sums(uN + b * S, HW, C, 1.0 / HW, f + b * C);
+}
+
+void conv_head_output(const ConvConfig& cfg, const ConvView<const double>& theta,
+                      const double* uN, index_t n, double* f, double* out) {
+  conv_features(cfg, uN, n, f);
+  head_output(cfg.head_config(), theta.head(cfg.features()), f, n, out);
+}
+
+double conv_head_loss(const ConvConfig& cfg, const ConvView<const double>& theta,
+                      const double* uN, const double* Y, index_t n, double* f, double* work,
+                      double* lamN, const ConvView<double>* grad) {
+  const index_t F = cfg.features(), C = cfg.channels, HW = cfg.pixels(), S = cfg.state_size();
+  conv_features(cfg, uN, n, f);
+  std::vector<double> df(lamN ? n * F : 0);
+  ParamView<double> gh{nullptr, {}, F};
+  if (grad) gh = grad->head(F);
+  const double J = head_loss(cfg.head_config(), theta.head(F), f, Y, n, work,
+                             lamN ? df.data() : nullptr, grad ? &gh : nullptr);
+  if (!lamN) return J;
+  // dJ/du_N: the features' adjoint spread back over the pixels.
+  for (index_t b = 0; b < n; ++b) {
+    double* lb = lamN + b * S;
+    if (cfg.pooling == ConvPooling::flatten) {
+      blas::transpose(C, HW, df.data() + b * S, HW, lb);
+    } else {
+      const double* d = df.data() + b * C;
+      for (index_t q = 0; q < HW; ++q)
+        for (index_t c = 0; c < C; ++c) lb[q * C + c] = d[c] / static_cast<double>(HW);
+    }
+  }
+  return J;
+}
+
+double conv_regularization(const ConvConfig& cfg, const ConvView<const double>& theta,
+                           const ConvView<double>* grad) {
+  const ConvLayout& lay = theta.layout;
+  const index_t L = lay.n_stored;
+  const double h = cfg.h();
+  double J = 0.0;
+  const struct { index_t off, per_layer; } blocks[2] = {{lay.W, lay.per_kernel},
+                                                        {lay.b, lay.per_bias}};
+  for (const auto& blk : blocks) {
+    const double* x = theta.data + blk.off;
+    double* g = grad ? grad->data + blk.off : nullptr;
+    if (cfg.gamma_tik != 0.0) J += tikhonov_block(cfg.gamma_tik * h, x, L * blk.per_layer, g);
+    if (cfg.gamma_ddt != 0.0) {
+      const double c = cfg.gamma_ddt / h;
+      for (index_t n = 0; n + 1 < L; ++n) {
+        const double* a = x + n * blk.per_layer;
+        const double* b = a + blk.per_layer;
+        double s = 0.0;
+        for (index_t i = 0; i < blk.per_layer; ++i) {
+          const double d = b[i] - a[i];
+          s += d * d;
+          if (g) {
+            g[n * blk.per_layer + i] -= c * d;
+            g[(n + 1) * blk.per_layer + i] += c * d;
+          }
+        }
+        J += 0.5 * c * s;
+      }
+    }
+  }
+  if (cfg.gamma_out != 0.0) {
+    // Opening and head: everything outside the residual layers' blocks.
+    const double* x = theta.data;
+    double* g = grad ? grad->data : nullptr;
+    J += tikhonov_block(cfg.gamma_out, x, lay.W, g);
+    J += tikhonov_block(cfg.gamma_out, x + lay.W_out, lay.size - lay.W_out,
+                        g ? g + lay.W_out : nullptr);
+  }
+  return J;
+}
+
+void conv_forward_sweep(const ConvConfig& cfg, const ConvView<const double>& theta, index_t n,
+                        double* U, double* Z) {
+  const index_t S = cfg.state_size(), sz = n * S;
+  const double h = cfg.h();
+  parallel_blocks(n, kMinImages, [&](index_t r0, index_t r1) {
+    const index_t off = r0 * S;
+    for (index_t l = 0; l < cfg.n_layers; ++l)
+      conv_layer_forward(cfg, theta.W(l), theta.b(l), h, U + l * sz + off, r1 - r0,
+                         U + (l + 1) * sz + off, Z + l * sz + off);
+  });
+}
+
+// By blocks of images through all layers; each block forms its share of every
+// layer's gradient while its factor d is in cache (block 0 into grad, the
+// others into partials summed afterwards), as the dense sweep does.
+void conv_backward_sweep(const ConvConfig& cfg, const ConvView<const double>& theta, index_t n,
+                         const double* U, double* Z, double* lam, const ConvView<double>& grad) {
+  const index_t S = cfg.state_size(), sz = n * S, L = cfg.n_layers;
+  const index_t nk = theta.layout.per_kernel, C = cfg.channels, gsz = nk + C;
+  const double h = cfg.h();
+  const int blocks = block_count(n, kMinImages);
+  std::vector<double> partials(static_cast<std::size_t>(blocks - 1) * L * gsz);
+  double* P = partials.data();
+  parallel_blocks_indexed(n, kMinImages, [&](int t, index_t r0, index_t r1) {
+    const index_t off = r0 * S, rows = r1 - r0;
+    for (index_t l = L - 1; l >= 0; --l) {
+      double* gK = t == 0 ? grad.W(l) : P + ((t - 1) * L + l) * gsz;
+      double* gb = t == 0 ? grad.b(l) : gK + nk;
+      double* d = Z + l * sz + off;
+      conv_adjoint_factor(cfg, d, false, lam + off, rows, d);
+      conv_layer_gradient(cfg, h, U + l * sz + off, d, rows, gK, gb);
+      conv_layer_adjoint(cfg, theta.W(l), h, d, lam + off, rows, lam + off);
+    }
+  });
+  if (blocks > 1)
+    parallel_for(L, [&](index_t l) {
+      double* gK = grad.W(l);
+      double* gb = grad.b(l);
+      for (int t = 1; t < blocks; ++t) {
+        const double* p = P + ((t - 1) * L + l) * gsz;
+        for (index_t i = 0; i < nk; ++i) gK[i] += p[i];
+        for (index_t j = 0; j < C; ++j) gb[j] += p[nk + j];
+      }
+    });
+}
+
+ConvSerialModel::ConvSerialModel(const ConvConfig& cfg)
+    : cfg_(cfg), layout_(ConvLayout::of(cfg)) {}
+
+void ConvSerialModel::propagate(const double* theta, const double* X, index_t n) {
+  const index_t sz = n * cfg_.state_size();
+  Xt_.resize(n * cfg_.input_size());
+  U_.resize((cfg_.n_layers + 1) * sz);
+  Z_.resize(cfg_.n_layers * sz);
+  z0_.resize(sz);
+  const ConvView<const double> p{theta, layout_};
+  images_to_channels_last(cfg_, X, n, Xt_.data());
+  conv_opening_forward(cfg_, p, Xt_.data(), n, U_.data(), z0_.data());
+  conv_forward_sweep(cfg_, p, n, U_.data(), Z_.data());
+}
+
+void ConvSerialModel::forward(const double* theta, const double* X, index_t n, double* uN) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  propagate(theta, X, n);
+  const index_t sz = n * cfg_.state_size();
+  std::copy(U_.begin() + cfg_.n_layers * sz, U_.begin() + (cfg_.n_layers + 1) * sz, uN);
+}
+
+void ConvSerialModel::predict(const double* theta, const double* X, index_t n, double* out) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  propagate(theta, X, n);
+  f_.resize(n * cfg_.features());
+  const ConvView<const double> p{theta, layout_};
+  conv_head_output(cfg_, p, U_.data() + cfg_.n_layers * n * cfg_.state_size(), n, f_.data(),
+                   out);
+}
+
+double ConvSerialModel::loss_and_grad(const double* theta, const double* X, const double* Y,
+                                      index_t n, double* grad) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  propagate(theta, X, n);
+  const index_t sz = n * cfg_.state_size();
+  const ConvView<const double> p{theta, layout_};
+  f_.resize(n * cfg_.features());
+  work_.resize(n * cfg_.n_out);
+  const double* uN = U_.data() + cfg_.n_layers * sz;
+  if (!grad)
+    return conv_head_loss(cfg_, p, uN, Y, n, f_.data(), work_.data(), nullptr, nullptr) +
+           conv_regularization(cfg_, p, nullptr);
+  std::fill(grad, grad + layout_.size, 0.0);
+  const ConvView<double> g{grad, layout_};
+  lam_.resize(sz);
+  double J = conv_head_loss(cfg_, p, uN, Y, n, f_.data(), work_.data(), lam_.data(), &g);
+  conv_backward_sweep(cfg_, p, n, U_.data(), Z_.data(), lam_.data(), g);
+  conv_opening_backward(cfg_, p, Xt_.data(), n, z0_.data(), lam_.data(), g);
+  J += conv_regularization(cfg_, p, &g);
+  return J;
+}
+
+}  // namespace layerparallel
