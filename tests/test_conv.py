@@ -196,3 +196,46 @@ def test_bad_images_are_value_errors():
         net.loss(theta, X, Y[:-1])
     with pytest.raises(ValueError, match="theta"):
         net.forward(theta.data[:-1], X)
+
+
+# ---- the same numbers at 1, 2 and 3 ranks ----------------------------------------
+@pytest.mark.mpi
+def test_same_numbers_at_one_two_and_three_ranks(tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    here = os.path.dirname(__file__)
+    mpiexec = shutil.which("mpiexec") or shutil.which(
+        "mpiexec", path=os.path.dirname(sys.executable))
+    if not (mpiexec and lp._core.mpi_available):
+        pytest.skip("needs mpiexec and an MPI build")
+    sys.path.insert(0, os.path.join(here, "mpi"))
+    try:
+        from conv_ranks import setup
+    finally:
+        sys.path.pop(0)
+    net, theta, X, Y = setup()
+    J0, g0 = net.loss_and_grad(theta, X, Y)
+    U0 = net.forward(theta, X)
+    runs = {}
+    for k in (1, 2, 3):
+        out = tmp_path / f"k{k}.npz"
+        proc = subprocess.run([mpiexec, "-n", str(k), sys.executable, "-m", "mpi4py",
+                               os.path.join(here, "mpi", "conv_ranks.py"), str(out)],
+                              capture_output=True, text=True, timeout=120,
+                              env=dict(os.environ, OMP_NUM_THREADS="1"))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        d = runs[k] = np.load(out)
+        assert abs(d["J_serial"] - J0) <= 1e-12 * abs(J0)
+        np.testing.assert_allclose(d["g_serial"], g0.data, rtol=0,
+                                   atol=1e-13 * np.abs(g0.data).max())
+        assert abs(d["J"] - J0) <= 1e-9 * abs(J0)
+        assert np.linalg.norm(d["g"] - g0.data) <= 1e-9 * np.linalg.norm(g0.data)
+        assert np.linalg.norm(d["U"] - U0) <= 1e-9 * np.linalg.norm(U0)
+        assert d["its"] >= 2
+        assert d["acc"] == net.accuracy(theta, X, Y)
+    for k in (2, 3):
+        np.testing.assert_allclose(runs[k]["nested"], runs[1]["nested"], rtol=0, atol=1e-10)
+        np.testing.assert_allclose(runs[k]["nested_loss"], runs[1]["nested_loss"], rtol=1e-10)

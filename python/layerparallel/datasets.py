@@ -21,6 +21,9 @@ __all__ = [
     "two_polynomials",
     "two_polynomials_function",
     "digits",
+    "mnist",
+    "read_idx",
+    "indian_pines",
     "train_validation_split",
     "PROBLEMS",
     "REGRESSION",
@@ -164,13 +167,13 @@ def two_polynomials(n=1000, seed=0):
     return _as_output(X), _as_output(two_polynomials_function(X))
 
 
-def digits(seed=0):
+def digits(seed=0, images=False):
     """scikit-learn's 8 x 8 handwritten digits (1797 images, bundled with
     scikit-learn, no download).
 
-    ``X`` (1797, 64) = pixel intensities / 16, in [0, 1]; ``Y`` (1797, 10)
-    one-hot digit labels. Rows are shuffled by
-    ``default_rng(seed).permutation``.
+    ``X`` (1797, 64) = pixel intensities / 16, in [0, 1] (with ``images=True``
+    the same values as (1797, 1, 8, 8) images); ``Y`` (1797, 10) one-hot
+    digit labels. Rows are shuffled by ``default_rng(seed).permutation``.
     """
     try:
         from sklearn.datasets import load_digits
@@ -182,7 +185,12 @@ def digits(seed=0):
     data = load_digits()
     order = np.random.default_rng(seed).permutation(data.target.shape[0])
     X = data.data[order] / 16.0
+    if images:
+        X = X.reshape(-1, 1, 8, 8)
     return _as_output(X), _one_hot(data.target[order].astype(np.intp), 10)
+
+
+from ._images import indian_pines, mnist, read_idx  # noqa: E402  (loaders of user files)
 
 
 def train_validation_split(X, Y, validation_fraction=0.2, seed=0):
@@ -231,8 +239,11 @@ def train_validation_split(X, Y, validation_fraction=0.2, seed=0):
 
 # --------------------------------------------------------------------------- named problems
 
-PROBLEMS = ("peaks", "xor", "sine", "two_polynomials", "digits")
+PROBLEMS = ("peaks", "xor", "sine", "two_polynomials", "digits", "digits-images", "mnist",
+            "indian-pines")
 REGRESSION = ("sine", "two_polynomials")
+IMAGES = ("digits-images", "mnist")  # X as (n, C, H, W)
+FILES = ("mnist", "indian-pines")    # read from the user's data_dir
 
 
 class Problem(tuple):
@@ -250,7 +261,7 @@ class Problem(tuple):
         return f"Problem({self.description})"
 
 
-def problem(name, samples=5000, seed=0, validation_fraction=0.2):
+def problem(name, samples=5000, seed=0, validation_fraction=0.2, data_dir=None):
     """A named problem split into training and validation data.
 
     ``name`` is one of ``PROBLEMS``: ``xor`` (the 4 patterns, one-hot, trained
@@ -258,19 +269,36 @@ def problem(name, samples=5000, seed=0, validation_fraction=0.2):
     (``samples`` generated, then split by ``train_validation_split``) or
     ``digits`` (the first ``samples`` of the shuffled images). ``sine`` and
     ``two_polynomials`` have a regression head, the others a classification
-    head.
+    head. ``digits-images`` is ``digits`` as (n, 1, 8, 8) images. From the
+    user's files in ``data_dir``: ``mnist`` (the first ``samples`` training
+    images, validated on the first ``round(validation_fraction * samples)``
+    test images) and ``indian-pines`` (the 16-class labeled pixels, 220
+    bands, ``samples`` of them drawn by ``seed``, then split).
     """
     if name not in PROBLEMS:
         raise ValueError(f"unknown problem {name!r}; choose from {', '.join(PROBLEMS)}")
     samples = _check_positive_int(samples, "samples")
+    if name in FILES and data_dir is None:
+        raise ValueError(f"problem {name!r} reads your downloaded files: give data_dir "
+                         "(the folder holding them)")
+    if name == "mnist":
+        n_val = max(1, int(round(validation_fraction * samples)))
+        Xt, Yt, Xv, Yv = mnist(data_dir, n_train=samples, n_test=n_val)
+        return Problem(Xt, Yt, Xv, Yv, "classification", name,
+                       f"mnist: {Xt.shape[0]} training / {Xv.shape[0]} test images from "
+                       f"{data_dir}")
     if name == "xor":
         X, Y = xor()
         Y = np.ascontiguousarray(np.hstack([1.0 - Y, Y]))  # one-hot: classes 0, 1
         return Problem(X, Y, X, Y, "classification", name,
                        "xor: the 4 patterns, trained and validated on all")
-    if name == "digits":
-        X, Y = digits(seed=seed)
+    if name in ("digits", "digits-images"):
+        X, Y = digits(seed=seed, images=name == "digits-images")
         X, Y = X[:samples], Y[:samples]
+    elif name == "indian-pines":
+        X, Y = indian_pines(data_dir)
+        order = np.random.default_rng(seed).permutation(X.shape[0])[:samples]
+        X, Y = X[order], Y[order]
     else:
         X, Y = {"peaks": peaks, "sine": sine, "two_polynomials": two_polynomials}[name](
             n=samples, seed=seed)
