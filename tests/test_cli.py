@@ -172,7 +172,12 @@ def test_bad_config_file(tmp_path, capsys, text, fragment):
     (["train", "--bogus"], "--bogus"),
     (["train", "--width", "0"], "--width"),
     (["train", "--width", "eight"], "--width"),
-    (["train", "--problem", "mnist"], "invalid choice"),
+    (["train", "--problem", "cifar"], "invalid choice"),
+    (["train", "--problem", "mnist"], "--data-dir"),
+    (["train", "--problem", "mnist", "--data-dir", "/nonexistent"], "train-images-idx3-ubyte"),
+    (["train", *SMALL, "--model", "conv"], "image data"),
+    (["train", *SMALL, "--problem", "digits-images", "--model", "conv", "--kernel-size", "4"],
+     "odd"),
     (["train", "--config", "/nonexistent/run.toml"], "/nonexistent/run.toml"),
     (["train", "--validation-fraction", "1.5"], "--validation-fraction"),
     (["train", *SMALL, "--one-shot", "2"], "--mgrit"),
@@ -336,3 +341,58 @@ def test_nested_training_from_the_command_line(tmp_path):
     assert [r["n_layers"] for r in rows] == [4] * 6 + [8] * 4 + [16] * 3
     assert rows[-1]["work_units"] > rows[0]["work_units"] > 0
     assert cli.main(["train", "--nested", "3", "--schedule", "6,4", "--threads", "1"]) == 2
+
+
+# --------------------------------------------------------------------------- image problems
+
+CONV = ["--problem", "digits-images", "--model", "conv", "--channels", "3", "--layers", "4",
+        "--samples", "60", "--no-progress", "--threads", "1"]
+
+
+def test_conv_model_on_digit_images_with_mgrit_and_checkpoint(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    log, ck = tmp_path / "run.jsonl", tmp_path / "ck"
+    status, out, err = run_cli(capsys, "train", *CONV, "--iterations", "4", "--mgrit",
+                               "--cfactor", "2", "--one-shot", "1", "--optimizer", "adam",
+                               "--log", str(log), "--checkpoint", str(ck),
+                               "--checkpoint-every", "2")
+    assert status == 0, err
+    assert "ConvODEResNet(in_shape=(1, 8, 8), channels=3, n_layers=4" in out
+    first = read_log(log)
+    status, _, err = run_cli(capsys, "train", *CONV, "--iterations", "6", "--mgrit",
+                             "--cfactor", "2", "--one-shot", "1", "--optimizer", "adam",
+                             "--log", str(log), "--checkpoint", str(ck), "--resume")
+    assert status == 0, err
+    resumed = read_log(log)
+    assert [r["iteration"] for r in resumed] == list(range(1, 7))
+    assert resumed[:4] == first
+    assert resumed[-1]["val_accuracy"] is not None
+
+
+def test_dense_model_flattens_images_and_nested_conv_runs(capsys):
+    pytest.importorskip("sklearn")
+    status, out, err = run_cli(capsys, "train", "--problem", "digits-images", *SMALL,
+                               "--iterations", "2")
+    assert status == 0, err
+    assert "n_in=64" in out
+    status, out, err = run_cli(capsys, "train", *CONV, "--nested", "2", "--schedule", "2,2")
+    assert status == 0, err
+    assert "nested" in out
+
+
+def test_files_problems_from_data_dir(tmp_path, capsys):
+    from test_image_data import fake_indian_pines, fake_mnist
+
+    fake_mnist(tmp_path, n_train=20, n_test=10)
+    status, out, err = run_cli(capsys, "train", "--problem", "mnist", "--data-dir",
+                               str(tmp_path), "--model", "conv", "--channels", "2", "--layers",
+                               "2", "--samples", "20", "--iterations", "2", "--no-progress")
+    assert status == 0, err
+    assert "mnist: 20 training / 4 test images" in out
+    fake_indian_pines(tmp_path)
+    status, out, err = run_cli(capsys, "train", "--problem", "indian-pines", "--data-dir",
+                               str(tmp_path), "--width", "220", "--layers", "8",
+                               "--nested", "3", "--schedule", "2,2,1", "--samples", "50",
+                               "--no-progress", "--threads", "1")
+    assert status == 0, err
+    assert "indian-pines: 40 training / 10 validation" in out

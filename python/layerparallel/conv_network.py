@@ -138,6 +138,11 @@ class ConvODEResNet(ODEResNet):
         _, height, width = self.in_shape
         return self.channels * (1 if self.pooling == "average" else height * width)
 
+    @property
+    def state_size(self):
+        """Values of one sample's state: C H W."""
+        return self.channels * self.in_shape[1] * self.in_shape[2]
+
     def with_layers(self, n_layers):
         """The same network with ``n_layers`` residual layers (same T, comm, ...)."""
         return ConvODEResNet(self.in_shape, self.channels, n_layers, self.n_out, T=self.T,

@@ -35,7 +35,8 @@ def estimate(net, rows, optimizer, memory, cfactor=1):
     local = max(off + _prod(shape) for off, shape in net._layout.values())
     vectors = _BASE_VECTORS + _OPTIMIZER_VECTORS[optimizer](memory)
     params = 8 * (net.n_params + vectors * local)
-    states = 8 * rows * net.width * (net.n_local_layers // cfactor + 1)
+    per_sample = getattr(net, "state_size", None) or net.width  # a conv net's C H W
+    states = 8 * rows * per_sample * (net.n_local_layers // cfactor + 1)
     return params, states
 
 
@@ -59,7 +60,9 @@ def check_memory(net, samples, args, comm):
     have = available_bytes()
     error = None
     if have is not None and params + states > have:
-        error = (f"--layers {net.n_layers} --width {net.width} needs at least "
+        size = (f"--channels {net.channels}" if hasattr(net, "channels")
+                else f"--width {net.width}")
+        error = (f"--layers {net.n_layers} {size} needs at least "
                  f"{_gb(params + states)} per rank ({net.n_params:,} parameters: "
                  f"{_gb(params)} with the {args.optimizer} state; states of {rows} "
                  f"samples: {_gb(states)}), but only {_gb(have)} is available")

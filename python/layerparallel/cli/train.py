@@ -37,9 +37,20 @@ def add_parser(subparsers):
                    help="share of the samples held out for validation")
     g.add_argument("--seed", type=nonnegative_int, default=0,
                    help="seed of data, split, initialization and batches")
+    g.add_argument("--data-dir", metavar="DIR", default=None,
+                   help="folder with your downloaded files (mnist: the idx files; "
+                        "indian-pines: Indian_pines.mat and Indian_pines_gt.mat)")
     g = t.add_argument_group("network")
+    g.add_argument("--model", default="dense", choices=["dense", "conv"],
+                   help="dense residual layers, or convolutional ones (image problems)")
     g.add_argument("--width", type=positive_int, default=8,
-                   help="state width w")
+                   help="state width w (dense)")
+    g.add_argument("--channels", type=positive_int, default=8,
+                   help="channels C of the states (conv)")
+    g.add_argument("--kernel-size", type=positive_int, default=3,
+                   help="odd kernel size k (conv)")
+    g.add_argument("--pooling", default="average", choices=["average", "flatten"],
+                   help="head features of a conv net: channel means or the whole state")
     g.add_argument("--layers", type=positive_int, default=64,
                    help="residual layers N")
     g.add_argument("--T", type=positive_float, default=5.0, help="final time (h = T/layers)")
@@ -229,6 +240,31 @@ def _optimizer(lp, args):
     return lp.optim.create(args.optimizer, lr=args.lr, **options)
 
 
+def _network(lp, args, grid, method, Xt, Xv, n_out, head):
+    """(net, Xt, Xv): the --model network for the data (images flattened for a dense net)."""
+    images = Xt.ndim == 4
+    if args.model == "conv":
+        if not images:
+            raise UsageError(f"--model conv needs image data (digits-images or mnist), "
+                             f"not --problem {args.problem}")
+        if method not in ("serial", "mgrit") or grid.data > 1:
+            raise UsageError("--model conv runs with --method serial or mgrit on layer ranks "
+                             "only (no data ranks)")
+        net = lp.ConvODEResNet(Xt.shape[1:], args.channels, args.layers, n_out, T=args.T,
+                               kernel_size=args.kernel_size, activation=args.activation,
+                               opening=args.opening, pooling=args.pooling,
+                               gamma_tik=args.gamma_tik, gamma_ddt=args.gamma_ddt,
+                               gamma_out=args.gamma_out, comm=grid.layer_comm)
+        return net, Xt, Xv
+    if images:
+        Xt, Xv = Xt.reshape(Xt.shape[0], -1), Xv.reshape(Xv.shape[0], -1)
+    net = grid.network(n_in=Xt.shape[1], width=args.width, n_layers=args.layers, n_out=n_out,
+                       T=args.T, activation=args.activation, opening=args.opening, head=head,
+                       gamma_tik=args.gamma_tik, gamma_ddt=args.gamma_ddt,
+                       gamma_out=args.gamma_out)
+    return net, Xt, Xv
+
+
 def run(args, rank_hint=0):
     import layerparallel as lp
 
@@ -254,8 +290,17 @@ def run(args, rank_hint=0):
             raise UsageError(f"--schedule needs {args.nested} entries, one per level")
         args.iterations = sum(args.schedule)
 
-    problem = lp.datasets.problem(args.problem, samples=args.samples, seed=args.seed,
-                                  validation_fraction=args.validation_fraction)
+    if args.problem in datasets.FILES and args.data_dir is None:
+        raise UsageError(f"--problem {args.problem} reads your downloaded files: "
+                         "give --data-dir DIR")
+    problem, error = None, None
+    try:  # files may be missing on some ranks only
+        problem = lp.datasets.problem(args.problem, samples=args.samples, seed=args.seed,
+                                      validation_fraction=args.validation_fraction,
+                                      data_dir=args.data_dir)
+    except (OSError, ValueError) as exc:
+        error = " ".join(str(exc).split())
+    agree(comm, error)
     Xt, Yt, Xv, Yv = problem
     head, described = problem.head, problem.description
     n_out = Yt.shape[1]
@@ -266,10 +311,7 @@ def run(args, rank_hint=0):
         raise UsageError("--nested runs on layer ranks only (no data ranks)")
     optimizer = (_decomposition(lp, args, method, grid) if method.startswith("dd-")
                  else _optimizer(lp, args))
-    net = grid.network(n_in=Xt.shape[1], width=args.width, n_layers=args.layers, n_out=n_out,
-                       T=args.T, activation=args.activation, opening=args.opening, head=head,
-                       gamma_tik=args.gamma_tik, gamma_ddt=args.gamma_ddt,
-                       gamma_out=args.gamma_out)
+    net, Xt, Xv = _network(lp, args, grid, method, Xt, Xv, n_out, head)
     check_memory(net, Xt.shape[0], args, comm)  # before the parameters are allocated
     theta = net.init(args.init, seed=args.seed, magnitude=args.magnitude)
     solver = None
