@@ -148,6 +148,11 @@ def test_accuracy_predict_and_threads_agree():
     try:
         lp.set_num_threads(2)
         J2, g2 = net.loss_and_grad(theta, X, Y)
+        for storage in ("all", "C"):
+            mg = lp.MGRIT(cfactor=2, tol=1e-12, storage=storage, warm_start=False)
+            J3, g3, _ = net.loss_and_grad(theta, X, Y, solver=mg)
+            assert abs(J3 - J1) <= 1e-10 * abs(J1)
+            assert np.linalg.norm(g3.data - g1.data) <= 1e-9 * np.linalg.norm(g1.data)
     finally:
         lp.set_num_threads(before)
     assert abs(J1 - J2) <= 1e-13 * abs(J1)
