@@ -15,7 +15,7 @@ that the configuration runs end to end on files of the real shape, and how
 long an iteration takes; it says nothing about the accuracy on the real data.
 
     python bench/indian_pines_synthetic.py DIR [--schedule 200,100,50] [--write-only]
-        [-- extra layerparallel train flags]
+        [more layerparallel train flags, e.g. --log run.jsonl]
 """
 
 import argparse
@@ -58,8 +58,8 @@ def main():
     ap.add_argument("folder")
     ap.add_argument("--schedule", default="200,100,50")
     ap.add_argument("--write-only", action="store_true")
-    ap.add_argument("extra", nargs="*", help="more `layerparallel train` flags (after --)")
-    args = ap.parse_args()
+    args, extra = ap.parse_known_args()  # the rest: more `layerparallel train` flags
+    extra = [a for a in extra if a != "--"]
     labeled = write_standin(args.folder)
     print(f"wrote a 145 x 145 x 220 stand-in with {labeled} labeled pixels to {args.folder}",
           file=sys.stderr)
@@ -70,7 +70,7 @@ def main():
            "--schedule", args.schedule, "--samples", "1250", "--validation-fraction", "0.2",
            "--T", "5", "--activation", "smoothrelu", "--init", "uniform", "--magnitude",
            "1e-3", "--optimizer", "lbfgs", "--gamma-tik", "1e-5", "--no-progress",
-           "--validate-every", "5", *args.extra]
+           "--validate-every", "5", *extra]
     print(" ".join(cmd), file=sys.stderr)
     return subprocess.call(cmd)
 
