@@ -205,6 +205,7 @@ def test_bad_images_are_value_errors():
 
 # ---- the same numbers at 1, 2 and 3 ranks ----------------------------------------
 @pytest.mark.mpi
+@pytest.mark.slow
 def test_same_numbers_at_one_two_and_three_ranks(tmp_path):
     import os
     import shutil
