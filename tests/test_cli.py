@@ -396,3 +396,26 @@ def test_files_problems_from_data_dir(tmp_path, capsys):
                                "--no-progress", "--threads", "1")
     assert status == 0, err
     assert "indian-pines: 40 training / 10 validation" in out
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+@pytest.mark.skipif(not (_mpiexec() and lp._core.mpi_available),
+                    reason="needs mpiexec and an MPI build")
+def test_conv_checkpoint_of_two_ranks_resumes_on_one(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    ck, log = tmp_path / "ck", tmp_path / "run.jsonl"
+    args = [*CONV, "--optimizer", "adam", "--checkpoint", str(ck)]
+    cmd = [_mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py", "-m", "layerparallel",
+           "train", *args, "--iterations", "2", "--checkpoint-every", "1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    status, _, err = run_cli(capsys, "train", *args, "--iterations", "4", "--resume",
+                             "--log", str(log))
+    assert status == 0, err
+    status, _, err = run_cli(capsys, "train", *CONV, "--optimizer", "adam", "--iterations",
+                             "4", "--log", str(tmp_path / "straight.jsonl"))
+    assert status == 0, err
+    resumed, straight = read_log(log), read_log(tmp_path / "straight.jsonl")
+    assert resumed[-1]["loss"] == pytest.approx(straight[-1]["loss"], rel=1e-10, abs=0)
