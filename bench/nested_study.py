@@ -1,18 +1,32 @@
-"""The seed paper's nested-iteration robustness study on peaks, with our own numbers.
+"""The nested-iteration paper's robustness study on peaks (its Fig. 3 and Fig. 4), with our numbers.
 
-Peaks, widths 5 and 8, 64 residual layers, T = 5; nested iteration with three
-levels (16, 32, 64 layers) and schedule 200/125/75 against non-nested training
-of the 64-layer net for the same wall time (the nested run's total in work
-units; the paper used 188 steps). Hyperparameters: initial weight magnitude
-{0, 1e-6} of the residual layers (opening layer and
-classifier Glorot, as in the seed code) x Tikhonov {1e-5, 1e-7}, `--seeds` seeds each (12 in the paper: 48
-runs per width per method). Prints JSON rows per run and a summary table
-(mean/median/max/min/std of validation accuracy); `--png` draws validation
-accuracy against work units for the best run of each method.
+Peaks, widths 5 and 8, 64 residual layers, T = 5, 5000 training points (the
+paper's s = 5000) and 1000 validation points, smoothed ReLU, L-BFGS.
+Hyperparameters: initial weight magnitude {0, 1e-6} of the residual layers
+(opening layer and classifier Glorot) x Tikhonov {1e-5, 1e-7}, ``--seeds``
+seeds each (12 in the paper: 48 runs per width and method).
 
-    python bench/nested_study.py --quick                  # a few minutes
-    python bench/nested_study.py --seeds 12 --png nested.png
-    python bench/nested_study.py --one-shot 2 ...         # layer-parallel one-shot MGRIT
+Protocol (the paper's, the default): layer-parallel one-shot training, every
+gradient from d = 2 warm-started MGRIT cycles (c = 4, FCF); nested iteration
+with three levels (16, 32, 64 layers), schedule 200/125/75 and constant
+interpolation, d = 10 for the first 3 optimizer iterations after each
+refinement; non-nested: the 64-layer net for 188 iterations (the paper's
+count). The work unit is the paper's: the mean wall time of one non-nested
+iteration (of the same hyperparameters and seed).
+
+Second table (``--equal-time``, on by default): the non-nested run given the
+nested run's wall time (its work units, rounded), read from the same
+non-nested run continued as needed (validation every ``--validate-every``
+iterations: the accuracy at the last validation not after that budget).
+
+``--exact`` trains with exact (serial) gradients instead of one-shot MGRIT.
+Prints one JSON row per run and the summary tables (mean, median, max, min,
+std of the validation accuracy); ``--png`` draws Fig. 4 (validation accuracy
+against work units, the best run of each method, nested levels in colours).
+
+    python bench/nested_study.py --quick                     # a few minutes
+    python bench/nested_study.py --png bench/figures/nested_fig4.png   # 48 runs each
+    python bench/nested_study.py --seeds 2 --widths 5 8      # 8 runs each
 """
 
 import argparse
@@ -25,29 +39,65 @@ from _common import emit, log
 
 import layerparallel as lp
 
+PAPER = {  # Fig. 3, copied exactly: mean, median, max, min, std. dev.
+    (5, "nested"): ("86.7%", "88.0%", "97.0%", "66.0%", "7.69%"),
+    (5, "non_nested"): ("85.0%", "88.5%", "95.0%", "20.0%", "11.7%"),
+    (8, "nested"): ("92.3%", "94.0%", "99.0 %", "72.5 %", "5.18 %"),
+    (8, "non_nested"): ("90.7%", "91.8%", "96.5%", "57.0%", "6.08 %"),
+}
 
-def run(width, magnitude, gamma, seed, nested, args, iterations=None):
+
+def data(args, seed):
     X, Y = lp.datasets.peaks(n=args.samples + args.validation, seed=seed)
-    X, Y, Xv, Yv = lp.datasets.train_validation_split(X, Y, args.validation
-                                                      / (args.samples + args.validation),
-                                                      seed=seed)
+    return lp.datasets.train_validation_split(
+        X, Y, args.validation / (args.samples + args.validation), seed=seed)
+
+
+def solver_kwargs(args, cycles):
+    if args.exact:
+        return {}
+    return dict(solver=lp.MGRIT(cfactor=args.cfactor), one_shot=cycles)
+
+
+def run_nested(width, magnitude, gamma, seed, args):
+    X, Y, Xv, Yv = data(args, seed)
     net = lp.ODEResNet(2, width, 64, 5, T=5.0, activation="smoothrelu", gamma_tik=gamma)
-    kw = dict(validation=(Xv, Yv), validate_every=args.validate_every)
-    if args.one_shot:
-        kw.update(solver=lp.MGRIT(cfactor=args.cfactor), one_shot=args.one_shot)
-    opt = lp.optim.LBFGS(memory=5)
+    kw = solver_kwargs(args, args.d)
+    if not args.exact:
+        kw.update(refine_cycles=args.d_refine, refine_steps=args.refine_steps)
     t0 = time.perf_counter()
-    if nested:
-        _, theta, h = lp.nested_train(net, X, Y, opt, levels=3, schedule=args.schedule,
-                                      interp=args.interp, magnitude=magnitude, seed=seed, **kw)
-        unit = h.work_unit_seconds
-    else:
-        theta = net.init("uniform", seed=seed, magnitude=magnitude, outer="glorot")
-        h = lp.train(net, theta, X, Y, opt, iterations=iterations, **kw)
-        unit = h["wall_time"][-1] / len(h["wall_time"])
-        h["work_units"] = [t / unit for t in h["wall_time"]]
-    acc = h.last("val_accuracy")
-    return acc, h, time.perf_counter() - t0
+    _, _, h = lp.nested_train(net, X, Y, lp.optim.LBFGS(memory=5), levels=3,
+                              schedule=args.schedule, interp="constant", magnitude=magnitude,
+                              seed=seed, validation=(Xv, Yv),
+                              validate_every=args.validate_every, **kw)
+    return h, time.perf_counter() - t0
+
+
+def run_non_nested(width, magnitude, gamma, seed, args, iterations, budget_s=None):
+    """The fine net for `iterations`; with budget_s continued until its wall time
+    reaches budget_s. Returns the history (one optimizer kept throughout)."""
+    X, Y, Xv, Yv = data(args, seed)
+    net = lp.ODEResNet(2, width, 64, 5, T=5.0, activation="smoothrelu", gamma_tik=gamma)
+    theta = net.init("uniform", seed=seed, magnitude=magnitude, outer="glorot")
+    opt = lp.optim.LBFGS(memory=5)
+    kw = dict(validation=(Xv, Yv), validate_every=args.validate_every,
+              **solver_kwargs(args, args.d))
+    h = lp.train(net, theta, X, Y, opt, iterations=iterations, **kw)
+    records = h.records()
+    while budget_s is not None and records[-1]["wall_time"] < budget_s:
+        offset, t_off = len(records), records[-1]["wall_time"]
+        more = lp.train(net, theta, X, Y, opt, iterations=args.validate_every, **kw)
+        for r in more.records():
+            r["iteration"] += offset
+            r["wall_time"] += t_off
+            records.append(r)
+    return records
+
+
+def accuracy_at(records, iterations):
+    """The last validation accuracy at or before `iterations`."""
+    acc = [r["val_accuracy"] for r in records[:iterations] if r["val_accuracy"] is not None]
+    return acc[-1] if acc else None
 
 
 def summary(values):
@@ -55,65 +105,122 @@ def summary(values):
     return dict(mean=v.mean(), median=np.median(v), max=v.max(), min=v.min(), std=v.std())
 
 
+def table(title, results, widths, methods):
+    lines = [f"\n{title}", "",
+             "| width | method | runs | mean | median | max | min | std | paper mean | "
+             "paper median | paper max | paper min | paper std |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for width in widths:
+        for method in methods:
+            accs = [a for a, _ in results.get((width, method), [])]
+            if not accs:
+                continue
+            s = summary(accs)
+            paper = PAPER.get((width, method.split(":")[0]), ("",) * 5)
+            lines.append(f"| {width} | {method} | {len(accs)} | " +
+                         " | ".join(f"{100 * s[k]:.1f} %" for k in
+                                    ("mean", "median", "max", "min", "std")) +
+                         " | " + " | ".join(paper) + " |")
+            emit(bench="nested_study_summary", table=title, width=width, method=method,
+                 runs=len(accs), **{k: float(v) for k, v in s.items()})
+    print("\n".join(lines), flush=True)
+
+
+def figure(results, widths, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise SystemExit(f"--png needs matplotlib ({exc})")
+    fig, axes = plt.subplots(len(widths), 1, figsize=(7, 3.6 * len(widths)), squeeze=False)
+    for ax, width in zip(axes[:, 0], widths):
+        acc, recs = max(results[(width, "non_nested")], key=lambda r: r[0])
+        pts = [(r["work_units"], r["val_accuracy"]) for r in recs
+               if r["val_accuracy"] is not None]
+        ax.plot(*zip(*pts), color="red", label=f"non-nested (best, {100 * acc:.1f} %)")
+        acc, recs = max(results[(width, "nested")], key=lambda r: r[0])
+        for level, color in zip(range(3), ("C0", "C2", "C4")):
+            pts = [(r["work_units"], r["val_accuracy"]) for r in recs
+                   if r["level"] == level and r["val_accuracy"] is not None]
+            if pts:
+                ax.plot(*zip(*pts), color=color,
+                        label=f"nested level {level} ({16 * 2 ** level} layers)")
+        ax.set_title(f"peaks, width {width}: best runs (nested {100 * acc:.1f} %)")
+        ax.set_xlabel("work units (non-nested iterations)")
+        ax.set_ylabel("validation accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    log(f"wrote {path}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--widths", type=int, nargs="+", default=[5, 8])
-    ap.add_argument("--seeds", type=int, default=12)
+    ap.add_argument("--seeds", type=int, default=12, help="per hyperparameter set (4 sets)")
     ap.add_argument("--samples", type=int, default=5000)
     ap.add_argument("--validation", type=int, default=1000)
     ap.add_argument("--schedule", type=int, nargs=3, default=[200, 125, 75])
-    ap.add_argument("--interp", default="constant")
-    ap.add_argument("--one-shot", type=int, default=None)
+    ap.add_argument("--non-nested-iterations", type=int, default=188)
+    ap.add_argument("--d", type=int, default=2, help="MGRIT cycles per gradient")
+    ap.add_argument("--d-refine", type=int, default=10,
+                    help="cycles for the first --refine-steps iterations after a refinement")
+    ap.add_argument("--refine-steps", type=int, default=3)
     ap.add_argument("--cfactor", type=int, default=4)
+    ap.add_argument("--exact", action="store_true", help="serial (exact) gradients")
+    ap.add_argument("--no-equal-time", dest="equal_time", action="store_false")
     ap.add_argument("--validate-every", type=int, default=5)
     ap.add_argument("--png", default=None)
-    ap.add_argument("--quick", action="store_true", help="2 seeds, 2000 samples, width 8")
+    ap.add_argument("--quick", action="store_true",
+                    help="1 seed, 1000 samples, width 8, schedule 20/12/8, 19 iterations")
     args = ap.parse_args()
     if args.quick:
-        args.seeds, args.samples, args.widths = 2, 2000, [8]
+        args.seeds, args.samples, args.widths = 1, 1000, [8]
+        args.schedule, args.non_nested_iterations = [20, 12, 8], 19
     results = {}
     for width in args.widths:
         for magnitude, gamma, seed in itertools.product([0.0, 1e-6], [1e-5, 1e-7],
                                                         range(args.seeds)):
-            acc_n, h_n, t_n = run(width, magnitude, gamma, seed, True, args)
-            steps = max(1, int(round(h_n["work_units"][-1])))  # same wall time
-            acc_s, h_s, t_s = run(width, magnitude, gamma, seed, False, args, steps)
-            for method, acc, h, t in (("nested", acc_n, h_n, t_n),
-                                      ("non_nested", acc_s, h_s, t_s)):
+            h_n, t_n = run_nested(width, magnitude, gamma, seed, args)
+            budget = h_n["wall_time"][-1] if args.equal_time else None
+            recs = run_non_nested(width, magnitude, gamma, seed, args,
+                                  args.non_nested_iterations, budget)
+            base = recs[args.non_nested_iterations - 1]
+            unit = base["wall_time"] / args.non_nested_iterations  # the paper's work unit
+            for r in recs:
+                r["work_units"] = r["wall_time"] / unit
+            nested_recs = h_n.records()
+            for r in nested_recs:
+                r["work_units"] = r["wall_time"] / unit
+            acc_n = h_n.last("val_accuracy")
+            acc_s = accuracy_at(recs, args.non_nested_iterations)
+            runs = [("nested", acc_n, nested_recs, nested_recs[-1]["work_units"]),
+                    ("non_nested", acc_s, recs[:args.non_nested_iterations],
+                     float(args.non_nested_iterations))]
+            if args.equal_time:
+                k = max(1, int(round(nested_recs[-1]["work_units"])))
+                runs.append(("non_nested:equal_time", accuracy_at(recs, k), recs[:k], float(k)))
+            for method, acc, rs, wu in runs:
                 emit(bench="nested_study", width=width, method=method, magnitude=magnitude,
-                     gamma_tik=gamma, seed=seed, val_accuracy=acc, iterations=len(h["loss"]),
-                     work_units=h["work_units"][-1], wall_s=t)
-                results.setdefault((width, method), []).append((acc, h))
-            log(f"w={width} m={magnitude} g={gamma} seed={seed}: nested {acc_n:.3f}, "
-                f"non-nested {acc_s:.3f} ({steps} steps)")
-    print(f"\n{'width':>5} {'method':>11} {'runs':>4} {'mean':>7} {'median':>7} {'max':>7} "
-          f"{'min':>7} {'std':>7}")
-    for (width, method), runs in sorted(results.items()):
-        s = summary([a for a, _ in runs])
-        print(f"{width:5d} {method:>11} {len(runs):4d} " +
-              " ".join(f"{100 * s[k]:6.1f}%" for k in ("mean", "median", "max", "min", "std")))
-        emit(bench="nested_study_summary", width=width, method=method, runs=len(runs),
-             **{k: float(v) for k, v in s.items()})
+                     gamma_tik=gamma, seed=seed, val_accuracy=acc, iterations=len(rs),
+                     work_units=round(wu, 2), exact=args.exact, d=args.d)
+                results.setdefault((width, method), []).append((acc, rs))
+            log(f"w={width} m={magnitude} g={gamma} seed={seed}: nested {acc_n:.3f} "
+                f"({nested_recs[-1]['work_units']:.0f} units), non-nested "
+                f"{args.non_nested_iterations} it {acc_s:.3f}" +
+                (f", equal time {runs[-1][3]:.0f} it {runs[-1][1]:.3f}"
+                 if args.equal_time else ""))
+    protocol = "exact gradients" if args.exact else \
+        f"one-shot d = {args.d} (d = {args.d_refine} for {args.refine_steps} after refinement)"
+    table(f"Table A: nested vs non-nested at {args.non_nested_iterations} iterations "
+          f"({protocol})", results, args.widths, ["nested", "non_nested"])
+    if args.equal_time:
+        table(f"Table B: nested vs non-nested for the same wall time ({protocol})", results,
+              args.widths, ["nested", "non_nested:equal_time"])
     if args.png:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, axes = plt.subplots(1, len(args.widths), figsize=(6 * len(args.widths), 4),
-                                 squeeze=False)
-        for ax, width in zip(axes[0], args.widths):
-            for method in ("nested", "non_nested"):
-                acc, h = max(results[(width, method)], key=lambda r: r[0])
-                pts = [(w, a) for w, a in zip(h["work_units"], h["val_accuracy"])
-                       if a is not None]
-                ax.plot(*zip(*pts), label=f"{method.replace('_', '-')} (best {100 * acc:.1f}%)")
-            ax.set_xlabel("work units (fine-level iterations)")
-            ax.set_ylabel("validation accuracy")
-            ax.set_title(f"peaks, width {width}, 64 layers")
-            ax.legend()
-        fig.tight_layout()
-        fig.savefig(args.png, dpi=120)
-        log(f"wrote {args.png}")
+        figure(results, args.widths, args.png)
 
 
 if __name__ == "__main__":

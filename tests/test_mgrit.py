@@ -233,3 +233,88 @@ def test_skip_first_down_start_converges_to_serial():
                    lp.MGRIT(cfactor=2, tol=1e-13, skip_first_down=True))
     np.testing.assert_allclose(res.state(40), np.linalg.matrix_power(A, 40) @ [1.0, -1.0],
                                rtol=1e-11)
+
+
+# ---- conventions and speedup models -------------------------------------------
+
+def test_hierarchy_is_the_engines():
+    from layerparallel.mgrit import hierarchy
+
+    h = hierarchy(100, cfactor=2, min_coarse=10)
+    assert h["intervals"] == [100, 50, 25, 12, 6]
+    assert h["cfactor"] == [2, 2, 2, 2, 1] and h["stride"] == [1, 2, 4, 8, 16]
+    res = lp.solve(linear_phi, np.array([1.0, -1.0]), 100,
+                   lp.MGRIT(cfactor=2, min_coarse=10, tol=1e-12))
+    assert res._engine.levels == len(h["intervals"])
+    assert hierarchy(7, cfactor=[2, 3], max_levels=3)["intervals"] == [7, 3, 1]
+
+
+@pytest.mark.parametrize("cycle", ["V", "F"])
+def test_xbraid_conventions_count_the_start_cycle(cycle):
+    u0 = np.array([1.0, -1.0])
+    exact = np.linalg.matrix_power(A, 64) @ u0
+    runs = {}
+    for conv in ("package", "xbraid"):
+        for skip in (False, True):
+            mg = lp.MGRIT(cfactor=2, max_levels=4, tol=1e-14, cycle=cycle, conventions=conv,
+                          skip_first_down=skip)
+            res = lp.solve(linear_phi, u0, 64, mg)
+            np.testing.assert_allclose(res.state(64), exact, rtol=1e-8)
+            runs[conv, skip] = res
+    # Without the skip both conventions compute the same residuals; XBraid also
+    # runs (and counts) the cycle after the last one.
+    assert runs["package", False].residuals == runs["xbraid", False].residuals
+    assert runs["package", False].iterations == len(runs["package", False].residuals) - 1
+    assert runs["xbraid", False].iterations == len(runs["xbraid", False].residuals)
+    # With it, XBraid's start counts too.
+    assert runs["package", True].iterations == len(runs["package", True].residuals) - 1
+    assert runs["xbraid", True].iterations == len(runs["xbraid", True].residuals) + 1
+    if cycle == "V":  # the same start for V-cycles
+        assert runs["package", True].residuals == runs["xbraid", True].residuals
+    r = runs["xbraid", True].residuals
+    k = runs["xbraid", True].iterations
+    assert runs["xbraid", True].rho == pytest.approx((r[-1] / r[0]) ** (1 / k))
+    # The skip is XBraid's default under its conventions.
+    assert lp.MGRIT(conventions="xbraid").skip_first_down
+    assert not lp.MGRIT().skip_first_down
+    with pytest.raises(ValueError, match="conventions"):
+        lp.MGRIT(conventions="braid")
+
+
+def test_xbraid_max_iter_counts_the_start():
+    u0 = np.array([1.0, -1.0])
+    for cycle in ("V", "F"):
+        res = lp.solve(linear_phi, u0, 64, lp.MGRIT(cfactor=2, max_levels=4, tol=1e-30,
+                                                    max_iter=4, cycle=cycle,
+                                                    conventions="xbraid"))
+        # the start and 3 cycles, each after its residual, as XBraid's max_iter
+        assert res.iterations == 4 and len(res.residuals) == 3 and not res.converged
+
+
+def test_paper_speedup_model():
+    from layerparallel.mgrit import critical_path, potential_speedup
+
+    # 100 steps, c = 2, coarsest <= 10: levels 100 50 25 12 6 (L = 5).
+    assert critical_path(100, cfactor=2, min_coarse=10, model="paper") == (17 + 8 * 3, 5)
+    # F: V-cycles starting on levels 1, 2, 3 (4, 3, 2 levels): 33 + 25 + 17.
+    assert critical_path(100, cfactor=2, min_coarse=10, cycle="F", model="paper") == (75, 5)
+    assert critical_path(100, cfactor=2, max_levels=2, cycle="F", model="paper") == (17, 2)
+    assert potential_speedup(100, 6, cfactor=2, min_coarse=10, model="paper") == \
+        pytest.approx(100 / (6 * 41))
+    with pytest.raises(ValueError, match="cfactor 2 and FCF"):
+        critical_path(100, cfactor=4, model="paper")
+    with pytest.raises(ValueError, match="model"):
+        critical_path(100, model="amdahl")
+
+
+@pytest.mark.parametrize("conventions", ["package", "xbraid"])
+def test_training_history_counts_like_the_solver(conventions):
+    net, theta, X, Y = problem(32)
+    mg = lp.MGRIT(cfactor=2, tol=1e-10, warm_start=False, conventions=conventions,
+                  skip_first_down=False)
+    _, _, info = net.loss_and_grad(theta.copy(), X, Y, solver=mg)
+    h = lp.train(net, theta, X, Y, lp.optim.GD(lr=1e-3), iterations=1, solver=mg)
+    assert h["mgrit_forward_iterations"][0] == info["forward"]["iterations"]
+    assert h["mgrit_adjoint_iterations"][0] == info["adjoint"]["iterations"]
+    n_res = len(info["forward"]["residuals"])
+    assert info["forward"]["iterations"] == (n_res if conventions == "xbraid" else n_res - 1)

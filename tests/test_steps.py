@@ -258,6 +258,11 @@ def test_two_ranks_converge_to_serial_training(tmp_path):
     xor = make_problem("xor")
     assert np.abs(d["callable_w"] - xor.serial(64, solver="solver3")).max() <= 1e-8
     np.testing.assert_array_equal(d["callable_r"], d["xor_solver3_F_r"])
+    one = lp.steps.solve(xor, None, 64, cycle="F", solver="solver1", conventions="xbraid",
+                         **solve_kwargs())
+    assert int(d["xbraid_it"]) == one.iterations
+    np.testing.assert_allclose(d["xbraid_r"], one.residuals, rtol=1e-9, atol=1e-14)
+    assert np.abs(d["xbraid_w"] - xor.serial(64, solver="solver1")).max() <= 1e-8
 
 
 # ---- bad input --------------------------------------------------------------
@@ -349,3 +354,53 @@ def test_loss_and_predict(name):
     assert p.loss(w) == pytest.approx(e / p.n_examples if name == "ba" else e, rel=1e-12)
     W = p.unpack(w)
     assert [m.shape for m in W] == list(zip(p.sizes[:-1], p.sizes[1:]))
+
+
+# ---- the paper's conventions and data -----------------------------------------
+
+def test_steps_conventions_and_local_index():
+    xor = lp.steps.XOR()
+    x = lp.steps.solve(xor, None, 64, cycle="two", solver="solver2", conventions="xbraid",
+                       **solve_kwargs())
+    p = lp.steps.solve(xor, None, 64, cycle="two", solver="solver2", **solve_kwargs())
+    assert p.settings["mapping"] == "local" and p.settings["conventions"] == "package"
+    # two levels: the same start and residuals; XBraid counts the start and the
+    # cycle after the last residual
+    assert x.residuals == p.residuals and x.iterations == p.iterations + 2
+    assert x.paper_speedup == pytest.approx(64 / (x.iterations * 17))
+    assert x.potential_speedup == pytest.approx(
+        lp.steps.potential_speedup(64, x.iterations, cycle="two"))
+    assert lp.steps.solve(xor, None, 64, cfactor=4, **solve_kwargs()).paper_speedup is None
+
+
+def test_paper_binary_addition():
+    p = lp.steps.BinaryAddition(paper=True)
+    assert p.n_examples == 500 and p.unit == 1 and p.n_units == 500
+    assert p.reduction == "sum" and p.batch_size == 10 and p.n_weights == 12032
+    weights = 2.0 ** np.arange(11, -1, -1)  # most significant bit first
+    a, b, y = p.X[:, :12] @ weights, p.X[:, 12:] @ weights, p.Y @ weights
+    assert a.max() < 2 ** 11 and b.max() < 2 ** 11 and np.array_equal(a + b, y)
+    # one RandomState(1) stream: the pairs, then the weights 0.2 N(0, 1) - 0.1
+    rs = np.random.RandomState(1)
+    assert np.array_equal(a, (rs.rand(500) * 2 ** 11).astype(int))
+    rs.rand(500)
+    np.testing.assert_array_equal(p.initial_weights()[:24 * 128],
+                                  (rs.randn(24, 128) * 0.2 - 0.1).ravel())
+    small = lp.steps.BinaryAddition(paper=True, examples=50)
+    np.testing.assert_array_equal(small.X, p.X[:50])
+    np.testing.assert_array_equal(small.initial_weights(), p.initial_weights())
+    # summed loss: one step on one example is W -= alpha x^T delta
+    w1 = p.step(0, 3, p.initial_weights(), solver="solver2")
+    W = p.unpack(p.initial_weights())
+    acts = [p.X[3:4]]
+    for Wl in W:
+        acts.append(1 / (1 + np.exp(-acts[-1] @ Wl)))
+    delta = (acts[-1] - p.Y[3:4]) * acts[-1] * (1 - acts[-1])
+    grads = []
+    for l in range(len(W) - 1, -1, -1):
+        grads.insert(0, acts[l].T @ delta)
+        delta = (delta @ W[l].T) * acts[l] * (1 - acts[l])
+    np.testing.assert_allclose(w1, np.concatenate([(Wl - 0.025 * g).ravel()
+                                                   for Wl, g in zip(W, grads)]), rtol=1e-12)
+    with pytest.raises(ValueError, match="paper=True"):
+        lp.steps.BinaryAddition(paper=True, reduction="mean")

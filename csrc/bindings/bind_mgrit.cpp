@@ -119,6 +119,20 @@ void bind_mgrit(py::module_& m) {
     Comm c = make_comm(h);
     return py::make_tuple(c.rank(), c.size());
   });
+  m.def(
+      "mgrit_hierarchy",
+      [](index_t n_steps, const py::dict& options) {
+        if (n_steps < 1) throw py::value_error("n_steps must be >= 1");
+        const Hierarchy h = build_hierarchy(n_steps, make_options(options));
+        py::dict d;
+        d["intervals"] = h.intervals;
+        d["cfactor"] = h.cfactor;
+        d["stride"] = h.stride;
+        return d;
+      },
+      py::arg("n_steps"), py::arg("options"),
+      "The levels an MGRIT of n_steps builds with these options: intervals, "
+      "cfactor (to the next level; 1 on the coarsest) and stride per level.");
   m.def("first_layers", &LayerParallelModel::first_layers);
 
   py::class_<LayerParallelModel>(m, "LayerParallelModel")

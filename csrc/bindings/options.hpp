@@ -41,6 +41,7 @@ inline MGRITOptions make_options(const py::dict& o) {
   opt.store_fine_f = o["store_fine_f"].cast<bool>();
   opt.divergence = o["divergence"].cast<double>();
   if (o.contains("skip_first_down")) opt.skip_first_down = o["skip_first_down"].cast<bool>();
+  if (o.contains("xbraid")) opt.xbraid = o["xbraid"].cast<bool>();
   if (opt.max_levels < 1 || opt.min_coarse < 1 || opt.relax_cf < 0 || opt.max_iter < 0)
     throw std::invalid_argument("invalid MGRIT options");
   return opt;

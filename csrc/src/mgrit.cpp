@@ -45,6 +45,23 @@ Distribution Distribution::blocks(const std::vector<index_t>& first_points, inde
   return d;
 }
 
+Hierarchy build_hierarchy(index_t n_steps, const MGRITOptions& opt) {
+  Hierarchy h;
+  h.intervals = {n_steps};
+  h.stride = {1};
+  while (static_cast<int>(h.intervals.size()) < opt.max_levels &&
+         h.intervals.back() > opt.min_coarse) {
+    const auto l = h.cfactor.size();
+    const index_t c = opt.cfactor[std::min(l, opt.cfactor.size() - 1)];
+    if (h.intervals.back() / c < 1) break;
+    h.cfactor.push_back(c);
+    h.stride.push_back(h.stride.back() * c);
+    h.intervals.push_back(h.intervals.back() / c);
+  }
+  h.cfactor.push_back(1);  // the coarsest level has no C-points
+  return h;
+}
+
 MGRIT::MGRIT(App& app, index_t n_steps, const MGRITOptions& opt, const Comm& comm,
              const Distribution& dist)
     : app_(app), opt_(opt), comm_(comm), dist_(dist), S_(app.state_size()) {
@@ -56,17 +73,10 @@ MGRIT::MGRIT(App& app, index_t n_steps, const MGRITOptions& opt, const Comm& com
     if (dist.rank[q] == comm.rank()) me = q;
   if (me < 0) throw std::invalid_argument("this rank is missing from the distribution");
 
-  // The hierarchy: level l+1 keeps every cf-th point of level l.
-  std::vector<index_t> strides{1}, counts{n_steps}, cfs;
-  while (static_cast<int>(counts.size()) < opt.max_levels && counts.back() > opt.min_coarse) {
-    const auto l = cfs.size();
-    const index_t c = opt.cfactor[std::min(l, opt.cfactor.size() - 1)];
-    if (counts.back() / c < 1) break;
-    cfs.push_back(c);
-    strides.push_back(strides.back() * c);
-    counts.push_back(counts.back() / c);
-  }
-  cfs.push_back(1);  // the coarsest level has no C-points
+  const Hierarchy h = build_hierarchy(n_steps, opt);
+  const auto& counts = h.intervals;
+  const auto& cfs = h.cfactor;
+  const auto& strides = h.stride;
   levels_.resize(counts.size());
   for (std::size_t l = 0; l < levels_.size(); ++l) {
     Level& L = levels_[l];
@@ -384,23 +394,27 @@ void MGRIT::cycle(int l, bool fcycle, double* fine_residual) {
   relax_f(l, false);
 }
 
+// Level l's values injected to level l+1 with a zero right-hand side (the
+// plain coarse propagation from u_0): no residual exists yet.
+void MGRIT::inject_start(int l) {
+  Level& F = levels_[l];
+  Level& M = levels_[l + 1];
+  M.consistent = false;
+  for (index_t k = M.p0; k <= M.p1; ++k) {
+    copy_state(u_ptr(l + 1, k), u_ptr(l, k * F.cf), S_);
+    double* g = M.g.data() + (k - M.p0) * S_;
+    if (k == 0)
+      std::memcpy(g, u_ptr(l + 1, 0), S_ * sizeof(double));
+    else
+      std::fill(g, g + S_, 0.0);
+  }
+}
+
 // The initial guess injected to every level (right-hand sides zero), solved
 // on the coarsest, and interpolated up with F-relaxation.
 void MGRIT::nested_start() {
   const int last = n_levels() - 1;
-  for (int l = 0; l < last; ++l) {
-    Level& F = levels_[l];
-    Level& M = levels_[l + 1];
-    M.consistent = false;
-    for (index_t k = M.p0; k <= M.p1; ++k) {
-      copy_state(u_ptr(l + 1, k), u_ptr(l, k * F.cf), S_);
-      double* g = M.g.data() + (k - M.p0) * S_;
-      if (k == 0)
-        std::memcpy(g, u_ptr(l + 1, 0), S_ * sizeof(double));
-      else
-        std::fill(g, g + S_, 0.0);
-    }
-  }
+  for (int l = 0; l < last; ++l) inject_start(l);
   coarsest_solve(last);
   for (int l = last - 1; l >= 0; --l) {
     correct_from(l);
@@ -415,6 +429,22 @@ void MGRIT::check_steps() {
   if (failed > 0.0)
     throw MGRITDiverged("a step failed on rank " + std::to_string(static_cast<int>(failed) - 1) +
                         " (see the error raised there)");
+}
+
+// XBraid's skipped first down-cycle: the nested start, except that F-cycles
+// run a V-cycle from every intermediate level on the way up (XBraid's
+// up-cycle from the coarsest level with F-cycles on).
+void MGRIT::xbraid_start() {
+  const int last = n_levels() - 1;
+  for (int l = 0; l < last; ++l) inject_start(l);
+  coarsest_solve(last);
+  for (int l = last - 1; l >= 0; --l) {
+    correct_from(l);
+    if (opt_.fcycle && l >= 1)
+      cycle(l, false, nullptr);  // ends with level l's F-relaxation
+    else
+      relax_f(l, false);
+  }
 }
 
 SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_guess) {
@@ -450,10 +480,17 @@ SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_gue
     return info;
   }
   const bool fixed = !(opt_.tol > 0.0) && !(opt_.rtol > 0.0);
-  if (opt_.skip_first_down && cold) nested_start();
+  if (opt_.skip_first_down && cold) {
+    if (opt_.xbraid) {
+      xbraid_start();
+      ++info.iterations;  // XBraid counts the start cycle
+    } else {
+      nested_start();
+    }
+  }
   double r0 = -1.0;
   while (true) {
-    if (fixed && info.iterations >= opt_.max_iter) break;
+    if ((fixed || opt_.xbraid) && info.iterations >= opt_.max_iter) break;
     relax_f(0, true);
     for (int s = 0; s < opt_.relax_cf; ++s) {
       apply_candidates(0);
@@ -467,7 +504,18 @@ SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_gue
     if (r > opt_.divergence * std::max(r0, std::numeric_limits<double>::min()))
       throw MGRITDiverged("MGRIT residual grew from " + std::to_string(r0) + " to " +
                           std::to_string(r));
-    if ((opt_.tol > 0.0 && r <= opt_.tol) || (opt_.rtol > 0.0 && r <= opt_.rtol * r0)) {
+    const bool converged =
+        (opt_.tol > 0.0 && r <= opt_.tol) || (opt_.rtol > 0.0 && r <= opt_.rtol * r0);
+    if (opt_.xbraid) {
+      // XBraid checks the residual after the cycle that follows it, and
+      // counts that cycle: iterations = residuals (+ 1 for the start).
+      cycle(0, opt_.fcycle, &info.residuals.back());
+      ++info.iterations;
+      info.converged = converged;
+      if (converged || info.iterations >= opt_.max_iter) break;
+      continue;
+    }
+    if (converged) {
       info.converged = true;
       break;
     }

@@ -1,4 +1,4 @@
-"""lp.MGRIT: the options of a multigrid-reduction-in-time solve (SPEC section 2).
+"""lp.MGRIT: the options of a multigrid-reduction-in-time solve .
 
 An MGRIT object is passed as ``solver=`` to ``ODEResNet.loss_and_grad`` and
 ``forward`` (and to training); the compiled engine does the work. The same
@@ -16,6 +16,8 @@ from ._core import MGRITDiverged
 
 CYCLES = ("V", "F")
 STORAGE = ("all", "C")
+CONVENTIONS = ("package", "xbraid")
+SPEEDUP_MODELS = ("critical_path", "paper")
 
 
 def comm_handle(comm):
@@ -61,27 +63,37 @@ class MGRIT:
         Start each solve from the previous solution (same network and batch).
     divergence : float > 1
         A residual this many times the first one raises lp.MGRITDiverged.
-    skip_first_down : bool
-        XBraid's default start: before the first cycle, inject the initial
-        guess to the coarsest level, solve there and interpolate up (this
-        start computes no residual and is not counted as an iteration).
+    skip_first_down : bool or None
+        Skip the first down-cycle (XBraid's default start): the first cycle
+        computes no level-0 relaxation or residual. None: True under
+        ``conventions="xbraid"``, False under "package".
+    conventions : "package" | "xbraid"
+        How a solve starts and counts. "package": the skipped start injects
+        the initial guess to every level, solves the coarsest and
+        interpolates up with F-relaxation; the residual is checked before
+        each cycle; iterations = residuals - 1. "xbraid" (XBraid's
+        braid_Drive): with F-cycles the skipped start also runs a V-cycle
+        from every intermediate level on the way up; each residual is
+        followed by its cycle before the check; every cycle counts, the
+        start included (iterations = residuals + 1 with the skip, residuals
+        without), and so does max_iter.
     """
 
     def __init__(self, cfactor=4, max_levels=10, min_coarse=2, relax="FCF", cycle="V",
                  tol=1e-9, rtol=None, max_iter=50, comm=None, storage="all",
-                 warm_start=True, divergence=1e8, skip_first_down=False):
+                 warm_start=True, divergence=1e8, skip_first_down=None, conventions="package"):
         self.comm = comm
         self._handle, self.rank, self.size = comm_handle(comm)
         # Every rank must solve with the same options: checks and options agreed.
         with collective.checks(comm if self.size > 1 else None, "creating the MGRIT solver") \
                 as agreed:
             self._configure(cfactor, max_levels, min_coarse, relax, cycle, tol, rtol, max_iter,
-                            storage, warm_start, divergence, skip_first_down)
+                            storage, warm_start, divergence, skip_first_down, conventions)
             agreed.fingerprint = {"MGRIT": repr(self._key()[:-1]), "ranks": self.size,
                                   "warm_start": self.warm_start}
 
     def _configure(self, cfactor, max_levels, min_coarse, relax, cycle, tol, rtol, max_iter,
-                   storage, warm_start, divergence, skip_first_down):
+                   storage, warm_start, divergence, skip_first_down, conventions):
         cf = check.cfactors(cfactor)
         self.cfactor = cf if len(cf) > 1 else cf[0]
         self._cf = cf
@@ -106,6 +118,9 @@ class MGRIT:
         self.divergence = check.finite_float(divergence, "divergence")
         if self.divergence <= 1.0:
             raise ValueError(f"divergence must be > 1, got {divergence!r}")
+        self.conventions = check.choice(conventions, "conventions", CONVENTIONS)
+        if skip_first_down is None:
+            skip_first_down = self.conventions == "xbraid"
         self.skip_first_down = bool(skip_first_down)
 
     def replace(self, **changes):
@@ -114,7 +129,7 @@ class MGRIT:
                   relax=self.relax, cycle=self.cycle, tol=self.tol, rtol=self.rtol,
                   max_iter=self.max_iter, comm=self.comm, storage=self.storage,
                   warm_start=self.warm_start, divergence=self.divergence,
-                  skip_first_down=self.skip_first_down)
+                  skip_first_down=self.skip_first_down, conventions=self.conventions)
         kw.update(changes)
         return MGRIT(**kw)
 
@@ -132,18 +147,20 @@ class MGRIT:
             "store_fine_f": self.storage == "all",
             "divergence": self.divergence,
             "skip_first_down": self.skip_first_down,
+            "xbraid": self.conventions == "xbraid",
         }
 
     def _key(self):
         return (tuple(self._cf), self.max_levels, self.min_coarse, self.relax, self.cycle,
                 self.tol, self.rtol, self.max_iter, self.storage, self.divergence,
-                self.skip_first_down, self._handle)
+                self.skip_first_down, self.conventions, self._handle)
 
     def __repr__(self):
         return (f"MGRIT(cfactor={self.cfactor}, max_levels={self.max_levels}, "
                 f"min_coarse={self.min_coarse}, relax={self.relax!r}, cycle={self.cycle!r}, "
                 f"tol={self.tol}, rtol={self.rtol}, max_iter={self.max_iter}, "
-                f"storage={self.storage!r}, ranks={self.size})")
+                f"storage={self.storage!r}, conventions={self.conventions!r}, "
+                f"ranks={self.size})")
 
 
 def serial_options():
@@ -151,17 +168,20 @@ def serial_options():
     return MGRIT(max_levels=1, tol=None, max_iter=1).options()
 
 
-def convergence_factor(residuals):
-    """Average convergence factor rho = (r_k / r_0)^(1/k) of a residual history."""
+def convergence_factor(residuals, iterations=None):
+    """Average convergence factor rho = (r_last / r_0)^(1/k) of a residual
+    history, k = iterations (default: the cycles between the first and last
+    residual, len - 1; XBraid's count adds its start cycle)."""
     r = list(residuals)
     if len(r) < 2 or r[0] == 0.0:
         return 0.0
-    return (r[-1] / r[0]) ** (1.0 / (len(r) - 1))
+    k = len(r) - 1 if iterations is None else max(int(iterations), 1)
+    return (r[-1] / r[0]) ** (1.0 / k)
 
 
 def with_rho(info):
     """A solve's info dict with its average convergence factor added as "rho"."""
-    info["rho"] = convergence_factor(info["residuals"])
+    info["rho"] = convergence_factor(info["residuals"], info["iterations"])
     return info
 
 
@@ -188,8 +208,8 @@ class PropagatorResult:
 
     @property
     def rho(self):
-        """Average convergence factor (r_k / r_0)^(1/k) over the residual history."""
-        return convergence_factor(self.residuals)
+        """Average convergence factor (r_last / r_0)^(1/k), k = iterations."""
+        return convergence_factor(self.residuals, self.iterations)
 
 
 def _check_vector(w, name):
@@ -326,26 +346,53 @@ def check_propagator(phi, w, levels=(0, 1), step=0):
 
 
 
-def critical_path(n_steps, cfactor=4, max_levels=10, min_coarse=2, relax="FCF", cycle="V"):
-    """Sequential step applications on one iteration's critical path.
+def hierarchy(n_steps, cfactor=4, max_levels=10, min_coarse=2):
+    """The levels the compiled engine builds for n_steps: a dict of lists
+    ``intervals`` (N^(l)), ``cfactor`` (to level l+1; 1 on the coarsest) and
+    ``stride`` (level-0 steps per level-l step)."""
+    n_steps = check.positive_int(n_steps, "n_steps")
+    opts = MGRIT(cfactor=cfactor, max_levels=max_levels, min_coarse=min_coarse).options()
+    return _core.mgrit_hierarchy(n_steps, opts)
 
-    The strong-scaling limit of SPEC section 5: one coarse interval per rank,
-    so every sweep costs what one interval costs. Per level l with factor c:
-    relaxation c (F-relaxation plus the C-point step) per F sweep, the
-    residual's coarse step 1, and the F-relaxation after the correction c - 1
-    (for FCF and c = 2: 3 + 2 + 1); the coarsest level costs its size. An
-    iteration at level 0 is the relaxation plus the cycle's coarse part.
-    Returns (steps per iteration, levels).
+
+def critical_path(n_steps, cfactor=4, max_levels=10, min_coarse=2, relax="FCF", cycle="V",
+                  model="critical_path"):
+    """Sequential step applications of one iteration; returns (steps, levels).
+
+    model "critical_path" (the package's): the strong-scaling limit, one
+    coarse interval per rank, so every sweep costs what one interval costs.
+    Per level l with factor c: relaxation c (F-relaxation plus the C-point
+    step) per F sweep, the residual's coarse step 1, and the F-relaxation
+    after the correction c - 1 (for FCF and c = 2: 3 + 2 + 1); the coarsest
+    level costs its actual size; F-cycles recurse.
+
+    model "paper": the training-steps paper's equations (18)-(19) for c = 2
+    and FCF: 7 on level 0 (FCF 3, FAS residual 4), 8 on every coarser level
+    (plus one interpolation step), 10 on the coarsest, so a V-cycle of L
+    levels costs v(L) = 17 + 8 (L - 2), and an F-cycle the V-cycles starting
+    on levels l = 1 .. L-2, sum v(L - l) (no final V-cycle on level 0, as
+    the paper notes). With at most two levels an F-cycle is a V-cycle.
     """
-    cf = list(cfactor) if isinstance(cfactor, (list, tuple)) else [cfactor]
-    counts, cfs = [n_steps], []
-    while len(counts) < max_levels and counts[-1] > min_coarse:
-        c = cf[min(len(cfs), len(cf) - 1)]
-        if counts[-1] // c < 1:
-            break
-        cfs.append(c)
-        counts.append(counts[-1] // c)
+    model = check.choice(model, "model", SPEEDUP_MODELS)
+    relax = MGRIT(relax=relax).relax
+    cycle = check.choice(cycle, "cycle", CYCLES)
+    h = hierarchy(n_steps, cfactor, max_levels, min_coarse)
+    counts, cfs = h["intervals"], h["cfactor"]
     last = len(counts) - 1
+    if last == 0:
+        return counts[0], 1
+    if model == "paper":
+        if any(c != 2 for c in cfs[:-1]) or relax != "FCF":
+            raise ValueError("the paper's speedup model is for cfactor 2 and FCF relaxation, "
+                             f"got cfactor {cfactor!r} and relax {relax!r}")
+
+        def v(levels):
+            return 17 + 8 * max(levels - 2, 0)
+
+        levels = last + 1
+        if cycle == "V" or levels <= 2:
+            return v(levels), levels
+        return sum(v(levels - l) for l in range(1, levels - 1)), levels
     sweeps = 1 + (len(relax) - 1) // 2
 
     def cost(level, fcycle):
@@ -358,16 +405,16 @@ def critical_path(n_steps, cfactor=4, max_levels=10, min_coarse=2, relax="FCF", 
             coarse += cost(level + 1, False)
         return down + coarse + (c - 1)
 
-    if last == 0:
-        return counts[0], 1
     return cost(0, cycle == "F"), len(counts)
 
 
-def potential_speedup(n_steps, iterations, **options):
-    """Serial steps over MGRIT's critical path: N / (iterations x steps per iteration)."""
-    per_iteration, _ = critical_path(n_steps, **options)
+def potential_speedup(n_steps, iterations, model="critical_path", **options):
+    """Serial steps over MGRIT's sequential steps: N / (iterations x
+    critical_path(N, model=model, **options))."""
+    per_iteration, _ = critical_path(n_steps, model=model, **options)
     return n_steps / (max(iterations, 1) * per_iteration)
 
 
 __all__ = ["MGRIT", "MGRITDiverged", "solve", "check_propagator", "PropagatorResult",
-           "critical_path", "potential_speedup"]
+           "critical_path", "potential_speedup", "hierarchy", "CONVENTIONS",
+           "SPEEDUP_MODELS"]

@@ -1,4 +1,4 @@
-"""lp.steps: MGRIT over training steps (SPEC section 5).
+"""lp.steps: MGRIT over training steps.
 
 Serial training ``w_{i+1} = Phi_i(w_i)``, ``i = 0..N-1``, is the same
 lower-bidiagonal system as the propagation over layers, with the weight
@@ -34,7 +34,7 @@ solver3    min(s alpha_base, alpha_max)        data unit floor(i/2) mod K
 (``s = 2^l`` for the coarsening factor 2.) On a coarse level the step index
 ``i`` is either the level-local index (``mapping="local"``: coarse step k
 uses i = k) or the level-0 index of the step's left point injected from the
-fine grid (``mapping="injected"``: i = k c^l); level 0 is the same for both.
+fine grid (``mapping="local"``: i = k c^l); level 0 is the same for both.
 """
 
 import math
@@ -46,6 +46,7 @@ from . import _collective as collective
 from . import _core, datasets
 from . import _validation as check
 from .mgrit import MGRIT, PropagatorResult, critical_path, solve_propagator
+from .mgrit import potential_speedup as _mgrit_speedup
 
 SOLVERS = ("naive", "solver1", "solver2", "solver3")
 CYCLES = ("two", "V", "F")
@@ -128,7 +129,7 @@ class Problem:
     def _weights(self, w, name):
         return check.float_array(w, name, 1, rows=self.n_weights)
 
-    def app(self, solver="solver1", alpha_base=None, alpha_max=None, mapping="injected"):
+    def app(self, solver="solver1", alpha_base=None, alpha_max=None, mapping="local"):
         """The compiled step of a preset (what :func:`solve` hands the engine)."""
         solver = check.choice(solver, "solver", SOLVERS)
         mapping = check.choice(mapping, "mapping", MAPPINGS)
@@ -138,7 +139,7 @@ class Problem:
         return _core.MLPSteps(self.sizes, self.X, self.Y, self.batch_size, self.unit, ab, am,
                               scale, data, mapping, self.reduction == "mean")
 
-    def phi(self, solver="solver1", alpha_base=None, alpha_max=None, mapping="injected",
+    def phi(self, solver="solver1", alpha_base=None, alpha_max=None, mapping="local",
             cfactor=2):
         """The step as a Python callable ``phi(level, step, w)`` for :func:`solve`
         (or lp.solve): level ``l`` steps from level-0 point ``step`` over
@@ -153,7 +154,7 @@ class Problem:
         return phi
 
     def step(self, level, step, w, solver="solver1", alpha_base=None, alpha_max=None,
-             mapping="injected", cfactor=2):
+             mapping="local", cfactor=2):
         """One Phi on ``level`` from level-0 point ``step`` (stride cfactor^level)."""
         for name, value in (("level", level), ("step", step)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
@@ -184,6 +185,7 @@ class Problem:
 
     def __repr__(self):
         return (f"{type(self).__name__}(sizes={self.sizes}, examples={self.n_examples}, "
+                f"paper={getattr(self, 'paper', False)}, "
                 f"batch_size={self.batch_size}, unit={self.unit}, seed={self.seed}, "
                 f"reduction={self.reduction!r}, "
                 f"alpha_base={self.alpha_base}, alpha_max={self.alpha_max})")
@@ -212,30 +214,87 @@ class XOR(Problem):
 class BinaryAddition(Problem):
     """Addition of two 12-bit numbers with a 24-128-64-12 sigmoid network.
 
-    ``n`` random pairs from ``lp.datasets.binary_addition(n, bits, data_seed)``
-    (inputs: the bits of a and b, no bias column; targets: the bits of a + b).
-    One step of the batch presets (naive, solver1) is a pass over all examples
-    in mini-batches of ``batch_size`` (50 mini-batches of 10 by default: a
-    single summed update over all 500 makes serial training chaotic at these
-    rates). For solver2/solver3 the data units are the ``unit`` consecutive
-    examples of one mini-batch (K = 50): step i trains on mini-batch
-    i mod 50 or floor(i/2) mod 50. The mini-batch loss is averaged over its
-    examples (``reduction="mean"``: with the summed loss, solver 3's F-cycles
-    stall from N = 400 at these rates). Default rates alpha_base = 0.025,
-    alpha_max = 0.2 (the paper's).
+    The package's variant (``paper=False``): ``n`` random pairs from
+    ``lp.datasets.binary_addition(n, bits, data_seed)`` (inputs: the bits of
+    a and b, no bias column; targets: the bits of a + b), weights ``2 U - 1``
+    from ``RandomState(seed)``. One step of the batch presets (naive,
+    solver1) is a pass over all examples in mini-batches of ``batch_size``
+    (50 mini-batches of 10 by default). For solver2/solver3 the data units
+    are the ``unit`` consecutive examples of one mini-batch (K = 50): step i
+    trains on mini-batch i mod 50 or floor(i/2) mod 50. The mini-batch loss
+    is averaged over its examples (``reduction="mean"``). Default rates
+    alpha_base = 0.025, alpha_max = 0.2 (the paper's).
+
+    ``paper=True``: the serial code the training-steps paper builds on (the
+    "plain vanilla" binary-addition network it cites): ``RandomState(seed)``
+    (seed 1) draws ``a, b = floor(2^(bits-1) U)`` (n each, a first), then the
+    weights ``0.2 N(0,1) - 0.1`` layer by layer; bits most significant
+    first; mini-batches of 10, the summed loss (``W -= alpha x^T delta``); the
+    data unit of solver2/solver3 is one example (K = n = 500: "the first 500
+    training steps train over the first 500 training data sets").
+    ``examples`` keeps only the first that many pairs (the paper's Table 13
+    uses 50). ``data_seed``, ``unit`` and ``reduction`` are then fixed.
     """
 
     name = "binary_addition"
 
     def __init__(self, n=500, bits=12, data_seed=0, seed=1, hidden=(128, 64), batch_size=10,
-                 unit=10, alpha_base=0.025, alpha_max=0.2, reduction="mean"):
-        X, Y = datasets.binary_addition(n=n, bits=bits, seed=data_seed)
+                 unit=None, alpha_base=0.025, alpha_max=0.2, reduction=None, paper=False,
+                 examples=None):
         if not isinstance(hidden, (list, tuple)) or not hidden:
             raise ValueError(f"hidden must be a non-empty list of widths, got {hidden!r}")
         hidden = [check.positive_int(h, "hidden") for h in hidden]
+        self.paper = bool(paper)
+        if self.paper:
+            if unit not in (None, 1) or reduction not in (None, "sum"):
+                raise ValueError("paper=True fixes unit=1 and reduction='sum'")
+            X, Y, self._paper_w0 = _paper_binary_addition(
+                check.positive_int(n, "n"), _bits(bits), check.seed(seed),
+                [2 * _bits(bits), *hidden, _bits(bits)])
+            unit, reduction = 1, "sum"
+        else:
+            X, Y = datasets.binary_addition(n=n, bits=bits, seed=data_seed)
+            unit = 10 if unit is None else unit
+            reduction = "mean" if reduction is None else reduction
+        if examples is not None:
+            examples = check.positive_int(examples, "examples", X.shape[0])
+            X, Y = X[:examples], Y[:examples]
         super().__init__([2 * bits, *hidden, bits], X, Y, batch_size=batch_size, unit=unit,
                          seed=seed, alpha_base=alpha_base, alpha_max=alpha_max,
                          reduction=reduction)
+
+    def initial_weights(self, seed=None):
+        """w_0; with paper=True the weights drawn after the data (seed None:
+        the problem's)."""
+        if self.paper and (seed is None or check.seed(seed) == self.seed):
+            return self._paper_w0.copy()
+        if self.paper:
+            sizes = self.sizes
+            return _paper_binary_addition(self.n_examples, sizes[-1], check.seed(seed),
+                                          sizes)[2]
+        return super().initial_weights(seed)
+
+
+def _bits(bits):
+    if isinstance(bits, bool) or not isinstance(bits, numbers.Integral) or not 2 <= bits <= 30:
+        raise ValueError(f"bits must be an integer in 2..30, got {bits!r}")
+    return int(bits)
+
+
+def _paper_binary_addition(n, bits, seed, sizes):
+    """The cited serial code's data and initial weights, one RandomState stream."""
+    rs = np.random.RandomState(seed)
+    a = (rs.rand(n) * 2 ** (bits - 1)).astype(np.int64)
+    b = (rs.rand(n) * 2 ** (bits - 1)).astype(np.int64)
+    shifts = np.arange(bits - 1, -1, -1, dtype=np.int64)  # most significant bit first
+
+    def to_bits(v):
+        return ((v[:, None] >> shifts) & 1).astype(np.float64)
+
+    X = np.concatenate([to_bits(a), to_bits(b)], axis=1)
+    w0 = np.concatenate([(rs.randn(p, q) * 0.2 - 0.1).ravel()
+                         for p, q in zip(sizes[:-1], sizes[1:])])
+    return X, to_bits(a + b), w0
 
 
 PROBLEMS = {"xor": XOR, "binary_addition": BinaryAddition}
@@ -244,10 +303,12 @@ PROBLEMS = {"xor": XOR, "binary_addition": BinaryAddition}
 class StepsResult(PropagatorResult):
     """The outcome of :func:`solve`.
 
-    iterations, converged, residuals (2-norm over level-0 C-points after FCF
-    relaxation, one per iteration; r_0 is the first one computed), rho (the
-    average convergence factor (r_k / r_0)^(1/k)), weights (the final w_N, on
-    every rank), potential_speedup (N / (iterations x critical path)),
+    iterations (counted by the solve's conventions), converged, residuals
+    (2-norm over level-0 C-points after FCF relaxation; r_0 is the first one
+    computed), rho (the average convergence factor (r_last / r_0)^(1/k), k the
+    iterations), weights (the final w_N, on every rank), potential_speedup
+    (N / (iterations x critical path), the package's model),
+    paper_speedup (the paper's equations (18)-(19)), speedup(model),
     critical_path (sequential Phi applications of one iteration), levels,
     steps (Phi applications on this rank), state(p) for owned points.
     """
@@ -259,9 +320,26 @@ class StepsResult(PropagatorResult):
         self.levels = levels
         self.settings = settings
 
+    def speedup(self, model="critical_path"):
+        """N over the sequential steps of this solve under ``model``
+        ("critical_path" or "paper"; see lp.mgrit.critical_path)."""
+        st = self.settings
+        return potential_speedup(self.n_steps, self.iterations, cfactor=st["cfactor"],
+                                 cycle=st["cycle"], relax=st["relax"],
+                                 min_coarse=st["min_coarse"], max_levels=st["max_levels"],
+                                 model=model)
+
     @property
     def potential_speedup(self):
-        return self.n_steps / (max(self.iterations, 1) * self.critical_path)
+        return self.speedup("critical_path")
+
+    @property
+    def paper_speedup(self):
+        """The paper's model, or None where it does not apply (cfactor 2, FCF only)."""
+        st = self.settings
+        if st["relax"] != "FCF" or any(c != 2 for c in check.cfactors(st["cfactor"])):
+            return None
+        return self.speedup("paper")
 
     def __repr__(self):
         return (f"StepsResult(n_steps={self.n_steps}, iterations={self.iterations}, "
@@ -291,7 +369,7 @@ def default_tol(n_steps):
 
 def mgrit_options(n_steps, cfactor=2, cycle="F", tol=None, max_iter=50, relax="FCF",
                   min_coarse=10, max_levels=None, skip_first_down=True, divergence=1e8,
-                  comm=None):
+                  comm=None, conventions="package"):
     """The lp.MGRIT of a steps solve (validated; tol None: 1e-9 sqrt(N); 0: exactly
     max_iter iterations)."""
     cycle = check.choice(cycle, "cycle", CYCLES)
@@ -309,12 +387,13 @@ def mgrit_options(n_steps, cfactor=2, cycle="F", tol=None, max_iter=50, relax="F
                  relax=relax, cycle="V" if cycle == "two" else cycle,
                  tol=tol if tol > 0.0 else None, rtol=None, max_iter=max_iter, comm=comm,
                  storage="all", warm_start=False, divergence=divergence,
-                 skip_first_down=skip_first_down)
+                 skip_first_down=skip_first_down, conventions=conventions)
 
 
 def solve(phi, w0, n_steps, cfactor=2, cycle="F", tol=None, max_iter=50, solver=None,
           alpha_base=None, alpha_max=None, mapping=None, comm=None, skip_first_down=True,
-          relax="FCF", min_coarse=10, max_levels=None, init_guess=None, divergence=1e8):
+          relax="FCF", min_coarse=10, max_levels=None, init_guess=None, divergence=1e8,
+          conventions="package"):
     """Solve serial training w_{i+1} = Phi_i(w_i), i < n_steps, by MGRIT.
 
     Parameters
@@ -336,13 +415,20 @@ def solve(phi, w0, n_steps, cfactor=2, cycle="F", tol=None, max_iter=50, solver=
     solver : "naive" | "solver1" | "solver2" | "solver3" (built-in problems; default solver1)
     alpha_base, alpha_max : float (default: the problem's)
     mapping : "local" | "injected"
-        Coarse-level step index of solver2/solver3's data (default "injected").
+        Coarse-level step index of solver2/solver3's data (default "local",
+        the paper's Remark 1; "injected" uses the level-0 index).
     comm : mpi4py communicator or None
         Ranks to distribute the steps over (contiguous blocks).
     skip_first_down : bool
-        XBraid's default start (the paper's): inject the initial guess to the
-        coarsest level, solve there and interpolate up before iteration 1; r_0
-        is then the residual after that start and FCF relaxation.
+        XBraid's default start (the paper's): skip the first down-cycle
+        (inject, solve the coarsest level, interpolate up); r_0 is the
+        residual after that start.
+    conventions : "package" | "xbraid"
+        "package" (default): iterations = residuals - 1, the count of the
+        paper's rho formula, with which its tables agree. "xbraid": as
+        XBraid's braid_Drive runs and counts (with F-cycles the start runs
+        V-cycles on the way up, each residual is followed by its cycle, every
+        cycle counts, the start too: two more). See lp.MGRIT.
     relax : "F" | "FCF" | ...
     min_coarse : int
         Coarsen while a level has more than this many steps (coarsest <= 10).
@@ -357,16 +443,16 @@ def solve(phi, w0, n_steps, cfactor=2, cycle="F", tol=None, max_iter=50, solver=
     with collective.checks(agreeing, "checking the arguments of lp.steps.solve"):
         n_steps = check.positive_int(n_steps, "n_steps")
         mgrit_options(n_steps, cfactor, cycle, tol, max_iter, relax, min_coarse, max_levels,
-                      skip_first_down, divergence, None)  # the options, checked locally
+                      skip_first_down, divergence, None, conventions)  # checked locally
     mg = mgrit_options(n_steps, cfactor, cycle, tol, max_iter, relax, min_coarse, max_levels,
-                       skip_first_down, divergence, comm)  # collective
+                       skip_first_down, divergence, comm, conventions)  # collective
     with collective.checks(agreeing, "checking the arguments of lp.steps.solve") as agreed:
         if mg.size > n_steps:
             raise ValueError(f"n_steps ({n_steps}) must be at least the number of ranks "
                              f"({mg.size})")
         if isinstance(phi, Problem):
             solver = "solver1" if solver is None else check.choice(solver, "solver", SOLVERS)
-            mapping = ("injected" if mapping is None
+            mapping = ("local" if mapping is None
                        else check.choice(mapping, "mapping", MAPPINGS))
             app = phi.app(solver, alpha_base, alpha_max, mapping)
             w0 = phi.initial_weights() if w0 is None else phi._weights(w0, "w0")
@@ -405,7 +491,8 @@ def solve(phi, w0, n_steps, cfactor=2, cycle="F", tol=None, max_iter=50, solver=
                                           cycle=mg.cycle)
     settings.update(cycle=cycle, cfactor=mg.cfactor, relax=mg.relax, tol=mg.tol or 0.0,
                     max_iter=mg.max_iter, min_coarse=mg.min_coarse, max_levels=mg.max_levels,
-                    skip_first_down=mg.skip_first_down, ranks=mg.size)
+                    skip_first_down=mg.skip_first_down, conventions=mg.conventions,
+                    ranks=mg.size)
     return StepsResult(engine, info, n_steps, weights, per_iteration, levels, settings)
 
 
@@ -419,12 +506,14 @@ def _final_weights(engine, n_steps, size, mg):
 
 
 def potential_speedup(n_steps, iterations, cfactor=2, cycle="F", relax="FCF", min_coarse=10,
-                      max_levels=None):
-    """N / (iterations x sequential Phi applications of one iteration's critical path)."""
+                      max_levels=None, model="critical_path"):
+    """N / (iterations x sequential Phi applications of one iteration) for a
+    steps solve; model "critical_path" (the package's) or "paper"
+    (equations (18)-(19)); see lp.mgrit.critical_path."""
     mg = mgrit_options(n_steps, cfactor, cycle, None, 50, relax, min_coarse, max_levels)
-    per_iteration, _ = critical_path(n_steps, cfactor=mg.cfactor, max_levels=mg.max_levels,
-                                     min_coarse=mg.min_coarse, relax=mg.relax, cycle=mg.cycle)
-    return n_steps / (max(iterations, 1) * per_iteration)
+    return _mgrit_speedup(n_steps, iterations, model=model, cfactor=mg.cfactor,
+                          max_levels=mg.max_levels, min_coarse=mg.min_coarse, relax=mg.relax,
+                          cycle=mg.cycle)
 
 
 __all__ = ["Problem", "XOR", "BinaryAddition", "StepsResult", "solve", "potential_speedup",

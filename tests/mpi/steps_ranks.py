@@ -46,6 +46,12 @@ def main():
                          **solve_kwargs())
     saved["callable_w"] = res.weights
     saved["callable_r"] = np.array(res.residuals)
+    # XBraid's conventions (the cases above run the package's, the default)
+    res = lp.steps.solve(xor, None, 64, cycle="F", solver="solver1", comm=comm,
+                         conventions="xbraid", **solve_kwargs())
+    saved["xbraid_w"] = res.weights
+    saved["xbraid_it"] = np.array(res.iterations)
+    saved["xbraid_r"] = np.array(res.residuals)
     if comm.rank == 0:
         np.savez(out, **saved)
 

@@ -29,7 +29,19 @@ struct MGRITOptions {
   // XBraid's default start: before the first cycle, inject the initial guess
   // down to the coarsest level, solve there, and interpolate up (no residual).
   bool skip_first_down = false;
+  // XBraid's conventions: the start (with skip_first_down) runs F-cycles'
+  // V-cycles on the way up and counts as an iteration; every residual is
+  // followed by its cycle, which counts, before the check.
+  bool xbraid = false;
 };
+
+// The level hierarchy an MGRIT of n_steps builds with these options: level
+// l+1 keeps every cf-th point of level l. intervals[l] = N / prod of the
+// factors above; cfactor[l] the factor to level l+1 (1 on the coarsest).
+struct Hierarchy {
+  std::vector<index_t> intervals, cfactor, stride;
+};
+Hierarchy build_hierarchy(index_t n_steps, const MGRITOptions& opt);
 
 // Raised on every rank alike when the residual grows past the bound or is not finite.
 struct MGRITDiverged : std::runtime_error {
@@ -126,6 +138,8 @@ class MGRIT {
   void cycle(int l, bool fcycle, double* fine_residual);
   void nested_start();
   void check_steps();  // collective: throws on every rank if a step failed on any
+  void inject_start(int l);
+  void xbraid_start();
 
   App& app_;
   MGRITOptions opt_;

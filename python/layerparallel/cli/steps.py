@@ -25,6 +25,7 @@ PROBLEM_NAMES = ("xor", "binary_addition")
 
 def add_parser(subparsers):
     """Add the `steps` subcommand to an argparse subparsers object."""
+    from ..mgrit import CONVENTIONS
     from ..steps import CYCLES, MAPPINGS, SOLVERS
 
     s = subparsers.add_parser(
@@ -51,10 +52,16 @@ def add_parser(subparsers):
     s.add_argument("--alpha-max", type=positive_float, default=None,
                    help="cap of the coarse learning rates (default: xor 8, "
                         "binary_addition 0.2)")
-    s.add_argument("--mapping", default="injected", choices=MAPPINGS,
-                   help="coarse-level step index of solver2/solver3's data")
+    s.add_argument("--mapping", default="local", choices=MAPPINGS,
+                   help="coarse-level step index of solver2/solver3's data (local: the paper's)")
+    s.add_argument("--conventions", default="package", choices=CONVENTIONS,
+                   help="start cycle and iteration counting: the package's (residuals - 1, "
+                        "as the paper's tables count) or XBraid's")
+    s.add_argument("--paper-data", action="store_true",
+                   help="binary_addition: the paper's data, initial weights, data unit and "
+                        "summed loss (BinaryAddition(paper=True))")
     s.add_argument("--skip-first-down", default=True, action=argparse.BooleanOptionalAction,
-                   help="XBraid's start: coarsest solve of the initial guess, interpolated up")
+                   help="XBraid's start: the first cycle skips level 0's relaxation")
     s.add_argument("--seed", type=int, default=1, help="seed of the initial weights")
     s.add_argument("--json", action="store_true", help="one JSON row per N instead of a table")
     s.add_argument("--plot", metavar="FIG.png", help="draw potential speedup against N")
@@ -68,7 +75,12 @@ def rows(args, comm=None):
 
     import layerparallel as lp
 
-    problem = lp.steps.PROBLEMS[args.problem](seed=args.seed)
+    if getattr(args, "paper_data", False):
+        if args.problem != "binary_addition":
+            raise ValueError("--paper-data applies to --problem binary_addition")
+        problem = lp.steps.BinaryAddition(seed=args.seed, paper=True)
+    else:
+        problem = lp.steps.PROBLEMS[args.problem](seed=args.seed)
     for N in args.steps:
         if comm is not None:
             comm.Barrier()
@@ -78,7 +90,7 @@ def rows(args, comm=None):
                              alpha_base=args.alpha_base, alpha_max=args.alpha_max,
                              mapping=args.mapping, comm=comm,
                              skip_first_down=args.skip_first_down, relax=args.relax,
-                             min_coarse=args.min_coarse)
+                             min_coarse=args.min_coarse, conventions=args.conventions)
         t_mgrit = time.perf_counter() - t0
         t0 = time.perf_counter()
         ref = problem.serial(N, solver=args.solver, alpha_base=args.alpha_base,
@@ -87,7 +99,8 @@ def rows(args, comm=None):
         yield dict(problem=args.problem, solver=args.solver, cycle=args.cycle, N=N,
                    iterations=res.iterations, converged=res.converged, rho=res.rho,
                    error=float(np.abs(res.weights - ref).max()),
-                   potential_speedup=res.potential_speedup, critical_path=res.critical_path,
+                   potential_speedup=res.potential_speedup, paper_speedup=res.paper_speedup,
+                   critical_path=res.critical_path, conventions=args.conventions,
                    levels=res.levels, mgrit_s=t_mgrit, serial_s=t_serial,
                    ranks=res.settings["ranks"], mapping=res.settings["mapping"])
 
