@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <memory>
 
@@ -110,6 +111,23 @@ class PropagatorSolver {
   std::unique_ptr<MGRIT> mg_;
 };
 
+// u_N, the solve's info and its tape id.
+py::tuple parallel_forward(LayerParallelModel& s, const carray& theta, const carray& X,
+                           bool warm) {
+  const auto& c = s.config();
+  require_size(theta, "theta", s.layout().size);
+  const auto n = rows_of(X, "X");
+  require_shape(X, "X", n, c.n_in);
+  carray out({n, static_cast<py::ssize_t>(c.width)});
+  SolveInfo info;
+  std::uint64_t tape;
+  {
+    py::gil_scoped_release nogil;
+    tape = s.forward(theta.data(), X.data(), n, out.mutable_data(), warm, &info);
+  }
+  return py::make_tuple(out, info_dict(info), tape);
+}
+
 }  // namespace
 
 void bind_mgrit(py::module_& m) {
@@ -180,19 +198,35 @@ void bind_mgrit(py::module_& m) {
            "u_n (adjoint=False) or lambda_n of the last solve, (batch, width); n owned here.")
       .def("forward",
            [](LayerParallelModel& s, const carray& theta, const carray& X, bool warm) {
+             auto r = parallel_forward(s, theta, X, warm);
+             return py::make_tuple(r[0], r[1]);
+           },
+           py::arg("theta").noconvert(), py::arg("X").noconvert(), py::arg("warm"))
+      .def("forward_tape", &parallel_forward, py::arg("theta").noconvert(),
+           py::arg("X").noconvert(), py::arg("warm"),
+           "(u_N, info, tape): the tape id lets backward() reuse this solve's states.")
+      .def("backward",
+           [](LayerParallelModel& s, const carray& theta, const carray& X, const carray& lamN,
+              std::uint64_t tape, py::object grad, py::object dX, bool warm) {
              const auto& c = s.config();
              require_size(theta, "theta", s.layout().size);
              const auto n = rows_of(X, "X");
              require_shape(X, "X", n, c.n_in);
-             carray out({n, static_cast<py::ssize_t>(c.width)});
+             require_shape(lamN, "lamN", n, c.width);
+             double* g = inplace_output(grad, "grad", s.layout().size);
+             if (!g) throw std::invalid_argument("grad: an output array is required");
+             double* dx = inplace_output(dX, "dX", n * c.n_in);
              SolveInfo info;
              {
                py::gil_scoped_release nogil;
-               s.forward(theta.data(), X.data(), n, out.mutable_data(), warm, &info);
+               s.backward(theta.data(), X.data(), n, lamN.data(), tape, g, dx, warm, &info);
              }
-             return py::make_tuple(out, info_dict(info));
+             return info_dict(info);
            },
-           py::arg("theta").noconvert(), py::arg("X").noconvert(), py::arg("warm"))
+           py::arg("theta").noconvert(), py::arg("X").noconvert(), py::arg("lamN").noconvert(),
+           py::arg("tape"), py::arg("grad"), py::arg("dX"), py::arg("warm"),
+           "From lam_N = dL/du_N: this rank's dL/dtheta into grad (head entries zero), "
+           "dL/dX into dX (flat, n * n_in) when given; the adjoint solve's info.")
       .def("loss_and_grad",
            [](LayerParallelModel& s, const carray& theta, const carray& X, const carray& Y,
               py::object grad, bool warm) {

@@ -1,7 +1,9 @@
 // Bindings of the serial ODE-ResNet model.
 #include <pybind11/stl.h>
 
+#include <cstdint>
 #include <memory>
+#include <utility>
 #include <string>
 
 #include "arrays.hpp"
@@ -27,6 +29,25 @@ Head parse_head(const std::string& s) {
   if (s == "classification") return Head::classification;
   if (s == "regression") return Head::regression;
   throw std::invalid_argument("head: unknown '" + s + "'");
+}
+
+// u_N and the tape id of one serial propagation.
+std::pair<carray, std::uint64_t> serial_forward(SerialModel& s, const carray& theta,
+                                                const carray& X) {
+  const auto& c = s.config();
+  require_size(theta, "theta", s.layout().size);
+  const auto n = rows_of(X, "X");
+  require_shape(X, "X", n, c.n_in);
+  carray out({n, static_cast<py::ssize_t>(c.width)});
+  const double* t = theta.data();
+  const double* x = X.data();
+  double* o = out.mutable_data();
+  std::uint64_t tape;
+  {
+    py::gil_scoped_release nogil;
+    tape = s.forward(t, x, n, o);
+  }
+  return {out, tape};
 }
 
 }  // namespace
@@ -98,21 +119,39 @@ void bind_model(py::module_& m) {
       .def(
           "forward",
           [](SerialModel& s, const carray& theta, const carray& X) {
+            return serial_forward(s, theta, X).first;
+          },
+          py::arg("theta").noconvert(), py::arg("X").noconvert())
+      .def(
+          "forward_tape",
+          [](SerialModel& s, const carray& theta, const carray& X) {
+            auto r = serial_forward(s, theta, X);
+            return py::make_tuple(r.first, r.second);
+          },
+          py::arg("theta").noconvert(), py::arg("X").noconvert(),
+          "(u_N, tape): the tape id lets backward() reuse this propagation's states.")
+      .def(
+          "backward",
+          [](SerialModel& s, const carray& theta, const carray& X, const carray& lamN,
+             std::uint64_t tape, py::object grad, py::object dX) {
             const auto& c = s.config();
             require_size(theta, "theta", s.layout().size);
             const auto n = rows_of(X, "X");
             require_shape(X, "X", n, c.n_in);
-            carray out({n, static_cast<py::ssize_t>(c.width)});
+            require_shape(lamN, "lamN", n, c.width);
+            double* g = inplace_output(grad, "grad", s.layout().size);
+            if (!g) throw std::invalid_argument("grad: an output array is required");
+            double* dx = inplace_output(dX, "dX", n * c.n_in);
             const double* t = theta.data();
             const double* x = X.data();
-            double* o = out.mutable_data();
-            {
-              py::gil_scoped_release nogil;
-              s.forward(t, x, n, o);
-            }
-            return out;
+            const double* l = lamN.data();
+            py::gil_scoped_release nogil;
+            s.backward(t, x, n, l, tape, g, dx);
           },
-          py::arg("theta").noconvert(), py::arg("X").noconvert())
+          py::arg("theta").noconvert(), py::arg("X").noconvert(), py::arg("lamN").noconvert(),
+          py::arg("tape"), py::arg("grad"), py::arg("dX") = py::none(),
+          "From lam_N = dL/du_N: dL/dtheta into grad (head entries zero) and dL/dX "
+          "into dX (flat, n * n_in) when given.")
       .def(
           "predict",
           [](SerialModel& s, const carray& theta, const carray& X) {

@@ -79,10 +79,11 @@ void LayerParallelModel::solve_forward(const ParamView<const double>& p, const d
   SolveInfo si = fwd_->solve(u0_.data(), warm, u0_.data());
   if (info) *info = si;
   if (comm_.rank() == last_rank()) fwd_->state_into(cfg_.n_layers, uN_.data(), tmp_.data());
+  tape_ = next_tape_++;
 }
 
-void LayerParallelModel::forward(const double* theta, const double* X, index_t n, double* uN,
-                                 bool warm, SolveInfo* info) {
+std::uint64_t LayerParallelModel::forward(const double* theta, const double* X, index_t n,
+                                          double* uN, bool warm, SolveInfo* info) {
   std::lock_guard<std::mutex> lock(mutex_);
   const bool fresh = n != batch_;
   setup(n);
@@ -90,6 +91,23 @@ void LayerParallelModel::forward(const double* theta, const double* X, index_t n
   solve_forward(p, X, warm && !fresh, info);
   comm_.broadcast(last_rank(), uN_.data(), n * cfg_.width);
   std::copy(uN_.begin(), uN_.end(), uN);
+  return tape_;
+}
+
+void LayerParallelModel::backward(const double* theta, const double* X, index_t n,
+                                  const double* lamN, std::uint64_t tape, double* grad,
+                                  double* dX, bool warm, SolveInfo* info) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const bool fresh = n != batch_;
+  setup(n);
+  warm = warm && !fresh;
+  const ParamView<const double> p{theta, layout_, cfg_.width};
+  // Every rank made the same calls, so every rank takes the same branch.
+  if (fresh || tape == 0 || tape != tape_) solve_forward(p, X, warm, nullptr);
+  tape_ = 0;  // the opening's backward consumes z0_
+  std::fill(grad, grad + layout_.size, 0.0);
+  std::copy(lamN, lamN + n * cfg_.width, lam_.begin());
+  adjoint_gradients(p, X, warm, ParamView<double>{grad, layout_, cfg_.width}, dX, info);
 }
 
 double LayerParallelModel::loss_and_grad(const double* theta, const double* X, const double* Y,
@@ -124,34 +142,8 @@ double LayerParallelModel::loss_and_grad(const double* theta, const double* X, c
   if (grad) {
     std::copy(head.begin() + 1, head.begin() + 1 + K * w, g->W_out());
     std::copy(head.begin() + 1 + K * w, head.end(), g->b_out());
-
-    // The adjoint, backward in layer index, linearized at the forward states.
-    // On one level the gradients ride on its steps; on many they follow from
-    // u_n and lambda_{n+1} (storage "all"), or from one more sweep ("C").
-    adj_app_->bind(p, fwd_.get());
-    cache_derivatives(p);
-    const bool one_level = adj_->n_levels() == 1;
-    adj_app_->set_gradient(one_level ? g.get() : nullptr);
-    adj_info = adj_->solve(lam_.data(), warm, nullptr);
-    adj_app_->set_gradient(nullptr);
-    if (!one_level && opt_.store_fine_f) {
-      layer_gradients(*g);
-    } else if (!one_level) {
-      adj_app_->set_gradient(g.get());
-      adj_->sweep_steps();
-      adj_app_->set_gradient(nullptr);
-    }
-
-    // Opening layer on rank 0 (it holds lambda_0), then to all.
-    const index_t n_open = layout_.W - layout_.W_in;
-    std::vector<double> open(n_open, 0.0);
-    if (comm_.rank() == 0) {
-      adj_->state_into(cfg_.n_layers, lam_.data(), tmp_.data());
-      opening_backward(cfg_, p, X, n, z0_.data(), lam_.data(), *g);
-      std::copy(grad + layout_.W_in, grad + layout_.W, open.begin());
-    }
-    comm_.broadcast(0, open.data(), n_open);
-    std::copy(open.begin(), open.end(), grad + layout_.W_in);
+    tape_ = 0;  // the opening's backward consumes z0_
+    adjoint_gradients(p, X, warm, *g, nullptr, &adj_info);
   }
   J += regularization_all(p, g.get());
   if (info) {
@@ -175,6 +167,41 @@ void LayerParallelModel::state(index_t n, bool adjoint, double* out) {
                             (fwd_ ? "" : " (no solve yet)"));
   MGRIT& m = adjoint ? *adj_ : *fwd_;
   m.state_into(adjoint ? cfg_.n_layers - n : n, out, tmp_.data());
+}
+
+void LayerParallelModel::adjoint_gradients(const ParamView<const double>& p, const double* X,
+                                           bool warm, const ParamView<double>& g, double* dX,
+                                           SolveInfo* info) {
+  // The adjoint, backward in layer index, linearized at the forward states.
+  // On one level the gradients ride on its steps; on many they follow from
+  // u_n and lambda_{n+1} (storage "all"), or from one more sweep ("C").
+  adj_app_->bind(p, fwd_.get());
+  cache_derivatives(p);
+  const bool one_level = adj_->n_levels() == 1;
+  adj_app_->set_gradient(one_level ? &g : nullptr);
+  SolveInfo si = adj_->solve(lam_.data(), warm, nullptr);
+  if (info) *info = si;
+  adj_app_->set_gradient(nullptr);
+  if (!one_level && opt_.store_fine_f) {
+    layer_gradients(g);
+  } else if (!one_level) {
+    adj_app_->set_gradient(&g);
+    adj_->sweep_steps();
+    adj_app_->set_gradient(nullptr);
+  }
+
+  // Opening layer (and dJ/dX) on rank 0, which holds lambda_0, then to all.
+  const index_t n = batch_, n_open = layout_.W - layout_.W_in, n_x = dX ? n * cfg_.n_in : 0;
+  std::vector<double> open(n_open + n_x, 0.0);
+  if (comm_.rank() == 0) {
+    adj_->state_into(cfg_.n_layers, lam_.data(), tmp_.data());
+    opening_backward(cfg_, p, X, n, z0_.data(), lam_.data(), g, dX);
+    std::copy(g.data + layout_.W_in, g.data + layout_.W, open.begin());
+    if (dX) std::copy(dX, dX + n_x, open.begin() + n_open);
+  }
+  comm_.broadcast(0, open.data(), n_open + n_x);
+  std::copy(open.begin(), open.begin() + n_open, g.data + layout_.W_in);
+  if (dX) std::copy(open.begin() + n_open, open.end(), dX);
 }
 
 // sigma'(z_n) for every layer here, once per forward solution: every adjoint

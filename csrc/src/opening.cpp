@@ -36,10 +36,14 @@ void opening_forward(const NetConfig& cfg, const ParamView<const double>& theta,
 }
 
 void opening_backward(const NetConfig& cfg, const ParamView<const double>& theta, const double* X,
-                      index_t n, double* z0, const double* lam0, const ParamView<double>& grad) {
-  (void)theta;
-  if (cfg.opening == Opening::padding) return;
+                      index_t n, double* z0, const double* lam0, const ParamView<double>& grad,
+                      double* dX) {
   const index_t w = cfg.width, d = cfg.n_in;
+  if (cfg.opening == Opening::padding) {
+    if (dX)
+      for (index_t r = 0; r < n; ++r) std::copy(lam0 + r * w, lam0 + r * w + d, dX + r * d);
+    return;
+  }
   const double* factor = lam0;
   if (cfg.opening == Opening::activation) {
     with_activation(cfg.activation, cfg.eta, [&](auto act) {
@@ -50,6 +54,7 @@ void opening_backward(const NetConfig& cfg, const ParamView<const double>& theta
   blas::gemm(true, false, w, d, n, 1.0, factor, w, X, d, 0.0, grad.W_in(), d);
   std::fill(grad.b_in(), grad.b_in() + w, 0.0);
   add_column_sums(factor, n, w, grad.b_in());
+  if (dX) blas::gemm(false, false, n, d, w, 1.0, factor, w, theta.W_in(), d, 0.0, dX, d);
 }
 
 }  // namespace layerparallel

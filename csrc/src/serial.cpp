@@ -89,13 +89,16 @@ void SerialModel::propagate(const double* theta, const double* X, index_t n) {
   const ParamView<const double> p{theta, layout_, cfg_.width};
   opening_forward(cfg_, p, X, n, U_.data(), z0_.data());
   forward_sweep(cfg_, p, n, U_.data(), Z_.data());
+  tape_ = next_tape_++;
+  tape_rows_ = n;
 }
 
-void SerialModel::forward(const double* theta, const double* X, index_t n, double* uN) {
+std::uint64_t SerialModel::forward(const double* theta, const double* X, index_t n, double* uN) {
   std::lock_guard<std::mutex> lock(mutex_);
   propagate(theta, X, n);
   const index_t sz = n * cfg_.width;
   std::copy(U_.begin() + cfg_.n_layers * sz, U_.begin() + (cfg_.n_layers + 1) * sz, uN);
+  return tape_;
 }
 
 void SerialModel::predict(const double* theta, const double* X, index_t n, double* out) {
@@ -118,10 +121,25 @@ double SerialModel::loss_and_grad(const double* theta, const double* X, const do
   const ParamView<double> g{grad, layout_, cfg_.width};
   lam_.resize(sz);
   double J = head_loss(cfg_, p, uN, Y, n, work_.data(), lam_.data(), &g);
+  tape_ = 0;  // the sweeps below consume Z_ and z0_
   backward_sweep(cfg_, p, n, U_.data(), Z_.data(), lam_.data(), g);
   opening_backward(cfg_, p, X, n, z0_.data(), lam_.data(), g);
   J += regularization(cfg_, p, &g);
   return J;
+}
+
+void SerialModel::backward(const double* theta, const double* X, index_t n, const double* lamN,
+                           std::uint64_t tape, double* grad, double* dX) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (tape == 0 || tape != tape_ || n != tape_rows_) propagate(theta, X, n);
+  tape_ = 0;
+  const index_t sz = n * cfg_.width;
+  const ParamView<const double> p{theta, layout_, cfg_.width};
+  const ParamView<double> g{grad, layout_, cfg_.width};
+  std::fill(grad, grad + layout_.size, 0.0);
+  lam_.assign(lamN, lamN + sz);
+  backward_sweep(cfg_, p, n, U_.data(), Z_.data(), lam_.data(), g);
+  opening_backward(cfg_, p, X, n, z0_.data(), lam_.data(), g, dX);
 }
 
 }  // namespace layerparallel

@@ -38,6 +38,15 @@ __all__ = ["ODEResNet", "ConvODEResNet", "Params", "MGRIT", "MGRITDiverged", "so
            "__version__"]
 
 
+def __getattr__(name):
+    # lp.torch imports PyTorch, an optional extra: only when first used.
+    if name == "torch":
+        import importlib
+
+        return importlib.import_module(".torch", __name__)
+    raise AttributeError(f"module 'layerparallel' has no attribute {name!r}")
+
+
 def set_num_threads(n):
     """Threads the compiled core may use (process-wide; default: OMP_NUM_THREADS or all cores).
 

@@ -187,13 +187,7 @@ class ODEResNet:
         full = initialize(self, Params(self._global_layout), method, seed, magnitude, outer)
         if not self.distributed:
             return full
-        theta = self.new_params()
-        for name in ("W_in", "b_in", "W_out", "b_out"):
-            getattr(theta, name)[...] = getattr(full, name)
-        a, b = self.first_layer, self.first_layer + self.n_local_layers
-        theta.W[...] = full.W[a:b]
-        theta.b[...] = full.b[a:b]
-        return theta
+        return self.new_params().scatter(full.data)
 
     def _theta(self, theta):
         """The flat float64 vector of ``theta`` (Params or array), checked."""

@@ -94,6 +94,31 @@ class Params:
             getattr(full, name)[...] = getattr(self, name)
         return full.data
 
+    def scatter(self, full):
+        """Set this rank's part from the whole vector (the inverse of ``gather``); returns self.
+
+        ``full`` is the whole parameter vector, the same on every rank; each
+        rank copies its residual layers and the replicated opening layer and
+        head out of it (no communication).
+        """
+        layout = self._layout if self._dist is None else self._dist[1]
+        size = max(off + int(np.prod(shape)) for off, shape in layout.values())
+        arr = np.asarray(full)
+        if arr.ndim != 1 or arr.shape[0] != size or not np.issubdtype(arr.dtype, np.floating):
+            raise ValueError(f"scatter needs the whole float vector of length {size}, "
+                             f"got dtype {arr.dtype} shape {arr.shape}")
+        if self._dist is None:
+            self._data[...] = arr
+            return self
+        whole = Params(layout, np.ascontiguousarray(arr, dtype=np.float64))
+        a = self._dist[2]
+        b = a + self._dist[3]
+        for name in ("W_in", "b_in", "W_out", "b_out"):
+            getattr(self, name)[...] = getattr(whole, name)
+        self.W[...] = whole.W[a:b]
+        self.b[...] = whole.b[a:b]
+        return self
+
     def dot(self, other):
         """Inner product of the whole vectors (reduced over ranks; the
         replicated opening layer and head counted once)."""

@@ -5,6 +5,7 @@
 // boundary once per sweep.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -36,12 +37,19 @@ class LayerParallelModel {
   void get_warm_state(double* out);
   void set_warm_state(index_t n, const double* in);
 
-  // u_N (n x width) on every rank.
-  void forward(const double* theta, const double* X, index_t n, double* uN, bool warm,
-               SolveInfo* info);
+  // u_N (n x width) on every rank; returns the id of this solve's tape.
+  std::uint64_t forward(const double* theta, const double* X, index_t n, double* uN, bool warm,
+                        SolveInfo* info);
   // J(theta), identical on every rank; grad (this rank's layout) when non-null.
   double loss_and_grad(const double* theta, const double* X, const double* Y, index_t n,
                        double* grad, bool warm, ModelSolveInfo* info);
+  // The network up to u_N as a block inside a larger model: from lam_N =
+  // dL/du_N (n x width, the same on every rank), this rank's dL/dtheta
+  // (opening and residual layers; head entries zero, no regularization) and
+  // dL/dX (n x n_in, every rank) when dX is non-null. Reuses forward solve
+  // `tape` while the solver still holds it, else solves the forward again.
+  void backward(const double* theta, const double* X, index_t n, const double* lamN,
+                std::uint64_t tape, double* grad, double* dX, bool warm, SolveInfo* info);
 
   // Whether layer point n (0..N) is owned here: the forward state u_n (or,
   // with adjoint, lambda_n) of the last solve can then be read by state().
@@ -55,6 +63,10 @@ class LayerParallelModel {
   void setup(index_t n);
   void solve_forward(const ParamView<const double>& p, const double* X, bool warm,
                      SolveInfo* info);
+  // From lam_ (= lambda_N on the last rank): the adjoint solve, every layer's
+  // gradient and the opening's (on all ranks), dJ/dX on all ranks if dX.
+  void adjoint_gradients(const ParamView<const double>& p, const double* X, bool warm,
+                         const ParamView<double>& g, double* dX, SolveInfo* info);
   double regularization_all(const ParamView<const double>& p, const ParamView<double>* g);
   void cache_derivatives(const ParamView<const double>& p);
   void layer_gradients(const ParamView<double>& g);
@@ -72,6 +84,8 @@ class LayerParallelModel {
   std::vector<double> u0_, z0_, uN_, lam_, work_, tmp_;
   std::vector<double> D_;  // sigma'(z_n) of this rank's layers (storage "all")
   std::mutex mutex_;
+  // Id of the forward solve the solver's states and z0_ belong to (0: none).
+  std::uint64_t tape_ = 0, next_tape_ = 1;
 };
 
 }  // namespace layerparallel

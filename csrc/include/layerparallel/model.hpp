@@ -2,6 +2,7 @@
 // and the serial forward and backward sweeps that are the reference for MGRIT.
 #pragma once
 
+#include <cstdint>
 #include <mutex>
 #include <vector>
 
@@ -14,9 +15,11 @@ namespace layerparallel {
 void opening_forward(const NetConfig& cfg, const ParamView<const double>& theta, const double* X,
                      index_t n, double* u0, double* z0);
 
-// Opening-layer gradient from lam_0 = dJ/du_0. Destroys z0.
+// Opening-layer gradient from lam_0 = dJ/du_0, and dJ/dX (n x n_in) into dX
+// when non-null (a block inside a larger model). Destroys z0.
 void opening_backward(const NetConfig& cfg, const ParamView<const double>& theta, const double* X,
-                      index_t n, double* z0, const double* lam0, const ParamView<double>& grad);
+                      index_t n, double* z0, const double* lam0, const ParamView<double>& grad,
+                      double* dX = nullptr);
 
 // Head output: logits (classification) or prediction (regression), n x n_out.
 void head_output(const NetConfig& cfg, const ParamView<const double>& theta, const double* uN,
@@ -54,13 +57,21 @@ class SerialModel {
   const NetConfig& config() const { return cfg_; }
   const ParamLayout& layout() const { return layout_; }
 
-  // Final states u_N (n x width).
-  void forward(const double* theta, const double* X, index_t n, double* uN);
+  // Final states u_N (n x width); returns the id of this propagation's tape.
+  std::uint64_t forward(const double* theta, const double* X, index_t n, double* uN);
   // Head output for X (n x n_out).
   void predict(const double* theta, const double* X, index_t n, double* out);
   // J(theta) on (X, Y); fills grad (layout().size doubles) when non-null.
   double loss_and_grad(const double* theta, const double* X, const double* Y, index_t n,
                        double* grad);
+
+  // The network up to u_N as a block inside a larger model: from lam_N =
+  // dL/du_N (n x width), dL/dtheta (opening and residual layers; the head's
+  // entries zero, no regularization) and dL/dX into dX (n x n_in) when
+  // non-null. Reuses the states of forward() `tape` while the workspace still
+  // holds them, else propagates again.
+  void backward(const double* theta, const double* X, index_t n, const double* lamN,
+                std::uint64_t tape, double* grad, double* dX);
 
  private:
   void propagate(const double* theta, const double* X, index_t n);
@@ -68,6 +79,9 @@ class SerialModel {
   ParamLayout layout_;
   std::mutex mutex_;
   std::vector<double> U_, Z_, z0_, lam_, work_;
+  // Id of the propagation whose states U_, Z_, z0_ hold (0: none usable).
+  std::uint64_t tape_ = 0, next_tape_ = 1;
+  index_t tape_rows_ = 0;
 };
 
 }  // namespace layerparallel
