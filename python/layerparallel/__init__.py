@@ -21,6 +21,7 @@ from .train import History, train
 from .nested import nested_train, refine
 from .grid import ProcessGrid
 from . import dd
+from .modelfile import load, save
 
 __version__ = "0.1.0"
 
@@ -33,7 +34,7 @@ if _preload.MPI is not None and "OMP_NUM_THREADS" not in _os.environ:
         _core.set_num_threads(1)
 
 __all__ = ["ODEResNet", "ConvODEResNet", "Params", "MGRIT", "MGRITDiverged", "solve", "check_propagator",
-           "train", "nested_train", "refine", "ProcessGrid", "dd", "History", "CheckpointError",
+           "train", "nested_train", "refine", "ProcessGrid", "dd", "save", "load", "History", "CheckpointError",
            "RankMismatch", "optim", "datasets", "steps", "set_num_threads", "get_num_threads",
            "__version__"]
 

@@ -6,6 +6,8 @@
     layerparallel steps [options]     MGRIT over training steps
     layerparallel plot LOG.jsonl [LOG2.jsonl ...] [-o fig.png] [--x wall_time] [--y loss]
     layerparallel demo [options]      one forward/backward sweep on peaks
+    layerparallel evaluate MODEL --problem NAME     loss/accuracy of a model file
+    layerparallel predict MODEL --input X.npy --output Y.npy
 
 One module per command (``add_parser(subparsers)`` and ``run(args)``);
 ``argtypes`` parses values, ``config`` reads TOML files, ``ranks`` knows MPI,
@@ -17,14 +19,14 @@ stderr and exits with status 2; a diverging MGRIT solve exits with status 1.
 import os
 import sys
 
-from . import demo, plot, steps, train
+from . import demo, evaluate, plot, predict, steps, train
 from .config import config_tokens
 from .errors import Parser, UsageError, version
 from .ranks import env_rank
 
 __all__ = ["main", "build_parser", "parse", "UsageError"]
 
-COMMANDS = (train, steps, plot, demo)
+COMMANDS = (train, steps, plot, demo, evaluate, predict)
 
 
 def build_parser():
@@ -32,7 +34,8 @@ def build_parser():
                description="Layer-parallel training of ODE-ResNets with MGRIT. Without a "
                            "command: the main job (train on peaks).")
     p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
-    sub = p.add_subparsers(dest="command", metavar="{train,steps,plot,demo}")
+    names = ",".join(m.__name__.rsplit(".", 1)[1] for m in COMMANDS)
+    sub = p.add_subparsers(dest="command", metavar="{" + names + "}")
     p.command_parsers = {m.__name__.rsplit(".", 1)[1]: m.add_parser(sub) for m in COMMANDS}
     return p
 
@@ -46,7 +49,8 @@ def parse(parser, argv):
         argv = ["train"] + argv  # `layerparallel --iterations 50` trains
     args = parser.parse_args(argv)
     if args.command is None:
-        raise UsageError("a command is required: train, steps, plot or demo")
+        raise UsageError("a command is required: "
+                         + ", ".join(m.__name__.rsplit(".", 1)[1] for m in COMMANDS))
     if getattr(args, "config", None):
         command = args.command
         tokens = config_tokens(args.config, parser.command_parsers[command], command)

@@ -144,6 +144,8 @@ def add_parser(subparsers):
     g = t.add_argument_group("output")
     g.add_argument("--log", metavar="JSONL", help="write the history, one JSON object per "
                                                   "iteration")
+    g.add_argument("--save", metavar="MODEL", help="write the trained model to this file "
+                                                   "(.npz; any rank count can load it)")
     g.add_argument("--checkpoint", metavar="DIR",
                    help="checkpoint directory: one file per rank per checkpoint "
                         "(checkpoint.<iteration>.rank<r>.npz, with the MGRIT warm states) and "
@@ -329,6 +331,12 @@ def run(args, rank_hint=0):
         except OSError as exc:
             error = f"cannot write the log {args.log}: {exc.strerror}"
     agree(comm, error)
+    # A model file that could not be written is found out now, not after training.
+    if args.save and rank == 0:
+        folder = os.path.dirname(os.path.abspath(args.save))
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            error = f"cannot write the model file {args.save}: no writable directory {folder}"
+    agree(comm, error)
 
     classification = head == "classification"
     table = Table(classification, solver is not None)
@@ -379,7 +387,7 @@ def run(args, rank_hint=0):
         if args.nested is not None:
             say(f"  nested     {args.nested} levels, schedule {args.schedule}, "
                 f"{args.interp} interpolation")
-            _, theta, history = lp.nested_train(
+            net, theta, history = lp.nested_train(
                 net, Xt, Yt, optimizer, levels=args.nested, schedule=args.schedule,
                 interp=args.interp, init=args.init, magnitude=args.magnitude, seed=args.seed,
                 solver=solver, one_shot=args.one_shot, validation=(Xv, Yv),
@@ -423,4 +431,7 @@ def run(args, rank_hint=0):
         f"iterations{stopped}, wall time {wall:.2f} s")
     if args.log:
         say(f"log: {args.log}")
+    if args.save:
+        lp.save(args.save, net, theta)
+        say(f"model: {args.save}")
     return 0

@@ -1,0 +1,148 @@
+"""Model files: one .npz with a network's configuration and its whole parameter vector.
+
+    lp.save("model.npz", net, theta)      # collective on net's ranks; rank 0 writes
+    net, theta = lp.load("model.npz", comm=None)
+
+The file holds plain arrays only (read with allow_pickle=False): "format",
+"network" (JSON: the class and its constructor arguments), "theta" (float64,
+the whole vector as ``Params.gather`` gives it) and "version". It does not
+depend on the number of ranks that wrote it; ``load`` distributes the layers
+over whatever communicator it is given.
+"""
+
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from .network import ODEResNet
+from .params import Params
+
+FORMAT = 1
+_CONFIG_KEYS = ("n_in", "width", "n_layers", "n_out", "T", "activation", "opening", "head",
+                "gamma_tik", "gamma_ddt", "gamma_out", "eta")
+# Network classes a model file can hold, by name.
+NETWORKS = {"ODEResNet": ODEResNet}
+
+
+def _bcast_outcome(comm, error):
+    """Rank 0's error (or None) on every rank; every rank raises it alike."""
+    if comm is not None and comm.Get_size() > 1:
+        error = comm.bcast(error, root=0)
+    if error is not None:
+        raise ValueError(error)
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path, write):
+    """``write(f)`` into a temporary file in the same directory, fsync and rename;
+    the file gets the permissions a plain open() would (0666 less the umask)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".layerparallel.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save(path, net, theta):
+    """Write ``net`` and ``theta`` to the model file ``path`` (atomically).
+
+    On several ranks every rank of ``net.comm`` must call (the parameters are
+    gathered); rank 0 writes, and a failure to write raises on every rank.
+    """
+    if type(net).__name__ not in NETWORKS:
+        raise ValueError(f"save supports {', '.join(NETWORKS)}; got {type(net).__name__}")
+    local = net._theta(theta)  # layout and finiteness, on every rank alike
+    full = theta.gather() if isinstance(theta, Params) else local
+    path = os.fspath(path)
+    comm = net.comm if net.distributed else None
+    error = None
+    if net.rank == 0:
+        from . import __version__
+
+        spec = {"class": type(net).__name__, "config": {k: getattr(net, k) for k in _CONFIG_KEYS}}
+        arrays = {"format": np.array(FORMAT), "network": np.array(json.dumps(spec)),
+                  "theta": np.ascontiguousarray(full, dtype=np.float64),
+                  "version": np.array(__version__)}
+        try:
+            write_atomic(path, lambda f: np.savez(f, **arrays))
+        except OSError as exc:
+            error = f"cannot write the model file {path}: {exc.strerror or exc}"
+    _bcast_outcome(comm, error)
+
+
+def _read(path):
+    """(network spec, theta) from the file; ValueError naming the problem."""
+    if not os.path.exists(path):
+        raise ValueError(f"model file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as exc:
+        raise ValueError(f"model file {path} is unreadable: {exc}") from None
+    for key in ("format", "network", "theta"):
+        if key not in arrays:
+            raise ValueError(f"model file {path} lacks '{key}' (not a layerparallel model file)")
+    if arrays["format"].shape != () or int(arrays["format"]) != FORMAT:
+        raise ValueError(f"model file {path} has format {arrays['format']}, expected {FORMAT}")
+    try:
+        spec = json.loads(str(arrays["network"]))
+        cls, config = spec["class"], spec["config"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"model file {path}: bad network description ({exc})") from None
+    if cls not in NETWORKS:
+        raise ValueError(f"model file {path} holds a {cls!r}; this version reads "
+                         f"{', '.join(NETWORKS)}")
+    theta = arrays["theta"]
+    if theta.dtype != np.float64 or theta.ndim != 1:
+        raise ValueError(f"model file {path}: theta must be a 1-d float64 array, "
+                         f"got {theta.dtype} {theta.shape}")
+    if not np.isfinite(theta).all():
+        raise ValueError(f"model file {path}: theta contains NaN or Inf")
+    return cls, config, theta
+
+
+def load(path, comm=None):
+    """(net, theta) from the model file ``path``, distributed over ``comm``.
+
+    With a communicator of several ranks every rank must call; rank 0 reads
+    the file and sends it to the others (it need not be on a shared file
+    system), and an unusable file raises on every rank.
+    """
+    path = os.fspath(path)
+    several = comm is not None and comm.Get_size() > 1
+    rank = comm.Get_rank() if several else 0
+    spec, error = None, None
+    if rank == 0:
+        try:
+            cls, config, full = _read(path)
+            whole = NETWORKS[cls](**config)  # checked here, before any rank builds it
+            if full.shape[0] != whole.n_params:
+                raise ValueError(f"model file {path}: theta has {full.shape[0]} entries, "
+                                 f"the network needs {whole.n_params}")
+            spec = (cls, config, full.shape[0])
+        except (ValueError, TypeError) as exc:
+            error = f"{exc}" if path in str(exc) else f"model file {path}: {exc}"
+    _bcast_outcome(comm if several else None, error)
+    if several:
+        spec = comm.bcast(spec, root=0)
+        if rank != 0:
+            full = np.empty(spec[2])
+        comm.Bcast(full, root=0)
+    cls, config, _ = spec
+    net = NETWORKS[cls](**config, comm=comm)
+    return net, net.new_params().scatter(full)
