@@ -1,0 +1,56 @@
+"""Run under mpiexec: model files and the torch block across rank counts.
+
+    mpiexec -n K python -m mpi4py tests/mpi/modelfile_ranks.py save MODEL OUT.npz
+    mpiexec -n K python -m mpi4py tests/mpi/modelfile_ranks.py load|load_block MODEL OUT.npz
+
+save: train a distributed net for a few steps, lp.save it, and record its
+predictions. load: lp.load over the K ranks, record predictions and the
+gathered parameters; load_block also the torch block's (MGRIT) output and
+gradients at those parameters. Rank 0 writes OUT.
+"""
+
+import sys
+
+import numpy as np
+from mpi4py import MPI
+
+import layerparallel as lp
+
+
+def data():
+    return lp.datasets.peaks(n=120, seed=4)
+
+
+def main():
+    mode, model, out = sys.argv[1:4]
+    comm = MPI.COMM_WORLD
+    X, Y = data()
+    result = {}
+    if mode == "save":
+        net = lp.ODEResNet(2, 5, 12, 5, T=3.0, activation="tanh", gamma_tik=1e-3, comm=comm)
+        theta = net.init("box", seed=1)
+        lp.train(net, theta, X, Y, lp.optim.Adam(lr=0.01), iterations=5)
+        lp.save(model, net, theta)
+    else:
+        net, theta = lp.load(model, comm=comm)
+    if mode == "load_block":
+        import torch
+
+        mg = lp.MGRIT(cfactor=2, tol=1e-13, max_iter=60, comm=comm)
+        block = lp.torch.ODEResNetBlock(net, solver=mg, theta=theta)
+        y = torch.from_numpy(X).requires_grad_(True)
+        G = torch.from_numpy(np.random.default_rng(0).standard_normal((X.shape[0], net.width)))
+        u = block(y)
+        (u * G).sum().backward()
+        grad = net.new_params()
+        for name in block._names:
+            getattr(grad, name)[...] = getattr(block, name).grad.numpy()
+        result.update(block_u=u.detach().numpy(), block_dX=y.grad.numpy(),
+                      block_grad=grad.gather())
+    result.update(predictions=net.predict(theta, X), theta=theta.gather())
+    if comm.rank == 0:
+        np.savez(out, **result)
+
+
+if __name__ == "__main__":
+    main()
