@@ -175,6 +175,7 @@ def test_saved_on_two_ranks_loads_on_one_and_three(tmp_path):
     grad.W[...] = module.layers.W.grad.numpy()
     grad.b[...] = module.layers.b.grad.numpy()
     d = loaded[3]
+    np.testing.assert_allclose(d["module_predictions"], saved["predictions"], rtol=0, atol=1e-12)
     np.testing.assert_allclose(d["block_u"], u.detach().numpy(), rtol=0, atol=1e-10)
     np.testing.assert_allclose(d["block_dX"], y.grad.numpy(), rtol=0, atol=1e-10)
     np.testing.assert_allclose(d["block_grad"], grad.data, rtol=0,

@@ -6,7 +6,7 @@
 save: train a distributed net for a few steps, lp.save it, and record its
 predictions. load: lp.load over the K ranks, record predictions and the
 gathered parameters; load_block also the torch block's (MGRIT) output and
-gradients at those parameters. Rank 0 writes OUT.
+gradients at those parameters and to_module's predictions. Rank 0 writes OUT.
 """
 
 import sys
@@ -47,6 +47,11 @@ def main():
             getattr(grad, name)[...] = getattr(block, name).grad.numpy()
         result.update(block_u=u.detach().numpy(), block_dX=y.grad.numpy(),
                       block_grad=grad.gather())
+        # to_module gathers the whole net on every rank; from_module distributes it again
+        module = lp.torch.to_module(net, theta)
+        result["module_predictions"] = module(torch.from_numpy(X)).detach().numpy()
+        _, back = lp.torch.from_module(module, comm=comm)
+        assert np.array_equal(back.data, theta.data)
     result.update(predictions=net.predict(theta, X), theta=theta.gather())
     if comm.rank == 0:
         np.savez(out, **result)
