@@ -62,19 +62,24 @@ def save(path, net, theta):
     """Write ``net`` and ``theta`` to the model file ``path`` (atomically).
 
     On several ranks every rank of ``net.comm`` must call (the parameters are
-    gathered); rank 0 writes, and a failure to write raises on every rank.
+    gathered); rank 0 writes, and a failure to write raises on every rank. A
+    data-parallel network of an lp.ProcessGrid is saved as its inner network.
     """
-    if type(net).__name__ not in NETWORKS:
+    # A data-parallel wrapper holds one group's network; its comm and rank are
+    # the whole grid's, so one rank of the grid writes.
+    inner = getattr(net, "inner", net)
+    if type(inner).__name__ not in NETWORKS:
         raise ValueError(f"save supports {', '.join(NETWORKS)}; got {type(net).__name__}")
-    local = net._theta(theta)  # layout and finiteness, on every rank alike
+    local = inner._theta(theta)  # layout and finiteness, on every rank alike
     full = theta.gather() if isinstance(theta, Params) else local
     path = os.fspath(path)
-    comm = net.comm if net.distributed else None
+    comm = net.comm if net.size > 1 else None
     error = None
     if net.rank == 0:
         from . import __version__
 
-        spec = {"class": type(net).__name__, "config": {k: getattr(net, k) for k in _CONFIG_KEYS}}
+        spec = {"class": type(inner).__name__,
+                "config": {k: getattr(inner, k) for k in _CONFIG_KEYS}}
         arrays = {"format": np.array(FORMAT), "network": np.array(json.dumps(spec)),
                   "theta": np.ascontiguousarray(full, dtype=np.float64),
                   "version": np.array(__version__)}

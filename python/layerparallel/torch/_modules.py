@@ -196,6 +196,7 @@ def to_module(net, theta, dtype=torch.float64):
     part; the whole vector is gathered, so every rank must call) or, on one
     rank, the flat vector. The module holds a copy of the parameters.
     """
+    net = getattr(net, "inner", net)  # a data-parallel net: each group holds the whole net
     convert = _TO_MODULE.get(type(net))
     if convert is None:
         raise ValueError(f"to_module supports {', '.join(c.__name__ for c in _TO_MODULE)}; "
