@@ -187,6 +187,10 @@ def test_block_and_conversion_errors():
         lp.torch.from_module(torch.nn.Linear(2, 2))
     with pytest.raises(ValueError, match="dtype"):
         lp.torch.to_module(net, theta, dtype=torch.int32)
+    y = torch.from_numpy(X).requires_grad_(True)
+    (g,) = torch.autograd.grad(block(y).square().sum(), y, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable|differentiable"):
+        g.sum().backward()  # second derivatives are not the core's: refused, not wrong
     block.W = torch.nn.Parameter(block.W.detach().clone())  # no longer the Params' memory
     with pytest.raises(ValueError, match="shares memory"):
         block(torch.from_numpy(X))

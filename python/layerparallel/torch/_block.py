@@ -31,6 +31,7 @@ class _Core(torch.autograd.Function):
         return torch.from_numpy(uN).to(y.dtype)
 
     @staticmethod
+    @torch.autograd.function.once_differentiable  # no second derivatives from the core
     def backward(ctx, grad_uN):
         ctx.saved_tensors  # raises if y or a parameter was modified in place since forward
         lamN = grad_uN.detach().to(torch.float64).contiguous().numpy()
