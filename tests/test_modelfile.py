@@ -154,6 +154,10 @@ def test_saved_on_two_ranks_loads_on_one_and_three(tmp_path):
     saved = mpirun(2, "save", model, tmp_path / "saved.npz")
     loaded = {k: mpirun(k, mode, model, tmp_path / f"loaded{k}.npz")
               for k, mode in ((1, "load"), (3, "load_block"))}
+    g_net, g_theta = lp.load(str(model) + ".grid.npz")
+    ref = lp.ODEResNet(2, 5, 12, 5, T=3.0)
+    assert repr(g_net) == repr(ref)
+    np.testing.assert_array_equal(g_theta.data, ref.init("glorot", seed=2).data)
     net, theta = lp.load(model)
     X = lp.datasets.peaks(n=120, seed=4)[0]
     for k, d in loaded.items():

@@ -3,8 +3,8 @@
     mpiexec -n K python -m mpi4py tests/mpi/modelfile_ranks.py save MODEL OUT.npz
     mpiexec -n K python -m mpi4py tests/mpi/modelfile_ranks.py load|load_block MODEL OUT.npz
 
-save: train a distributed net for a few steps, lp.save it, and record its
-predictions. load: lp.load over the K ranks, record predictions and the
+save (2 ranks): train a distributed net for a few steps, lp.save it, and
+record its predictions; also save a data-parallel net of a 1 x 2 grid. load: lp.load over the K ranks, record predictions and the
 gathered parameters; load_block also the torch block's (MGRIT) output and
 gradients at those parameters and to_module's predictions. Rank 0 writes OUT.
 """
@@ -31,6 +31,10 @@ def main():
         theta = net.init("box", seed=1)
         lp.train(net, theta, X, Y, lp.optim.Adam(lr=0.01), iterations=5)
         lp.save(model, net, theta)
+        # a 1 x 2 process grid (both ranks hold all layers, the batch is split):
+        # its data-parallel network is saved once, as its inner network
+        grid_net = lp.ProcessGrid(comm, layers=1, data=2).network(2, 5, 12, 5, T=3.0)
+        lp.save(model + ".grid.npz", grid_net, grid_net.init("glorot", seed=2))
     else:
         net, theta = lp.load(model, comm=comm)
     if mode == "load_block":
