@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import _collective as collective
 from ..mgrit import with_rho
 from ..network import ODEResNet
 
@@ -23,8 +24,6 @@ class _Core(torch.autograd.Function):
     @staticmethod
     def forward(ctx, block, y, *params):
         X = y.detach().to(torch.float64).contiguous().numpy()
-        if not np.isfinite(X).all():
-            raise ValueError("block input contains NaN or Inf")
         uN, tape = block._forward(X)
         ctx.block, ctx.X, ctx.tape = block, X, tape
         ctx.save_for_backward(y, *params)  # torch then refuses in-place changes before backward
@@ -84,7 +83,6 @@ class ODEResNetBlock(nn.Module):
                                  "block.theta (was it replaced?); update it in place instead")
 
     def _forward(self, X):
-        self._check_shared()
         theta = self.theta.data
         if self._model is None:
             uN, tape = self.net._model.forward_tape(theta, X)
@@ -108,15 +106,22 @@ class ODEResNetBlock(nn.Module):
         return grad, dX
 
     def forward(self, y):
-        if not isinstance(y, torch.Tensor):
-            raise ValueError(f"block input must be a torch.Tensor, got {type(y).__name__}")
-        if y.ndim != 2 or y.shape[1] != self.net.n_in or y.shape[0] == 0:
-            raise ValueError(f"block input must have shape (n, {self.net.n_in}), "
-                             f"got {tuple(y.shape)}")
-        if not y.is_floating_point():
-            raise ValueError(f"block input must be floating point, got {y.dtype}")
-        if y.device.type != "cpu":
-            raise ValueError("the compiled core runs on the CPU: pass y.cpu()")
+        # Checked on every rank, then agreed: a rank that fails alone must not
+        # leave the others waiting in the solve.
+        with collective.checks(self.net._agreeing(), "in the torch block") as agreed:
+            if not isinstance(y, torch.Tensor):
+                raise ValueError(f"block input must be a torch.Tensor, got {type(y).__name__}")
+            if y.ndim != 2 or y.shape[1] != self.net.n_in or y.shape[0] == 0:
+                raise ValueError(f"block input must have shape (n, {self.net.n_in}), "
+                                 f"got {tuple(y.shape)}")
+            if not y.is_floating_point():
+                raise ValueError(f"block input must be floating point, got {y.dtype}")
+            if y.device.type != "cpu":
+                raise ValueError("the compiled core runs on the CPU: pass y.cpu()")
+            if not bool(torch.isfinite(y).all()):
+                raise ValueError("block input contains NaN or Inf")
+            self._check_shared()
+            agreed.fingerprint = {"rows": int(y.shape[0])}
         return _Core.apply(self, y, *(getattr(self, n) for n in self._names))
 
     def extra_repr(self):
