@@ -61,6 +61,32 @@ def test_to_module_equals_the_core(activation, opening, head):
     np.testing.assert_array_equal(theta2.data, theta.data)
 
 
+@pytest.mark.parametrize("activation", lp.network.ACTIVATIONS)
+@pytest.mark.parametrize("opening", lp.network.OPENINGS)
+@pytest.mark.parametrize("pooling", ["average", "flatten"])
+def test_conv_to_module_equals_the_core(activation, opening, pooling):
+    net = lp.ConvODEResNet((2, 5, 4), 3, 4, 3, T=1.0, kernel_size=3, activation=activation,
+                           opening=opening, pooling=pooling, gamma_tik=1e-2, gamma_ddt=2e-2,
+                           gamma_out=1e-2, eta=0.3)
+    theta = net.init("uniform", seed=1, magnitude=0.5)
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((6, 2, 5, 4)), np.eye(3)[rng.integers(0, 3, 6)]
+    module = lp.torch.to_module(net, theta)
+    assert isinstance(module, lp.torch.ConvODEResNetModule)
+    y = torch.from_numpy(X)
+    close(module(y).detach().numpy(), net.predict(theta, X))
+    J, grad = net.loss_and_grad(theta, X, Y)
+    Jt = module.loss(y, torch.from_numpy(Y))
+    Jt.backward()
+    close(Jt.item(), J)
+    close(module_grad(net, module).data, grad.data)
+    net2, theta2 = lp.torch.from_module(module)
+    assert type(net2) is lp.ConvODEResNet and net2.pooling == pooling
+    np.testing.assert_array_equal(theta2.data, theta.data)
+    with pytest.raises(ValueError, match="lp.ODEResNet"):
+        lp.torch.ODEResNetBlock(net)
+
+
 def test_to_module_float32_and_smoothrelu_is_c1():
     net, theta, X, _ = random_net("smoothrelu", "activation", "classification", seed=3)
     m32 = lp.torch.to_module(net, theta, dtype=torch.float32)

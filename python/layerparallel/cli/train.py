@@ -332,6 +332,9 @@ def run(args, rank_hint=0):
             error = f"cannot write the log {args.log}: {exc.strerror}"
     agree(comm, error)
     # A model file that could not be written is found out now, not after training.
+    if args.save and getattr(args, "model", "dense") != "dense":
+        raise UsageError("--save writes dense networks only (model files do not hold "
+                         "conv networks yet)")
     if args.save and rank == 0:
         folder = os.path.dirname(os.path.abspath(args.save))
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK):

@@ -14,7 +14,8 @@ except ImportError as exc:  # the extra is optional: say how to get it
     ) from exc
 
 from ._block import ODEResNetBlock
-from ._modules import ODEResNetModule, ResidualLayers, SmoothReLU, from_module, to_module
+from ._modules import (ConvODEResNetModule, ConvResidualLayers, ODEResNetModule, ResidualLayers,
+                       SmoothReLU, from_module, to_module)
 
 __all__ = ["to_module", "from_module", "ODEResNetModule", "ResidualLayers", "SmoothReLU",
-           "ODEResNetBlock"]
+           "ConvODEResNetModule", "ConvResidualLayers", "ODEResNetBlock"]

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..conv_network import ConvODEResNet
 from ..network import ODEResNet
 from ..params import Params
 
@@ -91,11 +92,12 @@ class ODEResNetModule(nn.Module):
                 linear, activation_module(activation, eta))
         self.layers = ResidualLayers(width, n_layers, net.h, activation_module(activation, eta),
                                      dtype)
+        self.pool = nn.Identity()
         self.head = nn.Linear(width, n_out, dtype=dtype)
 
     def _opening_linear(self):
-        """The opening's nn.Linear, or None for padding."""
-        if isinstance(self.opening, nn.Linear):
+        """The opening's affine map (nn.Linear or nn.Conv2d), or None for padding."""
+        if isinstance(self.opening, (nn.Linear, nn.Conv2d)):
             return self.opening
         if isinstance(self.opening, nn.Sequential):
             return self.opening[0]
@@ -106,7 +108,7 @@ class ODEResNetModule(nn.Module):
         return self.layers(self.opening(y))
 
     def forward(self, y):
-        return self.head(self.states(y))
+        return self.head(self.pool(self.states(y)))
 
     def regularization(self):
         """gamma_tik/2 h sum ||theta_n||^2 + gamma_ddt/2 h sum ||(theta_{n+1} - theta_n)/h||^2
@@ -126,18 +128,90 @@ class ODEResNetModule(nn.Module):
         """J: softmax cross-entropy (classification; c one-hot or any nonnegative
         rows) or half the mean squared error (regression), plus regularization."""
         out = self(y)
-        if self.config["head"] == "classification":
+        if self.config.get("head", "classification") == "classification":
             data = -(c * torch.log_softmax(out, dim=1)).sum() / out.shape[0]
         else:
             data = 0.5 * (out - c).square().sum() / out.shape[0]
         return data + self.regularization()
 
 
+class ChannelPadding(nn.Module):
+    """y (n, C_in, H, W) with zero channels appended up to C (the parameter-free opening)."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.channels = int(channels)
+
+    def forward(self, y):
+        return nn.functional.pad(y, (0, 0, 0, 0, 0, self.channels - y.shape[1]))
+
+
+class ConvResidualLayers(ResidualLayers):
+    """u_{n+1} = u_n + h sigma(K_n * u_n + b_n): k x k kernels, "same" zero padding.
+
+    ``W`` (N, C, C, k, k) and ``b`` (N, C), as in lp.Params (torch's conv2d layout).
+    """
+
+    def __init__(self, channels, n_layers, kernel_size, h, activation, dtype=torch.float64):
+        nn.Module.__init__(self)
+        self.h = float(h)
+        self.sigma = activation
+        self.padding = kernel_size // 2
+        k = kernel_size
+        self.W = nn.Parameter(torch.zeros(n_layers, channels, channels, k, k, dtype=dtype))
+        self.b = nn.Parameter(torch.zeros(n_layers, channels, dtype=dtype))
+
+    def forward(self, u):
+        for W, b in zip(self.W, self.b):
+            u = u + self.h * self.sigma(nn.functional.conv2d(u, W, b, padding=self.padding))
+        return u
+
+
+class ConvODEResNetModule(ODEResNetModule):
+    """lp.ConvODEResNet's network as a torch module (inputs (n, C_in, H, W)):
+    ``opening`` (conv, conv + sigma, or channel padding), ``layers``, ``pool``
+    (channel means or flatten in (C, H, W) order) and ``head``. Takes
+    lp.ConvODEResNet's arguments (without ``comm``)."""
+
+    def __init__(self, in_shape, channels, n_layers, n_out, T=5.0, kernel_size=3,
+                 activation="smoothrelu", opening="activation", pooling="average",
+                 gamma_tik=0.0, gamma_ddt=0.0, gamma_out=0.0, eta=0.1, dtype=torch.float64):
+        nn.Module.__init__(self)
+        net = ConvODEResNet(in_shape, channels, n_layers, n_out, T=T, kernel_size=kernel_size,
+                            activation=activation, opening=opening, pooling=pooling,
+                            gamma_tik=gamma_tik, gamma_ddt=gamma_ddt, gamma_out=gamma_out,
+                            eta=eta)  # validates the configuration
+        self.config = net_config(net)
+        c_in, k = net.in_shape[0], net.kernel_size
+        if opening == "padding":
+            self.opening = ChannelPadding(channels)
+        else:
+            conv = nn.Conv2d(c_in, channels, k, padding=k // 2, dtype=dtype)
+            self.opening = conv if opening == "linear" else nn.Sequential(
+                conv, activation_module(activation, eta))
+        self.layers = ConvResidualLayers(channels, n_layers, k, net.h,
+                                         activation_module(activation, eta), dtype)
+        if pooling == "average":
+            self.pool, features = _ChannelMean(), channels
+        else:
+            self.pool, features = nn.Flatten(), channels * net.in_shape[1] * net.in_shape[2]
+        self.head = nn.Linear(features, n_out, dtype=dtype)
+
+
+class _ChannelMean(nn.Module):
+    def forward(self, u):
+        return u.mean(dim=(2, 3))
+
+
 def net_config(net):
-    """An lp.ODEResNet's constructor arguments (without comm) as a dict."""
-    return {k: getattr(net, k) for k in (
-        "n_in", "width", "n_layers", "n_out", "T", "activation", "opening", "head",
-        "gamma_tik", "gamma_ddt", "gamma_out", "eta")}
+    """An lp.ODEResNet's (or lp.ConvODEResNet's) constructor arguments (without comm)."""
+    if isinstance(net, ConvODEResNet):
+        keys = ("in_shape", "channels", "n_layers", "n_out", "T", "kernel_size", "activation",
+                "opening", "pooling", "gamma_tik", "gamma_ddt", "gamma_out", "eta")
+    else:
+        keys = ("n_in", "width", "n_layers", "n_out", "T", "activation", "opening", "head",
+                "gamma_tik", "gamma_ddt", "gamma_out", "eta")
+    return {k: getattr(net, k) for k in keys}
 
 
 def _whole_vector(net, theta):
@@ -150,7 +224,8 @@ def _whole_vector(net, theta):
 
 
 def _dense_to_module(net, theta, dtype):
-    module = ODEResNetModule(**net_config(net), dtype=dtype)
+    cls = ConvODEResNetModule if isinstance(net, ConvODEResNet) else ODEResNetModule
+    module = cls(**net_config(net), dtype=dtype)
     full = Params(net._global_layout, _whole_vector(net, theta))
     lin = module._opening_linear()
     with torch.no_grad():
@@ -165,7 +240,8 @@ def _dense_to_module(net, theta, dtype):
 
 
 def _dense_from_module(module, comm):
-    net = ODEResNet(**module.config, comm=comm)
+    cls = ConvODEResNet if isinstance(module, ConvODEResNetModule) else ODEResNet
+    net = cls(**module.config, comm=comm)
     full = Params(net._global_layout)
     lin = module._opening_linear()
     blocks = [("W", module.layers.W), ("b", module.layers.b),
@@ -184,8 +260,8 @@ def _dense_from_module(module, comm):
 
 
 # lp network class -> converter; module class -> converter back.
-_TO_MODULE = {ODEResNet: _dense_to_module}
-_FROM_MODULE = {ODEResNetModule: _dense_from_module}
+_TO_MODULE = {ODEResNet: _dense_to_module, ConvODEResNet: _dense_to_module}
+_FROM_MODULE = {ODEResNetModule: _dense_from_module, ConvODEResNetModule: _dense_from_module}
 
 
 def to_module(net, theta, dtype=torch.float64):
