@@ -307,13 +307,8 @@ def _redistribute(net, optimizer, state):
     parts = state["parts"]
     written_by = len(parts)
     firsts = list(_core.first_layers(net.n_layers, written_by)) + [net.n_layers]
-    if hasattr(net, "block_layout"):  # networks other than the dense one
-        layouts = [net.block_layout(firsts[q], firsts[q + 1] - firsts[q])
-                   for q in range(written_by)]
-    else:
-        layouts = [_core.param_layout(net.n_in, net.width, net.n_layers, net.n_out,
-                                      net.opening, firsts[q], firsts[q + 1] - firsts[q])
-                   for q in range(written_by)]
+    layouts = [net.block_layout(firsts[q], firsts[q + 1] - firsts[q])
+               for q in range(written_by)]
     a, b = net.first_layer, net.first_layer + net.n_local_layers
 
     def move(vectors):
