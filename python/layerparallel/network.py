@@ -1,4 +1,4 @@
-"""lp.ODEResNet: the network of SPEC section 1 over the compiled core.
+"""lp.ODEResNet: the ODE-ResNet over the compiled core.
 
     u_0 = sigma(W_in y + b_in)                       (opening layer)
     u_{n+1} = u_n + h sigma(W_n u_n + b_n),  h = T/N  (N residual layers)
@@ -188,20 +188,30 @@ class ODEResNet:
         "zeros"; "uniform": every entry uniform in [-magnitude, magnitude];
         "he": weights N(0, 2/fan_in), biases 0; "glorot": weights
         U(-a, a), a = sqrt(6/(fan_in + fan_out)), biases 0; "box": the residual
-        layers by Box initialization on [0, magnitude]^w (SPEC section 4), the
+        layers by Box initialization on [0, magnitude]^w, the
         opening layer and head by Glorot. ``outer`` picks another initializer
         for the opening layer and head (e.g. small uniform hidden layers with
         Glorot outer layers, which need random weights to break symmetry).
         """
         full = initialize(self, Params(self._global_layout), method, seed, magnitude, outer)
-        if not self.distributed:
-            return full
+        return full if not self.distributed else self.scatter(full.data)
+
+    def scatter(self, full):
+        """This rank's lp.Params from a whole parameter vector (the inverse of
+        ``Params.gather``): its own residual layers and the replicated opening
+        layer and head. Every rank passes the same vector; nothing travels."""
+        full = check.float_array(full, "full", 1)
+        size = Params(self._global_layout).size
+        if full.shape[0] != size:
+            raise ValueError(f"full must have {size} entries (the whole network), "
+                             f"got {full.shape[0]}")
+        g = Params(self._global_layout, np.ascontiguousarray(full))
         theta = self.new_params()
         for name in ("W_in", "b_in", "W_out", "b_out"):
-            getattr(theta, name)[...] = getattr(full, name)
+            getattr(theta, name)[...] = getattr(g, name)
         a, b = self.first_layer, self.first_layer + self.n_local_layers
-        theta.W[...] = full.W[a:b]
-        theta.b[...] = full.b[a:b]
+        theta.W[...] = g.W[a:b]
+        theta.b[...] = g.b[a:b]
         return theta
 
     def _theta(self, theta):
