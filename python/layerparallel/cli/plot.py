@@ -26,6 +26,11 @@ def add_parser(subparsers):
 def run(args, rank_hint=0):
     from .. import plot as lpplot
 
+    try:  # before reading any log
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError("plot needs matplotlib: pip install matplotlib "
+                         "(or pip install 'layerparallel[plot]')") from None
     keys = None
     if args.y:
         keys = [k.strip() for item in args.y for k in item.split(",") if k.strip()]
@@ -41,11 +46,9 @@ def run(args, rank_hint=0):
         except OSError as exc:
             raise UsageError(f"cannot read {path}: {exc.strerror}") from None
     out = args.output or os.path.splitext(args.logs[0])[0] + ".png"
-    try:
-        lpplot.plot_history(records, labels, x=args.x, out=out, y=keys, title=args.title)
-    except ImportError:
-        raise UsageError("plot needs matplotlib: pip install matplotlib "
-                         "(or pip install 'layerparallel[plot]')") from None
+    if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+        raise UsageError(f"cannot write {out}: no such directory")
+    lpplot.plot_history(records, labels, x=args.x, out=out, y=keys, title=args.title)
     if rank_hint == 0:
         print(f"wrote {out}")
     return 0
