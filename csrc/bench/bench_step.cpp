@@ -2,8 +2,8 @@
 // and weight gradient, for widths 8, 64, 256 on a batch of 1000.
 // Prints one JSON row per (kernel, width) on stdout:
 //   {"bench":"step","kernel":...,"width":...,"batch":...,"threads":...,
-//    "blas_threads":...,"reps":...,"median_s":...,"gflops":...}
-// threads: the core's threads (OMP_NUM_THREADS); blas_threads: OpenBLAS's.
+//    "reps":...,"median_s":...,"gflops":...}
+// threads: the core's threads (OMP_NUM_THREADS); the BLAS runs inside them.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -37,9 +37,9 @@ static void time_case(const char* kernel, index_t width, index_t batch, double f
   const double med = t[t.size() / 2];
   std::printf(
       "{\"bench\":\"step\",\"kernel\":\"%s\",\"width\":%lld,\"batch\":%lld,"
-      "\"threads\":%d,\"blas_threads\":%d,\"reps\":%zu,\"median_s\":%.4e,\"gflops\":%.3f}\n",
+      "\"threads\":%d,\"reps\":%zu,\"median_s\":%.4e,\"gflops\":%.3f}\n",
       kernel, static_cast<long long>(width), static_cast<long long>(batch), num_threads(),
-      blas::get_num_threads(), t.size(), med, flops / med * 1e-9);
+      t.size(), med, flops / med * 1e-9);
 }
 
 static const char* const kUsage =
