@@ -29,11 +29,6 @@ def add_parser(subparsers):
 def run(args, rank_hint=0):
     from .. import plot as lpplot
 
-    try:  # before reading any log
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise UsageError("plot needs matplotlib: pip install matplotlib "
-                         "(or pip install 'layerparallel[plot]')") from None
     keys = None
     if args.y:
         keys = [k.strip() for item in args.y for k in item.split(",") if k.strip()]
@@ -48,6 +43,11 @@ def run(args, rank_hint=0):
             raise UsageError(f"log file not found: {path}") from None
         except OSError as exc:
             raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    try:  # the logs are read (cheap); the figure needs matplotlib
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError("plot needs matplotlib: pip install matplotlib "
+                         "(or pip install 'layerparallel[plot]')") from None
     out = args.output or os.path.splitext(args.logs[0])[0] + ".png"
     if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
         raise UsageError(f"cannot write {out}: no such directory")
