@@ -1,4 +1,4 @@
-"""Plain-numpy reference of the ODE-ResNet of SPEC section 1.
+"""Plain-numpy reference of the ODE-ResNet (docs/mathematics.md).
 
 Written from the mathematics only (one sample per row, explicit formulas), as
 an independent check of the compiled core:

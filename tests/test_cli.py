@@ -6,7 +6,6 @@ a few run ``python -m layerparallel`` (and under ``mpiexec``) as a subprocess.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -14,6 +13,8 @@ import pytest
 
 import layerparallel as lp
 from layerparallel import cli
+
+from conftest import mpi_test, mpirun
 
 # A small, fast job: ~20 ms per run (one core thread: tiny sweeps gain nothing from more,
 # and spinning thread teams are slow on a busy machine).
@@ -57,7 +58,7 @@ def test_train_writes_jsonl_log(tmp_path, capsys):
     assert status == 0, err
     records = read_log(log)
     assert [r["iteration"] for r in records] == list(range(1, 13))
-    assert set(records[0]) == set(lp.History.KEYS)
+    assert set(records[0]) == set(lp.History.STEP_KEYS + lp.History.VALIDATION_KEYS)
     assert all(isinstance(r["loss"], float) for r in records)
     assert records[-1]["loss"] < records[0]["loss"]
     validated = [r["iteration"] for r in records if r["val_accuracy"] is not None]
@@ -71,6 +72,7 @@ def test_train_writes_jsonl_log(tmp_path, capsys):
     assert "wall time" in final[0]
 
 
+@pytest.mark.slow
 def test_train_is_deterministic_and_module_entry_point(tmp_path, capsys):
     log = tmp_path / "a.jsonl"
     status, _, err = run_cli(capsys, "train", *SMALL, "--iterations", "5", "--log", str(log))
@@ -201,6 +203,7 @@ def test_missing_checkpoint_is_one_line(tmp_path, capsys):
     assert_one_line_error(status, err, "no checkpoint")
 
 
+@pytest.mark.slow
 def test_subprocess_errors_exit_2_without_traceback():
     for argv in (["train", "--nope"], ["train", "--width", "0"], ["train", "--problem", "x"]):
         proc = subprocess.run([sys.executable, "-m", "layerparallel", *argv],
@@ -251,6 +254,7 @@ def _two_logs(tmp_path, capsys):
     return logs
 
 
+@pytest.mark.slow
 def test_plot_writes_png(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     logs = _two_logs(tmp_path, capsys)
@@ -301,13 +305,7 @@ def test_plot_bad_log(tmp_path, capsys):
 
 # --------------------------------------------------------------------------- MPI
 
-def _mpiexec():
-    return shutil.which("mpiexec") or shutil.which("mpiexec",
-                                                   path=os.path.dirname(sys.executable))
-
-
-@pytest.mark.skipif(not (_mpiexec() and lp._core.mpi_available),
-                    reason="needs mpiexec and an MPI build")
+@mpi_test
 def test_two_ranks_mgrit_match_one_rank(tmp_path, capsys):
     pytest.importorskip("mpi4py")
     args = ["train", "--width", "4", "--layers", "16", "--samples", "200", "--iterations",
@@ -316,11 +314,7 @@ def test_two_ranks_mgrit_match_one_rank(tmp_path, capsys):
     log1, log2 = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
     status, _, err = run_cli(capsys, *args, "--log", str(log1))
     assert status == 0, err
-    cmd = [_mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py", "-m", "layerparallel",
-           *args, "--log", str(log2)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, OMP_NUM_THREADS="1"))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = mpirun(2, "-m", "layerparallel", *args, "--log", str(log2))
     assert proc.stdout.count("final:") == 1  # only rank 0 prints
     assert "2 ranks" in proc.stdout
     one, two = read_log(log1), read_log(log2)
@@ -398,19 +392,14 @@ def test_files_problems_from_data_dir(tmp_path, capsys):
     assert "indian-pines: 40 training / 10 validation" in out
 
 
-@pytest.mark.mpi
 @pytest.mark.slow
-@pytest.mark.skipif(not (_mpiexec() and lp._core.mpi_available),
-                    reason="needs mpiexec and an MPI build")
+@mpi_test
 def test_conv_checkpoint_of_two_ranks_resumes_on_one(tmp_path, capsys):
     pytest.importorskip("sklearn")
     ck, log = tmp_path / "ck", tmp_path / "run.jsonl"
     args = [*CONV, "--optimizer", "adam", "--checkpoint", str(ck)]
-    cmd = [_mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py", "-m", "layerparallel",
-           "train", *args, "--iterations", "2", "--checkpoint-every", "1"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, OMP_NUM_THREADS="1"))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    mpirun(2, "-m", "layerparallel", "train", *args, "--iterations", "2",
+           "--checkpoint-every", "1")
     status, _, err = run_cli(capsys, "train", *args, "--iterations", "4", "--resume",
                              "--log", str(log))
     assert status == 0, err
@@ -419,3 +408,73 @@ def test_conv_checkpoint_of_two_ranks_resumes_on_one(tmp_path, capsys):
     assert status == 0, err
     resumed, straight = read_log(log), read_log(tmp_path / "straight.jsonl")
     assert resumed[-1]["loss"] == pytest.approx(straight[-1]["loss"], rel=1e-10, abs=0)
+
+
+# --------------------------------------------------------------------------- output
+
+def test_progress_without_tqdm_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import raises ImportError
+    log = tmp_path / "run.jsonl"
+    status, out, err = run_cli(capsys, "train", *SMALL[:-3], "--threads", "1", "--progress",
+                               "--iterations", "3", "--log", str(log))
+    assert_one_line_error(status, err, "--progress needs tqdm")
+    assert out == "" and not log.exists()
+    # without --progress a missing tqdm just means no bar
+    status, out, err = run_cli(capsys, "train", *SMALL[:-3], "--threads", "1",
+                               "--iterations", "3")
+    assert status == 0, err
+    assert "final:" in out
+
+
+def test_table_is_printed_live_and_no_bar_off_a_terminal(tmp_path, capsys):
+    pytest.importorskip("tqdm")
+    status, out, err = run_cli(capsys, "train", *SMALL[:-3], "--threads", "1", "--progress",
+                               "--iterations", "6", "--validate-every", "3")
+    assert status == 0, err
+    assert "\r" not in out + err  # captured output is not a terminal: no bar
+    rows = [line.split()[0] for line in out.splitlines() if line[:6].strip().isdigit()]
+    assert rows == ["3", "6"]
+
+
+def test_log_respects_the_umask(tmp_path, capsys):
+    log = tmp_path / "run.jsonl"
+    old = os.umask(0o022)
+    try:
+        status, _, err = run_cli(capsys, "train", *SMALL, "--iterations", "2", "--log", str(log))
+    finally:
+        os.umask(old)
+    assert status == 0, err
+    assert (log.stat().st_mode & 0o777) == 0o644
+
+
+def test_nested_table_has_a_level_column_under_the_plan(tmp_path, capsys):
+    status, out, err = run_cli(capsys, "train", *SMALL, "--nested", "2", "--schedule", "2,2",
+                               "--validate-every", "1")
+    assert status == 0, err
+    lines = out.splitlines()
+    plan = next(i for i, line in enumerate(lines) if line.strip().startswith("nested"))
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["level", "iter"])
+    assert plan < header
+    rows = [line.split() for line in lines[header + 2:] if line[:5].strip().isdigit()]
+    assert [(r[0], r[1]) for r in rows] == [("0", "1"), ("0", "2"), ("1", "3"), ("1", "4")]
+
+
+def test_resuming_a_finished_run_says_so(tmp_path, capsys):
+    ck = tmp_path / "ck"
+    args = ["train", *SMALL, "--iterations", "3", "--checkpoint", str(ck)]
+    assert run_cli(capsys, *args)[0] == 0
+    status, out, err = run_cli(capsys, *args, "--resume")
+    assert status == 0, err
+    assert "nothing to train" in out and "3 of 3 iterations" in out
+
+
+def test_every_option_has_help_and_one_default():
+    parser = cli.build_parser()
+    for name, sub in parser.command_parsers.items():
+        for action in sub._actions:
+            if action.option_strings:
+                assert action.help, (name, action.option_strings)
+        text = sub.format_help()
+        for option in text.split("\n  -")[1:]:  # the formatter's "(default: x)" only alone
+            assert "(default:" not in option or option.count("default") == 1, (name, option)
+    assert "One forward and one backward sweep" in parser.command_parsers["demo"].format_help()

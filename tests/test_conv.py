@@ -10,6 +10,8 @@ from layerparallel.params import BLOCKS
 from reference import activation as sigma
 from reference import log_softmax, sq
 
+from conftest import mpi_test, mpirun
+
 
 # ---- numpy reference, written from the formulas ------------------------------
 def conv(x, K, b):
@@ -204,19 +206,13 @@ def test_bad_images_are_value_errors():
 
 
 # ---- the same numbers at 1, 2 and 3 ranks ----------------------------------------
-@pytest.mark.mpi
 @pytest.mark.slow
+@mpi_test
 def test_same_numbers_at_one_two_and_three_ranks(tmp_path):
     import os
-    import shutil
-    import subprocess
     import sys
 
     here = os.path.dirname(__file__)
-    mpiexec = shutil.which("mpiexec") or shutil.which(
-        "mpiexec", path=os.path.dirname(sys.executable))
-    if not (mpiexec and lp._core.mpi_available):
-        pytest.skip("needs mpiexec and an MPI build")
     sys.path.insert(0, os.path.join(here, "mpi"))
     try:
         from conv_ranks import setup
@@ -228,11 +224,7 @@ def test_same_numbers_at_one_two_and_three_ranks(tmp_path):
     runs = {}
     for k in (1, 2, 3):
         out = tmp_path / f"k{k}.npz"
-        proc = subprocess.run([mpiexec, "-n", str(k), sys.executable, "-m", "mpi4py",
-                               os.path.join(here, "mpi", "conv_ranks.py"), str(out)],
-                              capture_output=True, text=True, timeout=120,
-                              env=dict(os.environ, OMP_NUM_THREADS="1"))
-        assert proc.returncode == 0, proc.stdout + proc.stderr
+        mpirun(k, os.path.join(here, "mpi", "conv_ranks.py"), out)
         d = runs[k] = np.load(out)
         assert abs(d["J_serial"] - J0) <= 1e-12 * abs(J0)
         np.testing.assert_allclose(d["g_serial"], g0.data, rtol=0,

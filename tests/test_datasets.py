@@ -152,6 +152,7 @@ def test_two_polynomials_formula_and_jump():
     assert np.abs(Y).max() <= 1.0 + 1e-12
 
 
+@pytest.mark.slow
 def test_digits():
     pytest.importorskip("sklearn")
     X, Y = datasets.digits(seed=0)

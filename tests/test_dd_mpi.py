@@ -4,29 +4,25 @@ tolerance; the decomposition methods equal a one-rank run of the same
 subdomains / micro-batches), and resumes from checkpoints exactly."""
 
 import os
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-import layerparallel as lp
+from conftest import MPI_READY, MPIEXEC, tool_env
 
-pytest.importorskip("mpi4py")
-MPIEXEC = shutil.which("mpiexec") or shutil.which("mpiexec", path=os.path.dirname(sys.executable))
 pytestmark = [pytest.mark.mpi, pytest.mark.slow,
-              pytest.mark.skipif(not (MPIEXEC and lp._core.mpi_available),
-                                 reason="needs mpiexec and an MPI build")]
+              pytest.mark.skipif(not MPI_READY, reason="needs mpiexec and an MPI build")]
 HERE = os.path.dirname(__file__)
 sys.path.insert(0, os.path.join(HERE, "mpi"))
 import dd_ranks  # noqa: E402
 
 
 def mpirun(k, *args, timeout=240):
+    """mpiexec -n k ARGS (a whole command line), not checked: some cases must fail."""
     cmd = [MPIEXEC, "-n", str(k), *map(str, args)]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=tool_env())
 
 
 @pytest.mark.parametrize("layers, data", [(1, 2), (2, 1), (2, 2)])

@@ -9,19 +9,15 @@ timeout turns a hang into a failure that names the case it hung in.
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-import layerparallel as lp
+from conftest import MPI_READY, MPIEXEC, mpirun, tool_env
 
-pytest.importorskip("mpi4py")
-MPIEXEC = shutil.which("mpiexec") or shutil.which("mpiexec", path=os.path.dirname(sys.executable))
 pytestmark = [pytest.mark.mpi,
-              pytest.mark.skipif(not (MPIEXEC and lp._core.mpi_available),
-                                 reason="needs mpiexec and an MPI build")]
+              pytest.mark.skipif(not MPI_READY, reason="needs mpiexec and an MPI build")]
 SCRIPT = os.path.join(os.path.dirname(__file__), "mpi", "fault_ranks.py")
 
 
@@ -102,10 +98,8 @@ EXPECTED["more_ranks_resume"] = everyone(None, "close=True noted=True tidy=True"
 
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_no_hang_and_every_rank_raises(tmp_path, ranks):
-    cmd = [MPIEXEC, "-n", str(ranks), sys.executable, "-m", "mpi4py", SCRIPT, str(tmp_path)]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90, env=env)
+        proc = mpirun(ranks, SCRIPT, tmp_path, timeout=90, check=False)
     except subprocess.TimeoutExpired:
         where = {p.name: p.read_text() for p in tmp_path.glob("started.rank*")}
         pytest.fail(f"the job hung (cases in progress: {where})")
@@ -133,9 +127,8 @@ def _launch(ranks, out, ck, iterations, *extra):
         stale.unlink()
     cmd = [MPIEXEC, "-n", str(ranks), sys.executable, "-m", "mpi4py", KILL_SCRIPT, str(out),
            str(ck), str(iterations), *extra]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env, start_new_session=True)
+                            env=tool_env(), start_new_session=True)
 
 
 def _wait(proc, timeout=60):

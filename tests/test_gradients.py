@@ -1,4 +1,4 @@
-"""Every gradient block against central finite differences (SPEC section 1)."""
+"""Every gradient block against central finite differences."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Initializers (SPEC section 4), and the Box property against He."""
+"""Initializers, and the Box property against He."""
 
 import numpy as np
 import pytest
@@ -23,7 +23,6 @@ def test_box_keeps_the_box_image_bounded_while_he_explodes():
     spread0 = X.std(axis=0).mean()
     spread_box = U_box.std(axis=0).mean()
     spread_he = U_he.std(axis=0).mean()
-    print(f"spread: input {spread0:.3f}  box {spread_box:.3f}  he {spread_he:.3e}")
     # Box: each layer adds at most m/N per coordinate, so the image stays in
     # [0, 2]^w, and the identity path keeps the spread from collapsing.
     assert U_box.min() >= 0.0 and U_box.max() <= 2.0 + 1e-12

@@ -1,32 +1,25 @@
-"""The same numbers at 1, 2, 3 and 4 ranks (SPEC section 3).
+"""The same numbers at 1, 2, 3 and 4 ranks.
 
 Each case launches `mpiexec -n K python -m mpi4py SCRIPT` (an exception on
 one rank aborts them all) with a timeout, so a hang fails instead of blocking.
 """
 
 import os
-import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import layerparallel as lp
 
-pytest.importorskip("mpi4py")
-MPIEXEC = shutil.which("mpiexec") or shutil.which("mpiexec", path=os.path.dirname(sys.executable))
-pytestmark = pytest.mark.skipif(not (MPIEXEC and lp._core.mpi_available),
-                                reason="needs mpiexec and an MPI build")
-HERE = os.path.dirname(__file__)
+from conftest import MPI_READY, TESTS
+from conftest import mpirun as _mpirun
+
+pytestmark = [pytest.mark.mpi, pytest.mark.skipif(not MPI_READY,
+                                                  reason="needs mpiexec and an MPI build")]
 
 
 def mpirun(k, script, *args, timeout=120):
-    cmd = [MPIEXEC, "-n", str(k), sys.executable, "-m", "mpi4py",
-           os.path.join(HERE, "mpi", script), *map(str, args)]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    _mpirun(k, os.path.join(TESTS, "mpi", script), *args, timeout=timeout)
 
 
 def serial_reference(N):

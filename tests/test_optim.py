@@ -1,9 +1,5 @@
-"""Optimizers (SPEC section 4): GD, SGD, Adam, L-BFGS on arrays and lp.Params."""
+"""Optimizers: GD, SGD, Adam, L-BFGS on arrays and lp.Params."""
 
-import os
-import shutil
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -11,6 +7,8 @@ import pytest
 
 import layerparallel as lp
 from layerparallel import optim
+
+from conftest import mpi_test, mpirun
 
 
 # ----------------------------------------------------------------------------- problems
@@ -335,19 +333,11 @@ MPI_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(not lp._core.mpi_available, reason="needs an MPI build")
+@mpi_test
 def test_same_iterates_on_three_ranks(tmp_path):
-    pytest.importorskip("mpi4py")
-    mpiexec = shutil.which("mpiexec") or shutil.which("mpiexec",
-                                                      path=os.path.dirname(sys.executable))
-    if not mpiexec:
-        pytest.skip("needs mpiexec")
     script, out = tmp_path / "optim_ranks.py", tmp_path / "out.npz"
     script.write_text(MPI_SCRIPT)
-    proc = subprocess.run([mpiexec, "-n", "3", sys.executable, "-m", "mpi4py", str(script),
-                           str(out)], capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, OMP_NUM_THREADS="1"))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    mpirun(3, script, out)
     d = np.load(out)
     X, Y = lp.datasets.peaks(n=80, seed=1)
     net = lp.ODEResNet(2, 4, 7, 5, T=3.0, activation="tanh", gamma_tik=1e-3)

@@ -1,4 +1,4 @@
-"""The compiled forward, predict and loss against the numpy reference (SPEC section 1),
+"""The compiled forward, predict and loss against the numpy reference,
 and the lp.Params container."""
 
 import numpy as np

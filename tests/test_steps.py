@@ -1,9 +1,6 @@
-"""MGRIT over training steps (SPEC section 5) against serial training."""
+"""MGRIT over training steps against serial training."""
 
 import os
-import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,6 +8,8 @@ import pytest
 import layerparallel as lp
 from layerparallel import steps
 from layerparallel.mgrit import critical_path
+
+from conftest import TESTS, mpi_test, mpirun
 
 SOLVERS = ("naive", "solver1", "solver2", "solver3")
 CYCLES = ("two", "V", "F")
@@ -178,6 +177,7 @@ def test_steps_run_on_the_shared_engine():
             assert c.residuals == a.residuals
 
 
+@pytest.mark.slow
 def test_an_independent_numpy_phi_gives_the_same_convergence():
     xor = lp.steps.XOR()
 
@@ -195,8 +195,8 @@ def test_an_independent_numpy_phi_gives_the_same_convergence():
 
 # ---- the speedup model ------------------------------------------------------
 
-def issue_count(n, cycle, min_coarse=10):
-    """The issue's counting for c = 2 and FCF: per level FCF 3 + FAS residual 2 +
+def critical_path_count(n, cycle, min_coarse=10):
+    """The documented counting for c = 2 and FCF: per level FCF 3 + FAS residual 2 +
     interpolation 1; the coarsest level its size."""
     sizes = [n]
     if cycle == "two":
@@ -217,14 +217,14 @@ def issue_count(n, cycle, min_coarse=10):
 @pytest.mark.parametrize("cycle", CYCLES)
 @pytest.mark.parametrize("N", [100, 400, 1600, 25600])
 def test_potential_speedup_counts_the_critical_path(cycle, N):
-    count = issue_count(N, cycle)
+    count = critical_path_count(N, cycle)
     mg = steps.mgrit_options(N, cycle=cycle)
     assert critical_path(N, cfactor=2, max_levels=mg.max_levels, min_coarse=10, relax="FCF",
                          cycle=mg.cycle)[0] == count
     assert lp.steps.potential_speedup(N, 7, cycle=cycle) == pytest.approx(N / (7 * count))
     if N == 100:
-        assert issue_count(100, "two") == 56          # 3 + 2 + 1 + 50
-        assert issue_count(100, "V") == 4 * 6 + 6     # 100, 50, 25, 12 -> 6
+        assert critical_path_count(100, "two") == 56          # 3 + 2 + 1 + 50
+        assert critical_path_count(100, "V") == 4 * 6 + 6     # 100, 50, 25, 12 -> 6
         res = lp.steps.solve(lp.steps.XOR(), None, N, cycle=cycle, solver="solver1")
         assert res.critical_path == count
         assert res.potential_speedup == pytest.approx(N / (res.iterations * count))
@@ -232,18 +232,10 @@ def test_potential_speedup_counts_the_critical_path(cycle, N):
 
 # ---- at two ranks -----------------------------------------------------------
 
-MPIEXEC = shutil.which("mpiexec") or shutil.which("mpiexec", path=os.path.dirname(sys.executable))
-
-
-@pytest.mark.skipif(not (MPIEXEC and lp._core.mpi_available), reason="needs mpiexec and MPI")
+@mpi_test
 def test_two_ranks_converge_to_serial_training(tmp_path):
-    pytest.importorskip("mpi4py")
     out = tmp_path / "steps.npz"
-    cmd = [MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py",
-           os.path.join(os.path.dirname(__file__), "mpi", "steps_ranks.py"), str(out)]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    mpirun(2, os.path.join(TESTS, "mpi", "steps_ranks.py"), out)
     d = np.load(out)
     for name, solver, cycle, N in CASES:
         p = make_problem(name)
@@ -337,6 +329,7 @@ def test_steps_command_prints_one_row_per_n(capsys):
         steps_parser().parse_args(["steps", "--steps", "10,x"])
 
 
+@pytest.mark.slow
 def test_steps_command_plots_speedup_against_n(tmp_path):
     pytest.importorskip("matplotlib")
     fig = tmp_path / "speedup.png"

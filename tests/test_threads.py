@@ -27,6 +27,7 @@ def test_results_do_not_depend_on_core_threads():
         np.testing.assert_allclose(U, results[0][2], rtol=1e-13)
 
 
+@pytest.mark.slow
 def test_python_threads_share_a_network_safely():
     net = lp.ODEResNet(2, 16, 64, 5, activation="tanh")
     theta = net.init("glorot", seed=0)

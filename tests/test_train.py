@@ -1,6 +1,7 @@
-"""lp.train: exact and one-shot training, LSGD, checkpoints (SPEC section 4)."""
+"""lp.train: exact and one-shot training, LSGD, checkpoints."""
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ def peaks_data():
     return lp.datasets.train_validation_split(X, Y, 0.2, seed=1)
 
 
+@pytest.mark.slow
 def test_one_shot_mgrit_training_matches_exact_training(peaks_data):
     X, Y, Xv, Yv = peaks_data
     net = lp.ODEResNet(2, 8, 32, 5, T=5.0, gamma_tik=1e-5)
@@ -29,11 +31,11 @@ def test_one_shot_mgrit_training_matches_exact_training(peaks_data):
         if mode == "one_shot":
             assert h.last("mgrit_forward_iterations") == 2
             assert h.last("mgrit_adjoint_iterations") == 2
-    print(acc)
     assert acc["exact"] > 0.75
     assert abs(acc["one_shot"] - acc["exact"]) <= 0.02 + 1e-12  # within 2 points
 
 
+@pytest.mark.slow
 def test_exact_mgrit_training_equals_serial_training(peaks_data):
     X, Y, _, _ = peaks_data
     net = lp.ODEResNet(2, 6, 24, 5, T=4.0, activation="tanh")
@@ -68,8 +70,12 @@ def test_minibatches_are_deterministic_and_history_is_complete(peaks_data):
     assert np.array_equal(out[0][0], out[1][0])
     h = out[0][1]
     assert h["iteration"] == list(range(1, 13))
-    assert [v is not None for v in h["val_accuracy"]] == [i % 5 == 0 or i == 12
-                                                          for i in range(1, 13)]
+    assert h["val_iteration"] == [5, 10, 12]  # every validate_every and the last
+    assert len(h["val_accuracy"]) == len(h["val_loss"]) == len(h["train_accuracy"]) == 3
+    assert max(h["val_accuracy"]) <= 1.0
+    records = h.records()
+    assert [r["val_accuracy"] is not None for r in records] == [i in (5, 10, 12)
+                                                                for i in range(1, 13)]
     assert all(t2 >= t1 for t1, t2 in zip(h["wall_time"], h["wall_time"][1:]))
 
 
@@ -98,6 +104,7 @@ def test_least_squares_head_is_optimal_and_lsgd_trains():
                  lp.optim.GD(0.1), iterations=1, lsgd=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch_size", [None, 200])
 @pytest.mark.parametrize("mode", ["serial", "one_shot"])
 def test_resume_equals_uninterrupted_run(tmp_path, peaks_data, mode, batch_size):
@@ -177,6 +184,7 @@ def test_train_validates_arguments(peaks_data):
         lp.train(net, theta, X, Y, opt, iterations=1, target_accuracy=0.9)
 
 
+@pytest.mark.slow
 def test_sigkill_during_checkpoint_writes_leaves_a_readable_checkpoint(tmp_path):
     """A process killed at a random moment while it keeps rewriting its checkpoint."""
     import signal
@@ -205,3 +213,27 @@ def test_sigkill_during_checkpoint_writes_leaves_a_readable_checkpoint(tmp_path)
     assert it >= 1
     expected = np.random.default_rng(0).standard_normal(2_000_000) + it
     assert np.array_equal(state["theta"], expected)
+
+
+def test_optimizer_by_name(peaks_data):
+    X, Y, _, _ = peaks_data
+    net = lp.ODEResNet(2, 4, 4, 5)
+    a, b = net.init("box", seed=0), net.init("box", seed=0)
+    ha = lp.train(net, a, X, Y, "adam", iterations=3)
+    hb = lp.train(net, b, X, Y, lp.optim.Adam(lr=lp.optim.DEFAULT_LR["adam"]), iterations=3)
+    assert np.array_equal(a.data, b.data) and ha["loss"] == hb["loss"]
+    with pytest.raises(ValueError, match="optimizer"):
+        lp.train(net, a, X, Y, "newton", iterations=1)
+    with pytest.raises(ValueError, match="optimizer"):
+        lp.nested_train(lp.ODEResNet(2, 4, 8, 5), X, Y, "newton", levels=2, schedule=(1, 1))
+
+
+def test_progress_without_tqdm_raises_before_training(peaks_data, monkeypatch):
+    X, Y, _, _ = peaks_data
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    net = lp.ODEResNet(2, 4, 4, 5)
+    theta = net.init("box", seed=0)
+    before = theta.data.copy()
+    with pytest.raises(ImportError, match="tqdm"):
+        lp.train(net, theta, X, Y, "gd", iterations=2, progress=True)
+    assert np.array_equal(theta.data, before)

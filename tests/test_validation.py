@@ -1,4 +1,4 @@
-"""Bad input raises ValueError naming the argument, never a crash (SPEC section 7)."""
+"""Bad input raises ValueError naming the argument, never a crash."""
 
 import numpy as np
 import pytest

@@ -15,11 +15,6 @@
 
 namespace layerparallel::bind {
 
-NetConfig make_config(index_t n_in, index_t width, index_t n_layers, index_t n_out, double T,
-                      const std::string& activation, double eta, const std::string& opening,
-                      const std::string& head, double gamma_tik, double gamma_ddt,
-                      double gamma_out);
-
 namespace {
 
 // A Python callable as the app. Steps run one at a time under the GIL; an
@@ -154,15 +149,10 @@ void bind_mgrit(py::module_& m) {
   m.def("first_layers", &LayerParallelModel::first_layers);
 
   py::class_<LayerParallelModel>(m, "LayerParallelModel")
-      .def(py::init([](index_t n_in, index_t width, index_t n_layers, index_t n_out, double T,
-                       const std::string& activation, double eta, const std::string& opening,
-                       const std::string& head, double gamma_tik, double gamma_ddt,
-                       double gamma_out, const py::dict& opt, py::object comm) {
-        return std::make_unique<LayerParallelModel>(
-            make_config(n_in, width, n_layers, n_out, T, activation, eta, opening, head,
-                        gamma_tik, gamma_ddt, gamma_out),
-            make_comm(comm), make_options(opt));
-      }))
+      .def(py::init([](const NetConfig& c, const py::dict& opt, py::object comm) {
+             return std::make_unique<LayerParallelModel>(c, make_comm(comm), make_options(opt));
+           }),
+           py::arg("config"), py::arg("options"), py::arg("comm"))
       .def_property_readonly("size", [](const LayerParallelModel& s) { return s.layout().size; })
       .def_property_readonly("levels", &LayerParallelModel::levels)
       .def("warm_state",

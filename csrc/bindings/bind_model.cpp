@@ -50,8 +50,6 @@ std::pair<carray, std::uint64_t> serial_forward(SerialModel& s, const carray& th
   return {out, tape};
 }
 
-}  // namespace
-
 NetConfig make_config(index_t n_in, index_t width, index_t n_layers, index_t n_out, double T,
                       const std::string& activation, double eta, const std::string& opening,
                       const std::string& head, double gamma_tik, double gamma_ddt,
@@ -77,6 +75,8 @@ NetConfig make_config(index_t n_in, index_t width, index_t n_layers, index_t n_o
   return c;
 }
 
+}  // namespace
+
 py::dict layout_dict(const NetConfig& c, const ParamLayout& p) {
   const index_t w = c.width, din = c.has_opening_params() ? c.n_in : 0;
   const index_t wo = c.has_opening_params() ? w : 0;
@@ -91,29 +91,31 @@ py::dict layout_dict(const NetConfig& c, const ParamLayout& p) {
 }
 
 void bind_model(py::module_& m) {
+  // The network's configuration crosses into C++ once, as this object; the
+  // models and the layout take it whole.
+  py::class_<NetConfig>(m, "NetConfig", "The ODE-ResNet's configuration (validated).")
+      .def(py::init(&make_config), py::kw_only(), py::arg("n_in"), py::arg("width"),
+           py::arg("n_layers"), py::arg("n_out"), py::arg("T"), py::arg("activation"),
+           py::arg("eta"), py::arg("opening"), py::arg("head"), py::arg("gamma_tik"),
+           py::arg("gamma_ddt"), py::arg("gamma_out"))
+      .def_readonly("n_in", &NetConfig::n_in)
+      .def_readonly("width", &NetConfig::width)
+      .def_readonly("n_layers", &NetConfig::n_layers)
+      .def_readonly("n_out", &NetConfig::n_out)
+      .def_readonly("T", &NetConfig::T);
   m.def("param_layout",
-        [](index_t n_in, index_t width, index_t n_layers, index_t n_out, const std::string& opening,
-           index_t first_layer, index_t n_stored) {
-          NetConfig c = make_config(n_in, width, n_layers, n_out, 1.0, "relu", 0.1, opening,
-                                    "classification", 0, 0, 0);
-          if (first_layer < 0 || n_stored < 0 || first_layer + n_stored > n_layers)
+        [](const NetConfig& c, index_t first_layer, index_t n_stored) {
+          if (first_layer < 0 || n_stored < 0 || first_layer + n_stored > c.n_layers)
             throw std::invalid_argument("layer block out of range");
           return layout_dict(c, ParamLayout::of(c, first_layer, n_stored));
         },
+        py::arg("config"), py::arg("first_layer"), py::arg("n_stored"),
         "Layout {block: (offset, shape)} of a parameter vector holding layers "
         "[first_layer, first_layer + n_stored).");
   py::class_<SerialModel>(m, "SerialModel",
                           "Serial ODE-ResNet: forward and backward sweeps in one call each.")
-      .def(py::init([](index_t n_in, index_t width, index_t n_layers, index_t n_out, double T,
-                       const std::string& activation, double eta, const std::string& opening,
-                       const std::string& head, double gamma_tik, double gamma_ddt,
-                       double gamma_out) {
-             return std::make_unique<SerialModel>(make_config(n_in, width, n_layers, n_out, T, activation, eta,
-                                            opening, head, gamma_tik, gamma_ddt, gamma_out));
-           }),
-           py::arg("n_in"), py::arg("width"), py::arg("n_layers"), py::arg("n_out"),
-           py::arg("T"), py::arg("activation"), py::arg("eta"), py::arg("opening"),
-           py::arg("head"), py::arg("gamma_tik"), py::arg("gamma_ddt"), py::arg("gamma_out"))
+      .def(py::init([](const NetConfig& c) { return std::make_unique<SerialModel>(c); }),
+           py::arg("config"))
       .def_property_readonly("size", [](const SerialModel& s) { return s.layout().size; })
       .def("layout", [](const SerialModel& s) { return layout_dict(s.config(), s.layout()); })
       .def(

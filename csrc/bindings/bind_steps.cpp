@@ -1,4 +1,4 @@
-// Bindings of MGRIT over training steps (SPEC section 5): the built-in MLP
+// Bindings of MGRIT over training steps: the built-in MLP
 // training step as an app of the shared engine (layerparallel::MGRIT).
 #include <pybind11/stl.h>
 

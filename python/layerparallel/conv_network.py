@@ -200,15 +200,7 @@ class ConvODEResNet(ODEResNet):
         full.W_out[...] = _fill_dense(rng, outer, (self.n_out, F), F, self.n_out, magnitude)
         if outer == "uniform":
             full.b_out[...] = rng.uniform(-magnitude, magnitude, size=self.n_out)
-        if not self.distributed:
-            return full
-        theta = self.new_params()
-        for name in ("W_in", "b_in", "W_out", "b_out"):
-            getattr(theta, name)[...] = getattr(full, name)
-        a, b_ = self.first_layer, self.first_layer + self.n_local_layers
-        theta.W[...] = full.W[a:b_]
-        theta.b[...] = full.b[a:b_]
-        return theta
+        return full if not self.distributed else self.scatter(full.data)
 
     # ---- data -----------------------------------------------------------
     def check_inputs(self, X, name="X"):

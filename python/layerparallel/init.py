@@ -1,4 +1,4 @@
-"""Weight initializers (SPEC section 4): zeros, uniform, He, Glorot and Box.
+"""Weight initializers: zeros, uniform, He, Glorot and Box.
 
 All draw from ``numpy.random.default_rng(seed)`` in a fixed order, so a seed
 gives the same weights on every machine and at every rank count.

@@ -1,4 +1,4 @@
-"""lp.MGRIT: the options of a multigrid-reduction-in-time solve .
+"""lp.MGRIT: the options of a multigrid-reduction-in-time solve.
 
 An MGRIT object is passed as ``solver=`` to ``ODEResNet.loss_and_grad`` and
 ``forward`` (and to training); the compiled engine does the work. The same
@@ -211,6 +211,14 @@ class PropagatorResult:
         """Average convergence factor (r_last / r_0)^(1/k), k = iterations."""
         return convergence_factor(self.residuals, self.iterations)
 
+    def __repr__(self):
+        last = f"{self.residuals[-1]:.3e}" if self.residuals else "none"
+        rho = self.rho
+        return (f"{type(self).__name__}(n_steps={self.n_steps}, iterations={self.iterations}, "
+                f"converged={self.converged}, last_residual={last}, "
+                f"rho={'none' if rho is None else format(rho, '.3g')}, "
+                f"points={self.first_point}..{self.last_point})")
+
 
 def _check_vector(w, name):
     w = check.float_array(w, name, 1)
@@ -338,7 +346,8 @@ def check_propagator(phi, w, levels=(0, 1), step=0):
             if not np.isfinite(out).all():
                 problems.append(f"level {level}: phi returned NaN or Inf")
             outs.append(np.array(out, dtype=np.float64))
-        if len(outs) == 2 and not np.array_equal(outs[0], outs[1]):
+        # NaN in both calls is already reported as non-finite, not as a difference.
+        if len(outs) == 2 and not np.array_equal(outs[0], outs[1], equal_nan=True):
             problems.append(f"level {level}: phi is not deterministic (two calls differ by "
                             f"{np.abs(outs[0] - outs[1]).max():.3e})")
     return sorted(set(problems), key=problems.index)

@@ -1,4 +1,4 @@
-"""Nested iteration: train shallow, refine the layers, train again (SPEC section 4).
+"""Nested iteration: train shallow, refine the layers, train again.
 
 A network with N / 2^(L-1) layers is trained first; then its layers are
 doubled by interpolation in layer-time and training continues, until N layers.
@@ -14,6 +14,7 @@ from . import _collective as collective
 from . import _validation as check
 from .mgrit import MGRIT
 from .network import ODEResNet
+from .optim import create as create_optimizer
 from .params import Params
 from .train import History, train
 
@@ -52,18 +53,6 @@ def refine_vector(vec, coarse_layout, fine_layout, interp):
     return fine.data
 
 
-def _local(net, full):
-    """This rank's part of a full parameter vector of ``net``."""
-    theta = net.new_params()
-    g = Params(net._global_layout, full)
-    for name in ("W_in", "b_in", "W_out", "b_out"):
-        getattr(theta, name)[...] = getattr(g, name)
-    a, b = net.first_layer, net.first_layer + net.n_local_layers
-    theta.W[...] = g.W[a:b]
-    theta.b[...] = g.b[a:b]
-    return theta
-
-
 def _with_layers(net, n_layers):
     """``net`` with ``n_layers`` residual layers and everything else the same."""
     if hasattr(net, "with_layers"):
@@ -80,7 +69,7 @@ def refine(net, theta, interp="constant"):
     count: the layer distribution follows the new depth)."""
     fine = _with_layers(net, 2 * net.n_layers)
     full = theta.gather() if isinstance(theta, Params) else np.asarray(theta)
-    return fine, _local(fine, refine_vector(full, net._global_layout, fine._global_layout,
+    return fine, fine.scatter(refine_vector(full, net._global_layout, fine._global_layout,
                                             interp))
 
 
@@ -131,6 +120,7 @@ def nested_train(net, X, Y, optimizer, levels=3, schedule=(200, 125, 75), interp
     # Checks that may fail on some ranks only are agreed by all (none is left waiting).
     with collective.checks(net.comm if net.distributed else None,
                            "checking the arguments of lp.nested_train"):
+        optimizer = create_optimizer(optimizer)
         levels = check.positive_int(levels, "levels")
         schedule = [check.positive_int(m, "schedule") for m in schedule]
         if len(schedule) != levels:

@@ -1,4 +1,4 @@
-"""lp.ODEResNet: the network of SPEC section 1 over the compiled core.
+"""lp.ODEResNet: the ODE-ResNet over the compiled core.
 
     u_0 = sigma(W_in y + b_in)                       (opening layer)
     u_{n+1} = u_n + h sigma(W_n u_n + b_n),  h = T/N  (N residual layers)
@@ -68,14 +68,28 @@ class ODEResNet:
             self._configure(n_in, width, n_layers, n_out, T, activation, opening, head,
                             gamma_tik, gamma_ddt, gamma_out, eta)
             agreed.fingerprint = {"network": self._config(), "ranks": self.size}
-        self._model = _core.SerialModel(*self._config())
+        # The configuration crosses into C++ once, as one object the models share.
+        self._net_config = _core.NetConfig(
+            n_in=self.n_in, width=self.width, n_layers=self.n_layers, n_out=self.n_out, T=self.T,
+            activation=self.activation, eta=self.eta, opening=self.opening, head=self.head,
+            gamma_tik=self.gamma_tik, gamma_ddt=self.gamma_ddt, gamma_out=self.gamma_out)
+        self._model = _core.SerialModel(self._net_config)
         self._global_layout = self._model.layout()
         firsts = list(_core.first_layers(self.n_layers, self.size)) + [self.n_layers]
         self.first_layer = firsts[self.rank]
         self.n_local_layers = firsts[self.rank + 1] - firsts[self.rank]
-        self._layout = _core.param_layout(self.n_in, self.width, self.n_layers, self.n_out,
-                                          self.opening, self.first_layer, self.n_local_layers)
+        self._layout = self.block_layout(self.first_layer, self.n_local_layers)
         self._solvers = {}
+
+    def _config(self):
+        """The configuration as plain values (what ranks agree on)."""
+        return (self.n_in, self.width, self.n_layers, self.n_out, self.T, self.activation,
+                self.eta, self.opening, self.head, self.gamma_tik, self.gamma_ddt,
+                self.gamma_out)
+
+    def block_layout(self, first_layer, n_layers):
+        """Layout of a parameter vector holding layers [first_layer, first_layer + n_layers)."""
+        return _core.param_layout(self._net_config, first_layer, n_layers)
 
     def _configure(self, n_in, width, n_layers, n_out, T, activation, opening, head,
                    gamma_tik, gamma_ddt, gamma_out, eta):
@@ -122,11 +136,6 @@ class ODEResNet:
                     "solver": None if solver is None else repr(solver._key()[:-1])}
         return theta, X, Y
 
-    def _config(self):
-        return (self.n_in, self.width, self.n_layers, self.n_out, self.T, self.activation,
-                self.eta, self.opening, self.head, self.gamma_tik, self.gamma_ddt,
-                self.gamma_out)
-
     @property
     def distributed(self):
         """Whether the layers are spread over several ranks."""
@@ -142,7 +151,7 @@ class ODEResNet:
             key, opts, handle = solver._key(), solver.options(), self._handle
         model = self._solvers.get(key)
         if model is None:
-            model = _core.LayerParallelModel(*self._config(), opts, handle)
+            model = _core.LayerParallelModel(self._net_config, opts, handle)
             self._solvers[key] = model
         return model
 
@@ -179,15 +188,19 @@ class ODEResNet:
         "zeros"; "uniform": every entry uniform in [-magnitude, magnitude];
         "he": weights N(0, 2/fan_in), biases 0; "glorot": weights
         U(-a, a), a = sqrt(6/(fan_in + fan_out)), biases 0; "box": the residual
-        layers by Box initialization on [0, magnitude]^w (SPEC section 4), the
+        layers by Box initialization on [0, magnitude]^w, the
         opening layer and head by Glorot. ``outer`` picks another initializer
         for the opening layer and head (e.g. small uniform hidden layers with
         Glorot outer layers, which need random weights to break symmetry).
         """
         full = initialize(self, Params(self._global_layout), method, seed, magnitude, outer)
-        if not self.distributed:
-            return full
-        return self.new_params().scatter(full.data)
+        return full if not self.distributed else self.scatter(full.data)
+
+    def scatter(self, full):
+        """This rank's lp.Params from a whole parameter vector (the inverse of
+        ``Params.gather``): its own residual layers and the replicated opening
+        layer and head. Every rank passes the same vector; nothing travels."""
+        return self.new_params().scatter(full)
 
     def _theta(self, theta):
         """The flat float64 vector of ``theta`` (Params or array), checked."""

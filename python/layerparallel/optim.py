@@ -1,4 +1,4 @@
-"""Optimizers (SPEC section 4): GD, SGD with momentum, Adam and L-BFGS.
+"""Optimizers: GD, SGD with momentum, Adam and L-BFGS.
 
 All of them work on ``lp.Params`` and on 1-d float64 numpy arrays, with one
 call per iteration::

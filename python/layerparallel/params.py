@@ -80,16 +80,24 @@ class Params:
         """The whole parameter vector on every rank (a copy).
 
         On one rank that is ``.data``; on several, the residual layers of all
-        ranks in order with the replicated opening layer and head.
+        ranks in order (one buffer-based Allgatherv of this rank's contiguous
+        W and b blocks) with the replicated opening layer and head.
         """
         if self._dist is None:
             return self._data.copy()
+        from mpi4py import MPI
+
         comm, layout, _, _ = self._dist
         full = Params(layout)
-        blocks_W = comm.allgather(self.W)
-        blocks_b = comm.allgather(self.b)
-        full.W[...] = np.concatenate(blocks_W, axis=0)
-        full.b[...] = np.concatenate(blocks_b, axis=0)
+        counts = np.empty(comm.Get_size(), dtype=np.int64)
+        comm.Allgather(np.array([self.W.shape[0]], dtype=np.int64), counts)
+        for name in ("W", "b"):
+            mine = self._view(name)
+            per_layer = int(np.prod(mine.shape[1:]))
+            n = counts * per_layer
+            displ = np.concatenate([[0], np.cumsum(n)[:-1]])
+            comm.Allgatherv(np.ascontiguousarray(mine).reshape(-1),
+                            [full._view(name).reshape(-1), n, displ, MPI.DOUBLE])
         for name in ("W_in", "b_in", "W_out", "b_out"):
             getattr(full, name)[...] = getattr(self, name)
         return full.data
@@ -120,17 +128,20 @@ class Params:
         return self
 
     def dot(self, other):
-        """Inner product of the whole vectors (reduced over ranks; the
-        replicated opening layer and head counted once)."""
+        """Inner product of the whole vectors (reduced over ranks with one
+        buffer-based Allreduce; the replicated opening layer and head counted
+        once)."""
         o = other.data if isinstance(other, Params) else np.asarray(other)
         if self._dist is None:
             return float(self._data @ o)
-        off, shape = self._layout["W"]
-        lo = off
+        from mpi4py import MPI
+
+        lo = self._layout["W"][0]
         hi = self._layout["W_out"][0]
-        local = float(self._data[lo:hi] @ o[lo:hi])
-        replicated = float(self._data[:lo] @ o[:lo] + self._data[hi:] @ o[hi:])
-        return self._dist[0].allreduce(local) + replicated
+        local = np.array([self._data[lo:hi] @ o[lo:hi]])
+        total = np.empty(1)
+        self._dist[0].Allreduce(local, total, op=MPI.SUM)
+        return float(total[0]) + float(self._data[:lo] @ o[:lo] + self._data[hi:] @ o[hi:])
 
     def norm(self):
         """2-norm of the whole vector (over all ranks)."""

@@ -1,4 +1,4 @@
-"""lp.train: training an ODE-ResNet, serially or layer-parallel (SPEC section 4).
+"""lp.train: training an ODE-ResNet, serially or layer-parallel.
 
 Exact mode: every gradient comes from serial propagation (solver=None) or from
 MGRIT solved to its tolerance. One-shot mode (one_shot=d): each evaluation
@@ -17,22 +17,32 @@ from . import _core
 from . import _validation as check
 from . import checkpoint as ckpt
 from .mgrit import MGRIT
+from .optim import create as create_optimizer
 from .params import Params
 
 
 class History(dict):
-    """Per-iteration records: ``hist["loss"]`` etc. are lists of equal length.
+    """What training recorded.
 
-    Keys: iteration, loss, grad_norm, step_size, evaluations, train_accuracy,
-    val_loss, val_accuracy (None where not validated), mgrit_forward_iterations,
-    mgrit_adjoint_iterations, mgrit_forward_residual, mgrit_adjoint_residual
-    (last residual; None in serial mode) and wall_time (seconds since start).
+    Per optimizer step (lists of equal length): iteration, loss, grad_norm,
+    step_size, evaluations, mgrit_forward_iterations, mgrit_adjoint_iterations,
+    mgrit_forward_residual, mgrit_adjoint_residual (last residual; None in
+    serial mode), wall_time (seconds since start), and any extra key a record
+    brings (e.g. nested iteration's "level", "work_units").
+
+    Per validation (lists of equal length, one entry per validation, so that
+    ``max(hist["val_accuracy"])`` works): val_iteration (the step after which
+    it ran), val_loss, and for classification val_accuracy and train_accuracy.
+
+    ``records()`` gives one dict per step with every key, the validation keys
+    None at steps without a validation (the JSON-lines log).
     """
 
-    KEYS = ("iteration", "loss", "grad_norm", "step_size", "evaluations", "train_accuracy",
-            "val_loss", "val_accuracy", "mgrit_forward_iterations",
-            "mgrit_adjoint_iterations", "mgrit_forward_residual", "mgrit_adjoint_residual",
-            "wall_time")
+    STEP_KEYS = ("iteration", "loss", "grad_norm", "step_size", "evaluations",
+                 "mgrit_forward_iterations", "mgrit_adjoint_iterations",
+                 "mgrit_forward_residual", "mgrit_adjoint_residual", "wall_time")
+    VALIDATION_KEYS = ("val_loss", "val_accuracy", "train_accuracy")
+    KEYS = STEP_KEYS + ("val_iteration",) + VALIDATION_KEYS
 
     def __init__(self, records=None):
         super().__init__({k: [] for k in self.KEYS})
@@ -41,17 +51,33 @@ class History(dict):
         self.stopped_early = False
 
     def append(self, record):
-        """Add one iteration's record; keys beyond KEYS (e.g. "work_units") become columns."""
+        """Add one step's record (validation keys None or absent when not validated)."""
         n = len(self["iteration"])
+        step_keys = [k for k in self if k not in self.VALIDATION_KEYS and k != "val_iteration"]
         for k in record:
-            if k not in self:
+            if k not in self and k not in self.VALIDATION_KEYS:
                 self[k] = [None] * n
-        for k in self:
+                step_keys.append(k)
+        for k in step_keys:
             self[k].append(record.get(k))
+        if record.get("val_loss") is not None:
+            self["val_iteration"].append(record["iteration"])
+            for k in self.VALIDATION_KEYS:
+                if record.get(k) is not None:
+                    self[k].append(record[k])
 
     def records(self):
-        """The history as one dict per iteration (for JSON lines)."""
-        return [{k: self[k][i] for k in self} for i in range(len(self["iteration"]))]
+        """The history as one dict per step (for JSON lines)."""
+        validated = {it: i for i, it in enumerate(self["val_iteration"])}
+        out = []
+        for i, it in enumerate(self["iteration"]):
+            r = {k: v[i] for k, v in self.items()
+                 if k not in self.VALIDATION_KEYS and k != "val_iteration"}
+            j = validated.get(it)
+            for k in self.VALIDATION_KEYS:
+                r[k] = self[k][j] if j is not None and j < len(self[k]) else None
+            out.append(r)
+        return out
 
     def last(self, key):
         values = [v for v in self[key] if v is not None]
@@ -94,8 +120,10 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
 
     Parameters
     ----------
-    optimizer : an lp.optim optimizer (GD, SGD, Adam, LBFGS), or a decomposition
-        method of lp.dd (bound to ``net`` first; it gets each batch)
+    optimizer : an lp.optim optimizer (GD, SGD, Adam, LBFGS) or its name
+        ("lbfgs", "adam", "sgd", "gd": ``lp.optim.create`` with its default
+        learning rate), or a decomposition method of lp.dd (bound to ``net``
+        first; it gets each batch)
     solver : lp.MGRIT or None
         None: serial propagation (across ranks for a distributed net). An
         lp.MGRIT: its tolerance decides each solve (exact mode) unless
@@ -122,7 +150,8 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
         every layer for every sample, much more than the parameters; without
         them a resumed run's first solves start cold (other one-shot numbers).
     callback : f(iteration, record) called after each step.
-    progress : show a tqdm bar (rank 0; needs tqdm).
+    progress : show a tqdm bar on rank 0 (needs tqdm; ImportError before any
+        work without it).
     check_data : bool
         On several ranks, also check that every rank holds the same data
         (a digest of X, Y and the validation data). The configuration, the
@@ -131,6 +160,8 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
 
     Returns a :class:`History`.
     """
+    if isinstance(optimizer, str):
+        optimizer = create_optimizer(optimizer)  # a ValueError names the known ones
     comm = net.comm if net.distributed else None
     with collective.checks(comm, "checking the arguments of lp.train") as agreed:
         (iterations, validate_every, checkpoint_every, seed, solver, one_shot, target_accuracy,
@@ -154,6 +185,12 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
     n = X.shape[0]
     if validation is not None:
         Xv, Yv = validation
+
+    if progress:
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            raise ImportError("progress=True needs tqdm: pip install tqdm") from None
 
     rng = np.random.default_rng(seed)
     order, cursor = None, n
@@ -220,11 +257,7 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
 
     bar = None
     if progress and net.rank == 0:
-        try:
-            from tqdm import tqdm
-            bar = tqdm(total=iterations, initial=start, unit="it")
-        except ImportError:
-            bar = None
+        bar = tqdm(total=iterations, initial=start, unit="it")
     t0 = time.perf_counter() - (history.last("wall_time") or 0.0)
     stalled = False
     for it in range(start, iterations):
@@ -232,7 +265,6 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
         if lsgd:
             least_squares_head(net, theta, Xb, Yb)
         J, g = carried if carried is not None else evaluate(theta, Xb, Yb)
-        grad_norm = g.norm()
         closure = lambda th: evaluate(th, Xb, Yb)  # noqa: E731
         if getattr(optimizer, "uses_batch", False):
             info = optimizer.step(theta, J, g, closure, batch=(Xb, Yb))
@@ -242,7 +274,7 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
         carried = None
         if batch_size is None and not lsgd and info.get("grad") is not None:
             carried = (info["loss"], info["grad"])
-        record = {"iteration": it + 1, "loss": float(J), "grad_norm": float(grad_norm),
+        record = {"iteration": it + 1, "loss": float(J), "grad_norm": float(info["grad_norm"] if "grad_norm" in info else g.norm()),
                   "step_size": info.get("step_size"), "evaluations": info.get("evaluations")}
         if info.get("line_search_failed"):  # no step: say so rather than stall silently
             record["line_search_failed"] = True
@@ -307,13 +339,8 @@ def _redistribute(net, optimizer, state):
     parts = state["parts"]
     written_by = len(parts)
     firsts = list(_core.first_layers(net.n_layers, written_by)) + [net.n_layers]
-    if hasattr(net, "block_layout"):  # networks other than the dense one
-        layouts = [net.block_layout(firsts[q], firsts[q + 1] - firsts[q])
-                   for q in range(written_by)]
-    else:
-        layouts = [_core.param_layout(net.n_in, net.width, net.n_layers, net.n_out,
-                                      net.opening, firsts[q], firsts[q + 1] - firsts[q])
-                   for q in range(written_by)]
+    layouts = [net.block_layout(firsts[q], firsts[q + 1] - firsts[q])
+               for q in range(written_by)]
     a, b = net.first_layer, net.first_layer + net.n_local_layers
 
     def move(vectors):

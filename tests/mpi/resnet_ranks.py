@@ -33,6 +33,9 @@ def main():
     U, _ = net.forward(theta, X, solver=mg)
     full_serial, full = g_serial.gather(), g.gather()
     norm = g.norm()
+    # scatter is gather's inverse; dot reduces over the ranks like the gathered vector's
+    assert np.array_equal(net.scatter(full).data, g.data)
+    assert abs(g.dot(g_serial) - full @ full_serial) <= 1e-12 * abs(full @ full_serial)
     if comm.rank == 0:
         np.savez(out, J_serial=J_serial, J=J, g_serial=full_serial, g=full, U=U, norm=norm,
                  its_fwd=info["forward"]["iterations"], its_adj=info["adjoint"]["iterations"],

@@ -1,4 +1,4 @@
-// Activation functions sigma and their derivatives (SPEC section 1).
+// Activation functions sigma and their derivatives.
 //
 // Each activation is a small functor with value() and derivative(); hot loops
 // are templated on the functor so the choice is made once per sweep, not once

@@ -1,5 +1,5 @@
 // One residual layer u_{n+1} = u_n + h sigma(W_n u_n + b_n) on a batch:
-// its forward step, its adjoint step and its weight gradient (SPEC section 1).
+// its forward step, its adjoint step and its weight gradient.
 // States are row-major (batch x width). Step size h is an argument because
 // coarse MGRIT levels step with h c^l.
 #pragma once

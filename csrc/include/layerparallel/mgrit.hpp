@@ -1,5 +1,5 @@
-// MGRIT: multigrid reduction in time, written once for every propagator
-// (SPEC sections 2 and 3). Solves u_0 = g_0, u_{p+1} = Phi_p(u_p) (+ g_{p+1})
+// MGRIT: multigrid reduction in time, written once for every propagator.
+// Solves u_0 = g_0, u_{p+1} = Phi_p(u_p) (+ g_{p+1})
 // for p = 0..N-1 with FAS, F/FCF relaxation, V- and F-cycles over any number
 // of levels, distributed over the ranks of a Comm by contiguous blocks of
 // level-0 points. The engine owns the states; the App only steps.

@@ -1,4 +1,4 @@
-// Training steps as an MGRIT app (SPEC section 5): serial training
+// Training steps as an MGRIT app: serial training
 // w_{i+1} = Phi_i(w_i), i = 0..N-1, is a lower-bidiagonal system over the
 // training steps with the weight vector as state, so the engine of the layers
 // (mgrit.hpp) solves it unchanged.

@@ -12,10 +12,11 @@ class UsageError(Exception):
 
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except None and booleans."""
+    """Shows defaults, except None, booleans and where the help already says it."""
 
     def _get_help_string(self, action):
-        if action.default is None or isinstance(action.default, bool):
+        if (action.default is None or isinstance(action.default, bool)
+                or "default" in (action.help or "")):
             return action.help
         return super()._get_help_string(action)
 

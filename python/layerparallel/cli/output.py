@@ -40,8 +40,9 @@ def fmt(v, spec):
 class Table:
     """The history table: one row per validation (every validate_every steps and the last)."""
 
-    def __init__(self, classification, mgrit):
-        self.cols = [("iter", 6, "d", "iteration"), ("loss", 11, ".4e", "loss"),
+    def __init__(self, classification, mgrit, nested=False):
+        self.cols = [("level", 5, "d", "level")] if nested else []
+        self.cols += [("iter", 6, "d", "iteration"), ("loss", 11, ".4e", "loss"),
                      ("grad norm", 10, ".3e", "grad_norm"), ("val loss", 11, ".4e", "val_loss")]
         if classification:
             self.cols.append(("val acc", 8, ".4f", "val_accuracy"))

@@ -3,22 +3,25 @@ against iterations or wall time (needs matplotlib)."""
 
 import os
 
-from .errors import UsageError
+from .errors import Formatter, UsageError
 
 
 def add_parser(subparsers):
     pl = subparsers.add_parser("plot", help="plot JSON-lines training logs (needs matplotlib)",
                         description="Draw loss and accuracy of training logs against "
-                                    "iterations or wall time.")
-    pl.add_argument("logs", nargs="+", metavar="LOG.jsonl")
+                                    "iterations or wall time.",
+                        formatter_class=Formatter)
+    pl.add_argument("logs", nargs="+", metavar="LOG.jsonl",
+                    help="logs written by layerparallel train --log")
     pl.add_argument("-o", "--output", help="figure file (default: the first log's name "
                                            "with .png)")
-    pl.add_argument("--x", default="iteration", choices=["iteration", "wall_time"])
+    pl.add_argument("--x", default="iteration", choices=["iteration", "wall_time"],
+                    help="the horizontal axis")
     pl.add_argument("--y", action="append", metavar="KEY",
                     help="a history key to plot (repeat or comma-separate; default: loss and "
                          "val_accuracy, or val_loss for regression)")
     pl.add_argument("--label", action="append", help="legend entry per log (default: names)")
-    pl.add_argument("--title")
+    pl.add_argument("--title", help="figure title")
     pl.set_defaults(func=run)
     return pl
 
@@ -40,12 +43,15 @@ def run(args, rank_hint=0):
             raise UsageError(f"log file not found: {path}") from None
         except OSError as exc:
             raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    out = args.output or os.path.splitext(args.logs[0])[0] + ".png"
-    try:
-        lpplot.plot_history(records, labels, x=args.x, out=out, y=keys, title=args.title)
+    try:  # the logs are read (cheap); the figure needs matplotlib
+        import matplotlib  # noqa: F401
     except ImportError:
         raise UsageError("plot needs matplotlib: pip install matplotlib "
                          "(or pip install 'layerparallel[plot]')") from None
+    out = args.output or os.path.splitext(args.logs[0])[0] + ".png"
+    if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+        raise UsageError(f"cannot write {out}: no such directory")
+    lpplot.plot_history(records, labels, x=args.x, out=out, y=keys, title=args.title)
     if rank_hint == 0:
         print(f"wrote {out}")
     return 0

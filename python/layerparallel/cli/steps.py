@@ -16,8 +16,8 @@ import argparse
 import json
 import time
 
-from .argtypes import int_list, nonnegative_float, positive_float, positive_int
-from .errors import Formatter
+from .argtypes import int_list, nonnegative_float, nonnegative_int, positive_float, positive_int
+from .errors import Formatter, UsageError
 from .ranks import world
 
 PROBLEM_NAMES = ("xor", "binary_addition")
@@ -34,23 +34,29 @@ def add_parser(subparsers):
                     "MGRIT across the training steps and compare with serial training. "
                     "Under mpiexec -n K the K ranks share the steps.",
         formatter_class=Formatter)
-    s.add_argument("--problem", default="xor", choices=PROBLEM_NAMES)
+    s.add_argument("--problem", default="xor", choices=PROBLEM_NAMES,
+                   help="xor: 3-4-1 sigmoid net on XOR; binary_addition: 24-128-64-12 net on "
+                        "500 pairs of 12-bit numbers")
     s.add_argument("--solver", default="solver1", choices=SOLVERS,
                    help="preset: learning rate per level and data per step")
     s.add_argument("--cycle", default="F", choices=CYCLES, help="two-level, V- or F-cycles")
     s.add_argument("--steps", type=int_list, default=[100, 200, 400, 800, 1600],
-                   metavar="N1,N2,...", help="numbers of training steps N")
-    s.add_argument("--cfactor", type=positive_int, default=2)
-    s.add_argument("--relax", default="FCF")
+                   metavar="N1,N2,...",
+                   help="numbers of training steps N (default: 100,200,400,800,1600)")
+    s.add_argument("--cfactor", type=positive_int, default=2,
+                   help="coarsening factor across the steps")
+    s.add_argument("--relax", default="FCF", help="relaxation: F, FCF, FCFCF, ...")
     s.add_argument("--tol", type=nonnegative_float, default=None,
-                   help="halting tolerance (default 1e-9 sqrt(N); 0: exactly --max-iter)")
-    s.add_argument("--max-iter", type=int, default=50)
-    s.add_argument("--min-coarse", type=positive_int, default=10)
+                   help="halting tolerance on the residual (default: 1e-9 sqrt(N); "
+                        "0: exactly --max-iter cycles)")
+    s.add_argument("--max-iter", type=positive_int, default=50, help="MGRIT cycles at most")
+    s.add_argument("--min-coarse", type=positive_int, default=10,
+                   help="stop coarsening at a level with at most this many intervals")
     s.add_argument("--alpha-base", type=positive_float, default=None,
-                   help="learning rate on level 0 (default: the problem's: xor 1.0, "
+                   help="learning rate on level 0 (default: the problem's; xor 1.0, "
                         "binary_addition 0.025)")
     s.add_argument("--alpha-max", type=positive_float, default=None,
-                   help="cap of the coarse learning rates (default: xor 8, "
+                   help="cap of the coarse learning rates (default: the problem's; xor 8, "
                         "binary_addition 0.2)")
     s.add_argument("--mapping", default="local", choices=MAPPINGS,
                    help="coarse-level step index of solver2/solver3's data (local: the paper's)")
@@ -62,9 +68,10 @@ def add_parser(subparsers):
                         "summed loss (BinaryAddition(paper=True))")
     s.add_argument("--skip-first-down", default=True, action=argparse.BooleanOptionalAction,
                    help="XBraid's start: the first cycle skips level 0's relaxation")
-    s.add_argument("--seed", type=int, default=1, help="seed of the initial weights")
+    s.add_argument("--seed", type=nonnegative_int, default=1, help="seed of the initial weights")
     s.add_argument("--json", action="store_true", help="one JSON row per N instead of a table")
-    s.add_argument("--plot", metavar="FIG.png", help="draw potential speedup against N")
+    s.add_argument("--plot", metavar="FIG.png",
+                   help="draw potential speedup against N (needs matplotlib)")
     s.set_defaults(func=run)
     return s
 
@@ -139,6 +146,16 @@ def plot(table, path, title=None):
 def run(args, rank_hint=None):
     """The `steps` subcommand; returns the exit status."""
     comm, rank, _ = world()
+    if args.plot:  # before any work
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError("--plot needs matplotlib: pip install matplotlib "
+                             "(or pip install 'layerparallel[plot]')") from None
+        import os
+
+        if not os.path.isdir(os.path.dirname(os.path.abspath(args.plot))):
+            raise UsageError(f"cannot write {args.plot}: no such directory")
     table = []
     if rank == 0 and not args.json:
         print(f"{args.problem}, {args.solver}, cycle {args.cycle}, cfactor {args.cfactor}, "
@@ -155,8 +172,8 @@ def run(args, rank_hint=None):
         else:
             it = f"{row['iterations']}" + ("" if row["converged"] else "*")
             print(f"{row['N']:>7} {it:>5} {row['rho']:>7.3f} {row['error']:>15.2e} "
-                  f"{row['potential_speedup']:>8.3f} {row['mgrit_s']:>10.3f} "
-                  f"{row['serial_s']:>11.3f}", flush=True)
+                  f"{row['potential_speedup']:>8.3f} {row['mgrit_s']:>10.3g} "
+                  f"{row['serial_s']:>11.3g}", flush=True)
     if rank == 0 and not args.json and not all(r["converged"] for r in table):
         print("* not converged within --max-iter", flush=True)
     if args.plot and rank == 0:

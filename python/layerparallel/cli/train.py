@@ -7,6 +7,7 @@ the ranks without); only rank 0 prints and writes the log.
 
 import argparse
 import os
+import sys
 import time
 
 from .. import datasets, optim
@@ -167,8 +168,10 @@ def add_parser(subparsers):
     g.add_argument("--check-data", action=argparse.BooleanOptionalAction, default=True,
                    help="under mpiexec, check that every rank holds the same data (a digest "
                         "of it); the configuration and data shapes are always checked")
-    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                   help="tqdm progress bar when tqdm is installed (--no-progress: none)")
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="a tqdm progress bar on stderr when it is a terminal (default: when "
+                        "tqdm is installed; --progress requires tqdm; --no-progress: none); "
+                        "the table is printed either way")
     g.add_argument("--threads", type=positive_int, default=None,
                    help="threads of the compiled core per rank")
     t.set_defaults(func=run)
@@ -267,6 +270,34 @@ def _network(lp, args, grid, method, Xt, Xv, n_out, head):
     return net, Xt, Xv
 
 
+def _progress_bar(wanted, rank):
+    """Whether to show the tqdm bar: only on rank 0 with a terminal on stderr
+    (a batch job's log gets the table, not hundreds of carriage returns).
+    ``--progress`` without tqdm installed is an error, caught before any work."""
+    if wanted is False:
+        return False
+    try:
+        import tqdm  # noqa: F401
+    except ImportError:
+        if wanted:
+            raise UsageError("--progress needs tqdm: pip install tqdm "
+                             "(or pip install 'layerparallel[progress]')") from None
+        return False
+    return rank == 0 and sys.stderr.isatty()
+
+
+def _open_log(path, comm, rank):
+    """Rank 0 opens the log before any work; every rank learns whether it could."""
+    log, error = None, None
+    if path and rank == 0:
+        try:
+            log = open(path, "w", encoding="utf-8")
+        except OSError as exc:
+            error = f"cannot write the log {path}: {exc.strerror}"
+    agree(comm, error)
+    return log
+
+
 def run(args, rank_hint=0):
     import layerparallel as lp
 
@@ -291,7 +322,16 @@ def run(args, rank_hint=0):
         if len(args.schedule) != args.nested:
             raise UsageError(f"--schedule needs {args.nested} entries, one per level")
         args.iterations = sum(args.schedule)
+    bar = _progress_bar(args.progress, rank)
+    log = _open_log(args.log, comm, rank)
+    try:
+        return _train(lp, args, comm, rank, size, say, bar, log, method, grid)
+    finally:
+        if log is not None:
+            log.close()
 
+
+def _train(lp, args, comm, rank, size, say, bar, log, method, grid):
     if args.problem in datasets.FILES and args.data_dir is None:
         raise UsageError(f"--problem {args.problem} reads your downloaded files: "
                          "give --data-dir DIR")
@@ -323,15 +363,8 @@ def run(args, rank_hint=0):
                             tol=args.tol, rtol=args.rtol, max_iter=args.max_iter,
                             storage=args.storage)
 
-    # The log file: opened by rank 0 before training, every rank learns whether it worked.
-    log, error = None, None
-    if args.log and rank == 0:
-        try:
-            log = open(args.log, "w", encoding="utf-8")
-        except OSError as exc:
-            error = f"cannot write the log {args.log}: {exc.strerror}"
-    agree(comm, error)
     # A model file that could not be written is found out now, not after training.
+    error = None
     if args.save and getattr(args, "model", "dense") != "dense":
         raise UsageError("--save writes dense networks only (model files do not hold "
                          "conv networks yet)")
@@ -342,14 +375,7 @@ def run(args, rank_hint=0):
     agree(comm, error)
 
     classification = head == "classification"
-    table = Table(classification, solver is not None)
-    bar = False
-    if args.progress and rank == 0:
-        try:
-            import tqdm  # noqa: F401
-            bar = True
-        except ImportError:
-            bar = False
+    table = Table(classification, solver is not None, nested=args.nested is not None)
 
     say(f"layerparallel {version()}: {net!r}"
         + (f", {net.n_params} parameters" if size == 1 else ""))
@@ -371,54 +397,57 @@ def run(args, rank_hint=0):
     if args.checkpoint:
         say(f"  checkpoint {args.checkpoint} every {args.checkpoint_every} iterations"
             + (", resuming" if args.resume else ""))
+    if args.nested is not None:
+        say(f"  nested     {args.nested} levels of {net.n_layers // 2 ** (args.nested - 1)} "
+            f"to {net.n_layers} layers, schedule {args.schedule}, {args.interp} interpolation")
     say()
-    live = not bar  # without a progress bar, print the table as it grows
-    if live:
-        say(table.header())
+    # The table grows as training runs: it is what a batch job's log shows.
+    # Beside a progress bar, rows go through tqdm.write so the bar stays below.
+    if bar:
+        from tqdm import tqdm
+
+        row_out = tqdm.write
+    else:
+        def row_out(line):
+            print(line, flush=True)
+    say(table.header())
     every = args.validate_every
+    trained = []
 
     def callback(it, record):
+        trained.append(it)
         if log is not None:
             log.write(json_line(record) + "\n")
             log.flush()
-        if live and (it % every == 0 or it == args.iterations
-                     or record.get("val_loss") is not None):
-            say(table.row(record), flush=True)
+        if rank == 0 and (it % every == 0 or it == args.iterations
+                          or record.get("val_loss") is not None):
+            row_out(table.row(record))
 
     t0 = time.perf_counter()
-    try:
-        if args.nested is not None:
-            say(f"  nested     {args.nested} levels, schedule {args.schedule}, "
-                f"{args.interp} interpolation")
-            net, theta, history = lp.nested_train(
-                net, Xt, Yt, optimizer, levels=args.nested, schedule=args.schedule,
-                interp=args.interp, init=args.init, magnitude=args.magnitude, seed=args.seed,
-                solver=solver, one_shot=args.one_shot, validation=(Xv, Yv),
-                validate_every=every, batch_size=args.batch_size, lsgd=args.lsgd,
-                callback=callback, check_data=args.check_data)
-        else:
-            history = lp.train(net, theta, Xt, Yt, optimizer, iterations=args.iterations,
-                               solver=solver, one_shot=args.one_shot,
-                               batch_size=args.batch_size, validation=(Xv, Yv),
-                               validate_every=every, target_accuracy=args.target_accuracy,
-                               seed=args.seed, lsgd=args.lsgd, checkpoint=args.checkpoint,
-                               checkpoint_every=args.checkpoint_every, resume=args.resume,
-                               callback=callback, progress=bar, check_data=args.check_data,
-                               checkpoint_warm_states=args.checkpoint_warm_states)
-    finally:
-        if log is not None:
-            log.close()
+    if args.nested is not None:
+        net, theta, history = lp.nested_train(
+            net, Xt, Yt, optimizer, levels=args.nested, schedule=args.schedule,
+            interp=args.interp, init=args.init, magnitude=args.magnitude, seed=args.seed,
+            solver=solver, one_shot=args.one_shot, validation=(Xv, Yv),
+            validate_every=every, batch_size=args.batch_size, lsgd=args.lsgd,
+            callback=callback, check_data=args.check_data)
+    else:
+        history = lp.train(net, theta, Xt, Yt, optimizer, iterations=args.iterations,
+                           solver=solver, one_shot=args.one_shot,
+                           batch_size=args.batch_size, validation=(Xv, Yv),
+                           validate_every=every, target_accuracy=args.target_accuracy,
+                           seed=args.seed, lsgd=args.lsgd, checkpoint=args.checkpoint,
+                           checkpoint_every=args.checkpoint_every, resume=args.resume,
+                           callback=callback, progress=bar, check_data=args.check_data,
+                           checkpoint_warm_states=args.checkpoint_warm_states)
     elapsed = time.perf_counter() - t0
     records = history.records()
     if args.log and rank == 0:  # the whole history (also what a resumed run had before)
         write_atomic(args.log, [json_line(r) for r in records])
 
-    if not live:
-        say(table.header())
-        for i, r in enumerate(records):
-            if (r["iteration"] % every == 0 or i == len(records) - 1
-                    or r.get("val_loss") is not None):
-                say(table.row(r))
+    if not trained:
+        say(f"(nothing to train: the checkpoint in {args.checkpoint} already holds "
+            f"{records[-1]['iteration'] if records else 0} of {args.iterations} iterations)")
     say()
     last = records[-1] if records else {}
     wall = last.get("wall_time")
