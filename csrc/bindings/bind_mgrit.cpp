@@ -139,12 +139,16 @@ void bind_mgrit(py::module_& m) {
       .def(py::init([](index_t n_in, index_t width, index_t n_layers, index_t n_out, double T,
                        const std::string& activation, double eta, const std::string& opening,
                        const std::string& head, double gamma_tik, double gamma_ddt,
-                       double gamma_out, const py::dict& opt, py::object comm) {
+                       double gamma_out, const py::dict& opt, py::object comm, int device) {
+        // device: -1 the host, k >= 0 CUDA device k.
         return std::make_unique<LayerParallelModel>(
             make_config(n_in, width, n_layers, n_out, T, activation, eta, opening, head,
                         gamma_tik, gamma_ddt, gamma_out),
-            make_comm(comm), make_options(opt));
-      }))
+            make_comm(comm), make_options(opt), device < 0 ? nullptr : cuda_executor(device));
+      }), py::arg("n_in"), py::arg("width"), py::arg("n_layers"), py::arg("n_out"), py::arg("T"),
+          py::arg("activation"), py::arg("eta"), py::arg("opening"), py::arg("head"),
+          py::arg("gamma_tik"), py::arg("gamma_ddt"), py::arg("gamma_out"), py::arg("options"),
+          py::arg("comm"), py::arg("device") = -1)
       .def_property_readonly("size", [](const LayerParallelModel& s) { return s.layout().size; })
       .def_property_readonly("levels", &LayerParallelModel::levels)
       .def("warm_state",
