@@ -156,15 +156,15 @@ std::shared_ptr<Executor> cuda_executor(int id) {
   if (id < 0 || id >= n)
     throw std::invalid_argument("device='cuda:" + std::to_string(id) + "': only " +
                                 std::to_string(n) + " CUDA device(s) visible");
-  // One executor per device and process: its stream orders all the work.
+  // One executor per device, alive for the whole process (never destroyed:
+  // buffers anywhere may still point at it, and the CUDA runtime may be gone
+  // by the time static destructors run); its stream orders all the work.
   static std::mutex mutex;
-  static std::vector<std::weak_ptr<Executor>> made;
+  static auto* made = new std::vector<std::shared_ptr<Executor>>();
   std::lock_guard<std::mutex> lock(mutex);
-  if (static_cast<int>(made.size()) < n) made.resize(n);
-  if (auto ex = made[id].lock()) return ex;
-  auto ex = std::make_shared<cuda::CudaExecutor>(id);
-  made[id] = ex;
-  return ex;
+  if (static_cast<int>(made->size()) < n) made->resize(n);
+  if (!(*made)[id]) (*made)[id] = std::make_shared<cuda::CudaExecutor>(id);
+  return (*made)[id];
 }
 
 }  // namespace layerparallel
