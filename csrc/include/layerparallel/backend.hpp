@@ -39,6 +39,8 @@ class Executor {
   virtual double take_sum() = 0;
 
   // Between host memory and this executor's memory (plain copies on the CPU).
+  // to_host returns with the data on the host (a synchronization); after
+  // from_host the host array may be reused at once (no synchronization).
   virtual void to_host(index_t n, const double* src, double* host) = 0;
   virtual void from_host(index_t n, const double* host, double* dst) = 0;
   // Wait for all work queued on this executor.

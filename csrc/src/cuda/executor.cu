@@ -130,8 +130,9 @@ void CudaExecutor::from_host(index_t n, const double* host, double* dst) {
   check(cudaMemcpyAsync(dst, host, static_cast<std::size_t>(n) * sizeof(double),
                         cudaMemcpyHostToDevice, stream_),
         "cudaMemcpy (from host)");
-  // The host buffer may be reused as soon as this returns.
-  check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  // No synchronization: from pageable host memory (every host array here) the
+  // copy is staged before cudaMemcpyAsync returns, so the caller may reuse the
+  // host buffer at once, and stream order covers the device side.
 }
 
 void CudaExecutor::synchronize() { check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
