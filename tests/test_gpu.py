@@ -90,11 +90,15 @@ def test_converged_mgrit_equals_the_host(cycle, storage, cfactor):
     X, Y = lp.datasets.peaks(n=400, seed=3)
     cpu, gpu = nets()
     theta = cpu.init("glorot", seed=2)
-    mg = lp.MGRIT(cfactor=cfactor, cycle=cycle, storage=storage, tol=1e-11, max_iter=100,
-                  warm_start=False)
+    # A fixed number of cycles, far past convergence: both backends do the same
+    # arithmetic, so they agree to rounding whatever the stopping test would say.
+    mg = lp.MGRIT(cfactor=cfactor, cycle=cycle, storage=storage, tol=None, rtol=None,
+                  max_iter=25, warm_start=False)
     J_c, g_c, info_c = cpu.loss_and_grad(theta, X, Y, solver=mg)
     J_g, g_g, info_g = gpu.loss_and_grad(theta, X, Y, solver=mg)
-    assert info_g["forward"]["converged"] and info_g["adjoint"]["converged"]
+    for kind in ("forward", "adjoint"):
+        assert info_g[kind]["residuals"][-1] < 1e-10
+        assert info_g[kind]["iterations"] == info_c[kind]["iterations"]
     assert J_g == pytest.approx(J_c, rel=RTOL)
     close(g_g.data, g_c.data)
     J_s, g_s = cpu.loss_and_grad(theta, X, Y)  # and both equal serial propagation
