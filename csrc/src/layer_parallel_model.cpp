@@ -219,7 +219,15 @@ void LayerParallelModel::state(index_t n, bool adjoint, double* out) {
     throw std::out_of_range("layer point " + std::to_string(n) + " is not held on this rank" +
                             (fwd_ ? "" : " (no solve yet)"));
   MGRIT& m = adjoint ? *adj_ : *fwd_;
-  m.state_into(adjoint ? cfg_.n_layers - n : n, out, tmp_.data());
+  const index_t p = adjoint ? cfg_.n_layers - n : n;
+  if (!dev_) {
+    m.state_into(p, out, tmp_.data());
+    return;
+  }
+  const index_t S = batch_ * cfg_.width;
+  d_dev_.reserve(*dev_, S);
+  m.state_into(p, d_dev_.data(), tmp_dev_.data());
+  dev_->to_host(S, d_dev_.data(), out);
 }
 
 // sigma'(z_n) for every layer here, once per forward solution: every adjoint
