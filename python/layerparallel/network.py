@@ -63,6 +63,11 @@ class ODEResNet:
         needs the CUDA build and a visible device (else ValueError).
     """
 
+    # The host unless __init__ resolves a device (subclasses that run on the
+    # host only, such as the convolutional net, keep these).
+    _device = -1
+    device = "cpu"
+
     def __init__(self, n_in, width, n_layers, n_out, T=5.0, activation="smoothrelu",
                  opening="activation", head="classification", gamma_tik=0.0, gamma_ddt=0.0,
                  gamma_out=0.0, eta=0.1, comm=None, device="cpu"):
