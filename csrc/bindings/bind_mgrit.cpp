@@ -149,10 +149,13 @@ void bind_mgrit(py::module_& m) {
   m.def("first_layers", &LayerParallelModel::first_layers);
 
   py::class_<LayerParallelModel>(m, "LayerParallelModel")
-      .def(py::init([](const NetConfig& c, const py::dict& opt, py::object comm) {
-             return std::make_unique<LayerParallelModel>(c, make_comm(comm), make_options(opt));
+      .def(py::init([](const NetConfig& c, const py::dict& opt, py::object comm, int device) {
+             // device: -1 the host, k >= 0 CUDA device k.
+             return std::make_unique<LayerParallelModel>(
+                 c, make_comm(comm), make_options(opt),
+                 device < 0 ? nullptr : cuda_executor(device));
            }),
-           py::arg("config"), py::arg("options"), py::arg("comm"))
+           py::arg("config"), py::arg("options"), py::arg("comm"), py::arg("device") = -1)
       .def_property_readonly("size", [](const LayerParallelModel& s) { return s.layout().size; })
       .def_property_readonly("levels", &LayerParallelModel::levels)
       .def("warm_state",

@@ -14,6 +14,8 @@ namespace layerparallel {
 
 namespace {
 enum Tags { kTagDdtLeft = 50, kTagDdtRight = 51, kTagLambda = 52 };
+static_assert(kTagDdtLeft >= kModelTagFirst && kTagLambda <= kModelTagLast,
+              "the model's tags must stay in its range (app.hpp)");
 }
 
 std::vector<index_t> LayerParallelModel::first_layers(index_t n_layers, int n_ranks) {
@@ -23,8 +25,10 @@ std::vector<index_t> LayerParallelModel::first_layers(index_t n_layers, int n_ra
 }
 
 LayerParallelModel::LayerParallelModel(const NetConfig& cfg, const Comm& comm,
-                                       const MGRITOptions& opt)
-    : cfg_(cfg), comm_(comm), opt_(opt) {
+                                       const MGRITOptions& opt, std::shared_ptr<Executor> device)
+    : cfg_(cfg), comm_(comm), opt_(opt), dev_(std::move(device)) {
+  if (dev_ && dev_->device() == Device::cpu) dev_.reset();
+  if (dev_) dev_layer_ = make_device_layer(*dev_);
   if (comm.size() > cfg.n_layers)
     throw std::invalid_argument("more ranks than layers: every rank needs at least one layer");
   first_ = first_layers(cfg.n_layers, comm.size());
@@ -38,6 +42,16 @@ void LayerParallelModel::setup(index_t n) {
   const index_t S = n * cfg_.width;
   fwd_app_ = std::make_unique<ForwardApp>(cfg_, n);
   adj_app_ = std::make_unique<AdjointApp>(cfg_, n, *fwd_app_);
+  if (dev_) {
+    fwd_app_->use_device(*dev_, *dev_layer_);
+    adj_app_->use_device(*dev_, *dev_layer_);
+    theta_dev_ = Buffer(*dev_, layout_.size);
+    grad_dev_ = Buffer(*dev_, layout_.size);
+    u0_dev_ = Buffer(*dev_, S);
+    uN_dev_ = Buffer(*dev_, S);
+    lam_dev_ = Buffer(*dev_, S);
+    tmp_dev_ = Buffer(*dev_, S);
+  }
   const auto N = cfg_.n_layers;
   fwd_ = std::make_unique<MGRIT>(*fwd_app_, N, opt_, comm_,
                                  Distribution::blocks(first_, N, false));
@@ -71,14 +85,32 @@ void LayerParallelModel::set_warm_state(index_t n, const double* in) {
   adj_->import_states(in + fwd_->stored_size());
 }
 
-void LayerParallelModel::solve_forward(const ParamView<const double>& p, const double* X,
+double* LayerParallelModel::twin(std::vector<double>& host, Buffer& dev) {
+  return dev_ ? dev.data() : host.data();
+}
+
+ParamView<const double> LayerParallelModel::layers_on_executor(const double* theta) {
+  if (!dev_) return {theta, layout_, cfg_.width};
+  dev_->from_host(layout_.size, theta, theta_dev_.data());
+  return {theta_dev_.data(), layout_, cfg_.width};
+}
+
+void LayerParallelModel::solve_forward(const ParamView<const double>& p,
+                                       const ParamView<const double>& pe, const double* X,
                                        bool warm, SolveInfo* info) {
   // The opening layer is replicated: every rank has u_0, the initial guess.
+  const index_t S = batch_ * cfg_.width;
   opening_forward(cfg_, p, X, batch_, u0_.data(), z0_.data());
-  fwd_app_->bind(p);
-  SolveInfo si = fwd_->solve(u0_.data(), warm, u0_.data());
+  double* u0 = twin(u0_, u0_dev_);
+  if (dev_) dev_->from_host(S, u0_.data(), u0);
+  fwd_app_->bind(pe);
+  SolveInfo si = fwd_->solve(u0, warm, u0);
   if (info) *info = si;
-  if (comm_.rank() == last_rank()) fwd_->state_into(cfg_.n_layers, uN_.data(), tmp_.data());
+  if (comm_.rank() == last_rank()) {
+    double* uN = twin(uN_, uN_dev_);
+    fwd_->state_into(cfg_.n_layers, uN, twin(tmp_, tmp_dev_));
+    if (dev_) dev_->to_host(S, uN, uN_.data());
+  }
   tape_ = next_tape_++;
 }
 
@@ -88,7 +120,7 @@ std::uint64_t LayerParallelModel::forward(const double* theta, const double* X, 
   const bool fresh = n != batch_;
   setup(n);
   const ParamView<const double> p{theta, layout_, cfg_.width};
-  solve_forward(p, X, warm && !fresh, info);
+  solve_forward(p, layers_on_executor(theta), X, warm && !fresh, info);
   comm_.broadcast(last_rank(), uN_.data(), n * cfg_.width);
   std::copy(uN_.begin(), uN_.end(), uN);
   return tape_;
@@ -102,12 +134,13 @@ void LayerParallelModel::backward(const double* theta, const double* X, index_t 
   setup(n);
   warm = warm && !fresh;
   const ParamView<const double> p{theta, layout_, cfg_.width};
+  const ParamView<const double> pe = layers_on_executor(theta);
   // Every rank made the same calls, so every rank takes the same branch.
-  if (fresh || tape == 0 || tape != tape_) solve_forward(p, X, warm, nullptr);
+  if (fresh || tape == 0 || tape != tape_) solve_forward(p, pe, X, warm, nullptr);
   tape_ = 0;  // the opening's backward consumes z0_
   std::fill(grad, grad + layout_.size, 0.0);
   std::copy(lamN, lamN + n * cfg_.width, lam_.begin());
-  adjoint_gradients(p, X, warm, ParamView<double>{grad, layout_, cfg_.width}, dX, info);
+  adjoint_gradients(p, pe, X, warm, ParamView<double>{grad, layout_, cfg_.width}, dX, info);
 }
 
 double LayerParallelModel::loss_and_grad(const double* theta, const double* X, const double* Y,
@@ -118,8 +151,9 @@ double LayerParallelModel::loss_and_grad(const double* theta, const double* X, c
   setup(n);
   warm = warm && !fresh;
   const ParamView<const double> p{theta, layout_, cfg_.width};
+  const ParamView<const double> pe = layers_on_executor(theta);
   SolveInfo fwd_info, adj_info;
-  solve_forward(p, X, warm, &fwd_info);
+  solve_forward(p, pe, X, warm, &fwd_info);
 
   // Head on the last rank (it holds u_N); loss and head gradient to all.
   const index_t w = cfg_.width, K = cfg_.n_out;
@@ -143,7 +177,7 @@ double LayerParallelModel::loss_and_grad(const double* theta, const double* X, c
     std::copy(head.begin() + 1, head.begin() + 1 + K * w, g->W_out());
     std::copy(head.begin() + 1 + K * w, head.end(), g->b_out());
     tape_ = 0;  // the opening's backward consumes z0_
-    adjoint_gradients(p, X, warm, *g, nullptr, &adj_info);
+    adjoint_gradients(p, pe, X, warm, *g, nullptr, &adj_info);
   }
   J += regularization_all(p, g.get());
   if (info) {
@@ -166,35 +200,56 @@ void LayerParallelModel::state(index_t n, bool adjoint, double* out) {
     throw std::out_of_range("layer point " + std::to_string(n) + " is not held on this rank" +
                             (fwd_ ? "" : " (no solve yet)"));
   MGRIT& m = adjoint ? *adj_ : *fwd_;
-  m.state_into(adjoint ? cfg_.n_layers - n : n, out, tmp_.data());
+  const index_t p = adjoint ? cfg_.n_layers - n : n;
+  if (!dev_) {
+    m.state_into(p, out, tmp_.data());
+    return;
+  }
+  const index_t S = batch_ * cfg_.width;
+  d_dev_.reserve(*dev_, S);
+  m.state_into(p, d_dev_.data(), tmp_dev_.data());
+  dev_->to_host(S, d_dev_.data(), out);
 }
 
-void LayerParallelModel::adjoint_gradients(const ParamView<const double>& p, const double* X,
+void LayerParallelModel::adjoint_gradients(const ParamView<const double>& p,
+                                           const ParamView<const double>& pe, const double* X,
                                            bool warm, const ParamView<double>& g, double* dX,
                                            SolveInfo* info) {
   // The adjoint, backward in layer index, linearized at the forward states.
   // On one level the gradients ride on its steps; on many they follow from
   // u_n and lambda_{n+1} (storage "all"), or from one more sweep ("C").
-  adj_app_->bind(p, fwd_.get());
-  cache_derivatives(p);
+  // The layer gradients are formed where the layers run (ge), then the
+  // device's come back to the host in one copy.
+  const index_t w = cfg_.width, n = batch_, S = n * w;
+  double* lam = twin(lam_, lam_dev_);
+  if (dev_) {
+    dev_->from_host(S, lam_.data(), lam);
+    dev_->fill(layout_.size, 0.0, grad_dev_.data());
+  }
+  const ParamView<double> ge = dev_ ? ParamView<double>{grad_dev_.data(), layout_, w} : g;
+  adj_app_->bind(pe, fwd_.get());
+  cache_derivatives(pe);
   const bool one_level = adj_->n_levels() == 1;
-  adj_app_->set_gradient(one_level ? &g : nullptr);
-  SolveInfo si = adj_->solve(lam_.data(), warm, nullptr);
+  adj_app_->set_gradient(one_level ? &ge : nullptr);
+  SolveInfo si = adj_->solve(lam, warm, nullptr);
   if (info) *info = si;
   adj_app_->set_gradient(nullptr);
   if (!one_level && opt_.store_fine_f) {
-    layer_gradients(g);
+    layer_gradients(ge);
   } else if (!one_level) {
-    adj_app_->set_gradient(&g);
+    adj_app_->set_gradient(&ge);
     adj_->sweep_steps();
     adj_app_->set_gradient(nullptr);
   }
+  if (dev_)
+    dev_->to_host(layout_.W_out - layout_.W, grad_dev_.data() + layout_.W, g.data + layout_.W);
 
   // Opening layer (and dJ/dX) on rank 0, which holds lambda_0, then to all.
-  const index_t n = batch_, n_open = layout_.W - layout_.W_in, n_x = dX ? n * cfg_.n_in : 0;
+  const index_t n_open = layout_.W - layout_.W_in, n_x = dX ? n * cfg_.n_in : 0;
   std::vector<double> open(n_open + n_x, 0.0);
   if (comm_.rank() == 0) {
-    adj_->state_into(cfg_.n_layers, lam_.data(), tmp_.data());
+    adj_->state_into(cfg_.n_layers, lam, twin(tmp_, tmp_dev_));
+    if (dev_) dev_->to_host(S, lam, lam_.data());
     opening_backward(cfg_, p, X, n, z0_.data(), lam_.data(), g, dX);
     std::copy(g.data + layout_.W_in, g.data + layout_.W, open.begin());
     if (dX) std::copy(dX, dX + n_x, open.begin() + n_open);
@@ -212,7 +267,14 @@ void LayerParallelModel::cache_derivatives(const ParamView<const double>& p) {
     return;
   }
   const index_t S = batch_ * cfg_.width, L = layout_.n_stored, first = layout_.first_layer;
-  D_.resize(L * S);
+  D_.reserve(executor(), L * S);
+  if (dev_) {
+    for (index_t i = 0; i < L; ++i)
+      dev_layer_->derivative(cfg_, p.W(first + i), p.b(first + i), fwd_->state(first + i),
+                             batch_, D_.data() + i * S);
+    adj_app_->set_derivatives(D_.data(), first);
+    return;
+  }
   parallel_for(L, [&](index_t i) {
     const index_t n = first + i;
     layer_derivative(cfg_, p.W(n), p.b(n), fwd_->state(n), batch_, D_.data() + i * S);
@@ -228,9 +290,32 @@ void LayerParallelModel::layer_gradients(const ParamView<double>& g) {
   const int r = comm_.rank(), P = comm_.size();
   // lambda_n sits at adjoint point N - n; rank r's first forward point is first.
   Request req;
-  if (r > 0) comm_.isend(r - 1, kTagLambda, adj_->state(N - first), S, req);
-  if (r + 1 < P) comm_.recv(r + 1, kTagLambda, tmp_.data(), S);
+  if (r > 0) {
+    const double* mine = adj_->state(N - first);
+    if (dev_) {
+      msg_.resize(S);
+      dev_->to_host(S, mine, msg_.data());
+      mine = msg_.data();
+    }
+    comm_.isend(r - 1, kTagLambda, mine, S, req);
+  }
+  double* next = twin(tmp_, tmp_dev_);
+  if (r + 1 < P) {
+    comm_.recv(r + 1, kTagLambda, tmp_.data(), S);
+    if (dev_) dev_->from_host(S, tmp_.data(), next);
+  }
   const double h = cfg_.h();
+  if (dev_) {
+    d_dev_.reserve(*dev_, S);
+    for (index_t i = 0; i < L; ++i) {
+      const index_t n = first + i;
+      const double* lam_next = adj_->stored(N - n - 1) ? adj_->state(N - n - 1) : next;
+      dev_layer_->scale(S, D_.data() + i * S, lam_next, d_dev_.data());
+      dev_layer_->gradient(cfg_, h, fwd_->state(n), d_dev_.data(), batch_, g.W(n), g.b(n));
+    }
+    comm_.wait(req);
+    return;
+  }
   parallel_for(L, [&](index_t i) {
     const index_t n = first + i;
     const double* lam_next = adj_->stored(N - n - 1) ? adj_->state(N - n - 1) : tmp_.data();

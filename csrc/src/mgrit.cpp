@@ -1,6 +1,9 @@
 // The MGRIT engine: hierarchy, relaxation, FAS restriction, correction and
 // the cycles. Every sweep is a loop over independent intervals (threads)
-// with at most one boundary message per rank and sweep.
+// with at most one boundary message per rank and sweep. States live in the
+// app's executor's memory; every vector operation goes through it, so a
+// device executor keeps the whole solve on the device (the host sees only
+// boundary messages and one residual norm per cycle).
 #include "layerparallel/mgrit.hpp"
 
 #include <algorithm>
@@ -16,10 +19,7 @@ namespace {
 index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
 // Message tags: one per level and sweep kind, so sweeps never mix.
 enum TagKind { kRelax = 0, kRestrict = 1, kCoarsest = 2 };
-int tag(int level, TagKind kind) { return 1000 + 4 * level + kind; }
-void axpy(index_t n, double a, const double* x, double* y) {
-  for (index_t i = 0; i < n; ++i) y[i] += a * x[i];
-}
+int tag(int level, TagKind kind) { return kEngineTagFirst + 4 * level + kind; }
 }  // namespace
 
 Distribution Distribution::blocks(const std::vector<index_t>& first_points, index_t n_steps,
@@ -64,7 +64,13 @@ Hierarchy build_hierarchy(index_t n_steps, const MGRITOptions& opt) {
 
 MGRIT::MGRIT(App& app, index_t n_steps, const MGRITOptions& opt, const Comm& comm,
              const Distribution& dist)
-    : app_(app), opt_(opt), comm_(comm), dist_(dist), S_(app.state_size()) {
+    : app_(app),
+      ex_(app.executor()),
+      host_(app.executor().device() == Device::cpu),
+      opt_(opt),
+      comm_(comm),
+      dist_(dist),
+      S_(app.state_size()) {
   if (n_steps < 1) throw std::invalid_argument("MGRIT needs at least one step");
   const int P = static_cast<int>(dist.rank.size());
   if (P != comm.size()) throw std::invalid_argument("distribution does not match the communicator");
@@ -106,33 +112,28 @@ MGRIT::MGRIT(App& app, index_t n_steps, const MGRITOptions& opt, const Comm& com
     // (the anchor from which this rank recomputes its leading F-points).
     if (!L.store_f)
       stored = owned > 0 ? L.p1 / L.cf - ceil_div(L.p0, L.cf) + 1 + (L.p0 % L.cf != 0) : 0;
-    L.u.assign(stored * S_, 0.0);
-    if (l > 0) L.g.assign(owned * S_, 0.0);
+    L.u = Buffer(ex_, stored * S_);
+    if (l > 0) L.g = Buffer(ex_, owned * S_);
     if (L.left >= 0) L.recv_buf.assign(S_, 0.0);
     if (L.right >= 0) L.send_buf.assign(S_, 0.0);
+    if (!host_ && L.left >= 0) L.recv_dev = Buffer(ex_, S_);
+    if (!host_ && L.right >= 0) L.send_dev = Buffer(ex_, S_);
   }
   for (auto& L : levels_) L.ubuf = L.u.data();
   // Storage "C": level 0 holds exactly level 1's points, and FAS with
   // injection overwrites them with level 1's solution anyway, so the two
   // share one array (restriction and correction become no-ops there).
   if (levels_.size() > 1 && !levels_[0].store_f) {
-    levels_[1].u.clear();
-    levels_[1].u.shrink_to_fit();
+    levels_[1].u = Buffer();
     levels_[1].ubuf = levels_[0].u.data();
   }
   work_.resize(std::max(1, num_threads()));
-  g0_.assign(S_, 0.0);
+  g0_ = Buffer(ex_, S_);
 }
-
-namespace {
-void copy_state(double* dst, const double* src, index_t n) {
-  if (dst != src) std::memcpy(dst, src, n * sizeof(double));
-}
-}  // namespace
 
 double* MGRIT::work(int slot) {
   auto& w = work_[thread_id()];
-  if (w.empty()) w.assign(3 * S_, 0.0);
+  if (w.empty()) w = Buffer(ex_, 3 * S_);
   return w.data() + slot * S_;
 }
 
@@ -172,29 +173,36 @@ void MGRIT::phi_plain(int l, index_t p, const double* in, double* out, bool inne
 
 void MGRIT::phi(int l, index_t p, const double* in, double* out, bool inner) {
   phi_plain(l, p, in, out, inner);
-  if (const double* g = g_ptr(l, p + 1)) axpy(S_, 1.0, g, out);
+  if (const double* g = g_ptr(l, p + 1)) ex_.axpy(S_, 1.0, g, out);
 }
 
 void MGRIT::send_boundary(int l, int tg, const double* u_last) {
   Level& L = levels_[l];
   if (L.right < 0) return;
   comm_.wait(L.send_req);
+  double* msg = host_ ? L.send_buf.data() : L.send_dev.data();
   if (app_.step_at_source())
-    phi_plain(l, L.p1, u_last, L.send_buf.data(), true);
+    phi_plain(l, L.p1, u_last, msg, true);
   else
-    std::memcpy(L.send_buf.data(), u_last, S_ * sizeof(double));
+    ex_.copy(S_, u_last, msg);
+  if (!host_) ex_.to_host(S_, msg, L.send_buf.data());
   comm_.isend(L.right, tg, L.send_buf.data(), S_, L.send_req);
 }
 
 void MGRIT::recv_boundary(int l, int tg, double* out, bool add_g) {
   Level& L = levels_[l];
   comm_.recv(L.left, tg, L.recv_buf.data(), S_);
+  const double* msg = L.recv_buf.data();
+  if (!host_) {
+    ex_.from_host(S_, msg, L.recv_dev.data());
+    msg = L.recv_dev.data();
+  }
   if (app_.step_at_source())
-    std::memcpy(out, L.recv_buf.data(), S_ * sizeof(double));
+    ex_.copy(S_, msg, out);
   else
-    phi_plain(l, L.p0 - 1, L.recv_buf.data(), out, true);
+    phi_plain(l, L.p0 - 1, msg, out, true);
   if (add_g)
-    if (const double* g = g_ptr(l, L.p0)) axpy(S_, 1.0, g, out);
+    if (const double* g = g_ptr(l, L.p0)) ex_.axpy(S_, 1.0, g, out);
 }
 
 const double* MGRIT::propagate(int l, index_t s, const double* x, index_t e, double* wa,
@@ -292,28 +300,22 @@ void MGRIT::apply_candidates(int l) {
   L.consistent = false;
   const index_t c = L.cf;
   for (index_t p = std::max<index_t>(c, ceil_div(L.p0, c) * c); p <= L.p1; p += c)
-    std::memcpy(u_ptr(l, p), coarse_slot(l, p), S_ * sizeof(double));
+    ex_.copy(S_, coarse_slot(l, p), u_ptr(l, p));
 }
 
 // r_p = Phi(u_{p-1}) + g_p - u_p at the C-points, left in level l+1's g;
-// returns the local sum of squares.
+// returns the local sum of squares (one host synchronization).
 double MGRIT::residual_into_coarse(int l) {
   Level& L = levels_[l];
   const index_t c = L.cf;
-  double sq = 0.0;
   for (index_t p = ceil_div(L.p0, c) * c; p <= L.p1; p += c) {
     double* r = coarse_slot(l, p);
-    if (p == 0) {
-      std::fill(r, r + S_, 0.0);
-      continue;
-    }
-    const double* u = u_ptr(l, p);
-    for (index_t i = 0; i < S_; ++i) {
-      r[i] -= u[i];
-      sq += r[i] * r[i];
-    }
+    if (p == 0)
+      ex_.fill(S_, 0.0, r);
+    else
+      ex_.residual_accumulate(S_, u_ptr(l, p), r);
   }
-  return sq;
+  return ex_.take_sum();
 }
 
 // FAS: v = u at the C-points, g_c = r + A_c(v): g_k = r_k + v_k - Phi_c(v_{k-1}).
@@ -322,13 +324,12 @@ void MGRIT::restrict_to(int l) {
   Level& M = levels_[l + 1];
   M.consistent = false;
   if (M.p0 > M.p1) return;
-  for (index_t k = M.p0; k <= M.p1; ++k) copy_state(u_ptr(l + 1, k), u_ptr(l, k * F.cf), S_);
+  for (index_t k = M.p0; k <= M.p1; ++k) ex_.copy(S_, u_ptr(l, k * F.cf), u_ptr(l + 1, k));
   const int tg = tag(l + 1, kRestrict);
   if (M.right >= 0) send_boundary(l + 1, tg, u_ptr(l + 1, M.p1));
   auto update = [&](index_t k, const double* phi_prev) {
-    double* g = M.g.data() + (k - M.p0) * S_;  // holds r_k
-    const double* v = u_ptr(l + 1, k);
-    for (index_t i = 0; i < S_; ++i) g[i] += v[i] - phi_prev[i];
+    // g holds r_k
+    ex_.fas_update(S_, u_ptr(l + 1, k), phi_prev, M.g.data() + (k - M.p0) * S_);
   };
   const index_t first = std::max<index_t>(M.p0 + 1, 1);
   auto local = [&](index_t i) {
@@ -343,7 +344,7 @@ void MGRIT::restrict_to(int l) {
   else
     for (index_t i = 0; i < count; ++i) local(i);
   if (M.p0 == 0) {
-    std::memcpy(M.g.data(), u_ptr(l + 1, 0), S_ * sizeof(double));  // g_0 = u_0
+    ex_.copy(S_, u_ptr(l + 1, 0), M.g.data());  // g_0 = u_0
   } else {
     double* tmp = work(0);
     recv_boundary(l + 1, tg, tmp, false);
@@ -356,7 +357,7 @@ void MGRIT::correct_from(int l) {
   Level& M = levels_[l + 1];
   F.consistent = false;
   for (index_t k = std::max<index_t>(M.p0, 1); k <= M.p1; ++k)
-    copy_state(u_ptr(l, k * F.cf), u_ptr(l + 1, k), S_);
+    ex_.copy(S_, u_ptr(l + 1, k), u_ptr(l, k * F.cf));
 }
 
 // Serial propagation across the ranks (the chain is the point: it is exact).
@@ -401,12 +402,12 @@ void MGRIT::inject_start(int l) {
   Level& M = levels_[l + 1];
   M.consistent = false;
   for (index_t k = M.p0; k <= M.p1; ++k) {
-    copy_state(u_ptr(l + 1, k), u_ptr(l, k * F.cf), S_);
+    ex_.copy(S_, u_ptr(l, k * F.cf), u_ptr(l + 1, k));
     double* g = M.g.data() + (k - M.p0) * S_;
     if (k == 0)
-      std::memcpy(g, u_ptr(l + 1, 0), S_ * sizeof(double));
+      ex_.copy(S_, u_ptr(l + 1, 0), g);
     else
-      std::fill(g, g + S_, 0.0);
+      ex_.fill(S_, 0.0, g);
   }
 }
 
@@ -458,14 +459,14 @@ SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_gue
       if (!stored(p)) continue;
       double* u = u_ptr(0, p);
       if (init_guess)
-        std::memcpy(u, init_guess, S_ * sizeof(double));
+        ex_.copy(S_, init_guess, u);
       else
-        std::fill(u, u + S_, 0.0);
+        ex_.fill(S_, 0.0, u);
     }
   }
   if (L0.p0 == 0) {
-    std::memcpy(g0_.data(), g0, S_ * sizeof(double));
-    std::memcpy(u_ptr(0, 0), g0, S_ * sizeof(double));
+    ex_.copy(S_, g0, g0_.data());
+    ex_.copy(S_, g0, u_ptr(0, 0));
   }
   have_solution_ = true;
   SolveInfo info;
@@ -529,11 +530,11 @@ SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_gue
 }
 
 void MGRIT::export_states(double* out) const {
-  std::copy(levels_[0].u.begin(), levels_[0].u.end(), out);
+  ex_.to_host(levels_[0].u.size(), levels_[0].u.data(), out);
 }
 
 void MGRIT::import_states(const double* in) {
-  std::copy(in, in + levels_[0].u.size(), levels_[0].u.begin());
+  ex_.from_host(levels_[0].u.size(), in, levels_[0].u.data());
   have_solution_ = true;
 }
 
@@ -546,7 +547,7 @@ void MGRIT::sweep_steps() {
 
 void MGRIT::state_into(index_t p, double* out, double* wk) {
   if (stored(p)) {
-    std::memcpy(out, u_ptr(0, p), S_ * sizeof(double));
+    ex_.copy(S_, u_ptr(0, p), out);
     return;
   }
   const Level& L = levels_[0];

@@ -20,9 +20,10 @@ std::vector<double>& thread_buffer(std::vector<std::vector<double>>& per_thread,
 void ForwardApp::bind(const ParamView<const double>& theta) {
   theta_ = theta;
   if (static_cast<int>(z_.size()) < num_threads()) z_.resize(num_threads());
+  if (dev_) z_dev_.reserve(*dev_, batch_ * cfg_.width);
 }
 
-void AdjointApp::bind(const ParamView<const double>& theta, MGRIT* forward) {
+void AdjointApp::bind(const ParamView<const double>& theta, const StateSource* forward) {
   theta_ = theta;
   forward_ = forward;
   if (static_cast<int>(cache_.size()) < num_threads()) cache_.resize(num_threads());
@@ -34,7 +35,9 @@ void ForwardApp::step(int, index_t from, index_t to, const double* in, double* o
   const double h = cfg_.h() * static_cast<double>(to - from);
   const double* W = theta_.W(from);
   const double* b = theta_.b(from);
-  if (inner) {
+  if (dev_) {
+    layer_->forward(cfg_, W, b, h, in, batch_, out, z_dev_.data());
+  } else if (inner) {
     double* z = thread_buffer(z_, batch_ * w).data();
     parallel_blocks(batch_, kMinRows, [&](index_t r0, index_t r1) {
       layer_forward(cfg_, W, b, h, in + r0 * w, r1 - r0, out + r0 * w, z + r0 * w);
@@ -46,16 +49,17 @@ void ForwardApp::step(int, index_t from, index_t to, const double* in, double* o
 
 const double* AdjointApp::forward_state(index_t n) {
   if (forward_->stored(n)) return forward_->state(n);
-  const index_t S = batch_ * cfg_.width, c = forward_->cfactor(0);
+  Executor& ex = executor();
+  const index_t S = batch_ * cfg_.width, c = forward_->stored_spacing();
   Cache& cache = cache_[thread_id()];
   const index_t first = std::max((n / c) * c, forward_->first_point());
   if (cache.first != first) {
-    cache.states.resize(c * S);
-    std::copy(forward_->state(first), forward_->state(first) + S, cache.states.data());
+    cache.states.reserve(ex, c * S);
+    double* st = cache.states.data();
+    ex.copy(S, forward_->state(first), st);
     const index_t last = std::min(first + c - 1, forward_->last_point());
     for (index_t q = first + 1; q <= last; ++q)
-      fwd_app_.step(0, q - 1, q, cache.states.data() + (q - 1 - first) * S,
-                    cache.states.data() + (q - first) * S, false);
+      fwd_app_.step(0, q - 1, q, st + (q - 1 - first) * S, st + (q - first) * S, false);
     cache.first = first;
   }
   return cache.states.data() + (n - first) * S;
@@ -72,9 +76,17 @@ void AdjointApp::step(int level, index_t from, index_t to, const double* in, dou
   const double* b = theta_.b(n);
   Cache& cache = cache_[thread_id()];
   const double* u = forward_state(n);
-  if (static_cast<index_t>(cache.d.size()) < S) cache.d.assign(S, 0.0);
+  cache.d.reserve(executor(), S);
   double* d = cache.d.data();
   const double* D = D_ ? D_ + (n - D_first_) * S : nullptr;
+  if (dev_) {
+    if (D)
+      layer_->adjoint_linearized(cfg_, W, h, D, in, batch_, out, d);
+    else
+      layer_->adjoint(cfg_, W, b, h, u, in, batch_, out, d);
+    if (grad_ && level == 0) layer_->gradient(cfg_, h, u, d, batch_, grad_->W(n), grad_->b(n));
+    return;
+  }
   auto rows = [&](index_t r0, index_t r1) {
     const index_t off = r0 * w;
     if (D)

@@ -14,6 +14,7 @@ from . import _core, datasets, optim, steps
 from .mgrit import MGRIT, MGRITDiverged, check_propagator, solve
 from .network import ODEResNet
 from .conv_network import ConvODEResNet
+from .devices import cuda_available
 from .params import Params
 from .checkpoint import CheckpointError
 from ._collective import RankMismatch
@@ -36,7 +37,7 @@ if _preload.MPI is not None and "OMP_NUM_THREADS" not in _os.environ:
 __all__ = ["ODEResNet", "ConvODEResNet", "Params", "MGRIT", "MGRITDiverged", "solve", "check_propagator",
            "train", "nested_train", "refine", "ProcessGrid", "dd", "save", "load", "History", "CheckpointError",
            "RankMismatch", "optim", "datasets", "steps", "set_num_threads", "get_num_threads",
-           "__version__"]
+           "cuda_available", "__version__"]
 
 
 def __getattr__(name):

@@ -60,7 +60,7 @@ def _with_layers(net, n_layers):
     return ODEResNet(net.n_in, net.width, n_layers, net.n_out, T=net.T,
                      activation=net.activation, opening=net.opening, head=net.head,
                      gamma_tik=net.gamma_tik, gamma_ddt=net.gamma_ddt, gamma_out=net.gamma_out,
-                     eta=net.eta, comm=net.comm)
+                     eta=net.eta, comm=net.comm, device=net.device)
 
 
 def refine(net, theta, interp="constant"):

@@ -15,6 +15,7 @@ import numpy as np
 from . import _collective as collective
 from . import _core
 from . import _validation as check
+from . import devices
 from .init import initialize
 from .mgrit import MGRIT, comm_handle, serial_options, with_rho
 from .params import Params
@@ -56,11 +57,20 @@ class ODEResNet:
         [floor(N r/P), floor(N (r+1)/P)); parameters (``init``, gradients) are
         then this rank's part, ``Params.gather()`` gives the whole vector. The
         opening layer and the head are replicated.
+    device : "cpu" | "cuda" | "cuda:K"
+        Where the residual layers run (forward, adjoint, gradients and MGRIT
+        sweeps). "cuda" keeps them on the device for a whole evaluation; it
+        needs the CUDA build and a visible device (else ValueError).
     """
+
+    # The host unless __init__ resolves a device (subclasses that run on the
+    # host only, such as the convolutional net, keep these).
+    _device = -1
+    device = "cpu"
 
     def __init__(self, n_in, width, n_layers, n_out, T=5.0, activation="smoothrelu",
                  opening="activation", head="classification", gamma_tik=0.0, gamma_ddt=0.0,
-                 gamma_out=0.0, eta=0.1, comm=None):
+                 gamma_out=0.0, eta=0.1, comm=None, device="cpu"):
         self.comm = comm
         self._handle, self.rank, self.size = comm_handle(comm)
         # Every rank must build the same network: checks and configuration agreed.
@@ -68,6 +78,8 @@ class ODEResNet:
             self._configure(n_in, width, n_layers, n_out, T, activation, opening, head,
                             gamma_tik, gamma_ddt, gamma_out, eta)
             agreed.fingerprint = {"network": self._config(), "ranks": self.size}
+        self._device = devices.resolve(device, comm)  # agreed over the ranks itself
+        self.device = "cpu" if self._device < 0 else f"cuda:{self._device}"
         # The configuration crosses into C++ once, as one object the models share.
         self._net_config = _core.NetConfig(
             n_in=self.n_in, width=self.width, n_layers=self.n_layers, n_out=self.n_out, T=self.T,
@@ -141,6 +153,11 @@ class ODEResNet:
         """Whether the layers are spread over several ranks."""
         return self.size > 1
 
+    @property
+    def _host_serial(self):
+        """Whether a call without solver runs the host's serial sweeps."""
+        return not self.distributed and self._device < 0
+
     def _parallel_model(self, solver):
         """The compiled layer-parallel model for this solver (cached: it keeps
         the states that warm starts begin from)."""
@@ -151,7 +168,7 @@ class ODEResNet:
             key, opts, handle = solver._key(), solver.options(), self._handle
         model = self._solvers.get(key)
         if model is None:
-            model = _core.LayerParallelModel(self._net_config, opts, handle)
+            model = _core.LayerParallelModel(self._net_config, opts, handle, self._device)
             self._solvers[key] = model
         return model
 
@@ -237,14 +254,14 @@ class ODEResNet:
     def forward(self, theta, X, solver=None):
         """Final states u_N (n, width); with a solver, (u_N, info)."""
         theta, X, _ = self._inputs(theta, X, solver=solver)
-        if solver is None and not self.distributed:
+        if solver is None and self._host_serial:
             return self._model.forward(theta, X)
         U, info = self._parallel_model(solver).forward(theta, X, self._warm(solver))
         return U if solver is None else (U, with_rho(info))
 
     def predict(self, theta, X):
         """Head output W_out u_N + b_out (n, n_out): logits or regression values."""
-        if not self.distributed:
+        if self._host_serial:
             return self._model.predict(self._theta(theta), self._X(X))
         U = self.forward(theta, X)  # checks theta and X on every rank
         p = theta if isinstance(theta, Params) else Params(self._layout, self._theta(theta))
@@ -253,7 +270,7 @@ class ODEResNet:
     def loss(self, theta, X, Y, solver=None):
         """J(theta) on (X, Y), including regularization."""
         theta, X, Y = self._inputs(theta, X, Y, solver)
-        if solver is None and not self.distributed:
+        if solver is None and self._host_serial:
             return self._model.loss_and_grad(theta, X, Y, None)
         return self._parallel_model(solver).loss_and_grad(theta, X, Y, None,
                                                           self._warm(solver))[0]
@@ -270,7 +287,7 @@ class ODEResNet:
         """
         theta, X, Y = self._inputs(theta, X, Y, solver)
         grad = self.new_params()
-        if solver is None and not self.distributed:
+        if solver is None and self._host_serial:
             return self._model.loss_and_grad(theta, X, Y, grad.data), grad
         J, info = self._parallel_model(solver).loss_and_grad(theta, X, Y, grad.data,
                                                              self._warm(solver))
@@ -290,4 +307,5 @@ class ODEResNet:
     def __repr__(self):
         return (f"ODEResNet(n_in={self.n_in}, width={self.width}, n_layers={self.n_layers}, "
                 f"n_out={self.n_out}, T={self.T}, activation={self.activation!r}, "
-                f"opening={self.opening!r}, head={self.head!r})")
+                f"opening={self.opening!r}, head={self.head!r}"
+                + (f", device={self.device!r})" if self._device >= 0 else ")"))

@@ -1,15 +1,40 @@
 // The contract between the MGRIT engine and a propagator ("app").
 //
 // The engine never knows what a state is: it sees flat double vectors of
-// state_size() entries and moves, adds and measures them itself. All it asks
-// of the app is the step Phi between two level-0 points. Apps: the ODE-ResNet
-// forward and adjoint (resnet_apps.hpp), a training step (steps), and a
-// Python callable (bindings).
+// state_size() entries, kept in the memory of the app's executor, and moves,
+// adds and measures them through that executor (backend.hpp). All it asks of
+// the app is the step Phi between two level-0 points. Apps: the ODE-ResNet
+// forward and adjoint (resnet_apps.hpp), a training step (steps_apps.hpp),
+// and a Python callable (bindings).
+//
+// Rules every app keeps (check_app.hpp tests the first three):
+//  - Determinism: step() with the same arguments returns the same bits, every
+//    time and on every thread; the engine's "converged to serial propagation
+//    exactly" rests on it.
+//  - Aliasing: `in` is read-only and is never modified; `out` never overlaps
+//    `in` (the engine passes distinct state slots). The app keeps no pointer to
+//    either after step() returns.
+//  - Thread safety: when concurrent_steps() is true, step() may run on several
+//    threads at once (inner_parallel = false) on different (in, out) pairs; the
+//    app keeps per-thread scratch. When false, steps run one at a time on the
+//    engine's driver thread with inner_parallel = true.
+//  - Memory: `in` and `out` are in the app's executor's memory (device
+//    pointers for a device executor); so are g0 and the initial guess given
+//    to MGRIT::solve.
+//  - No MPI: an app never communicates; the engine owns every message. The
+//    model around the apps (e.g. layer_parallel_model) uses the tags in
+//    [kModelTagFirst, kModelTagLast], the engine [kEngineTagFirst, ...]:
+//    4 tags per level (relaxation, restriction, coarsest solve).
 #pragma once
 
+#include "backend.hpp"
 #include "config.hpp"
 
 namespace layerparallel {
+
+constexpr int kModelTagFirst = 0;
+constexpr int kModelTagLast = 999;
+constexpr int kEngineTagFirst = 1000;
 
 class App {
  public:
@@ -17,6 +42,9 @@ class App {
 
   // Entries of one state vector.
   virtual index_t state_size() const = 0;
+
+  // Where the states live and the engine's vector arithmetic runs.
+  virtual Executor& executor() const { return cpu_executor(); }
 
   // out = Phi(in): the step on `level` from level-0 point `from` to level-0
   // point `to` (to - from = the level's stride). `inner_parallel` says the

@@ -44,6 +44,53 @@ struct BiasActivationKernel {
   }
 };
 
+// z[r, j] = b[j]: the bias the product then accumulates onto.
+struct BiasFillKernel {
+  index_t width;
+  const double* b;
+  double* z;
+  LP_HD void operator()(index_t r, index_t j) const { z[r * width + j] = b[j]; }
+};
+
+// u_next = u + h sigma(z). u_next may be u.
+template <class Act>
+struct StepUpdateKernel {
+  Act act;
+  index_t width;
+  double h;
+  const double* u;
+  const double* z;
+  double* u_next;
+  LP_HD void operator()(index_t r, index_t j) const {
+    const index_t i = r * width + j;
+    u_next[i] = u[i] + h * act.value(z[i]);
+  }
+};
+
+// D = sigma'(D) in place (z on entry).
+template <class Act>
+struct DerivativeKernel {
+  Act act;
+  index_t width;
+  double* D;
+  LP_HD void operator()(index_t r, index_t j) const {
+    const index_t i = r * width + j;
+    D[i] = act.derivative(D[i]);
+  }
+};
+
+// out = D * lam (the adjoint's factor from a cached sigma').
+struct ScaleByKernel {
+  index_t width;
+  const double* D;
+  const double* lam;
+  double* out;
+  LP_HD void operator()(index_t r, index_t j) const {
+    const index_t i = r * width + j;
+    out[i] = D[i] * lam[i];
+  }
+};
+
 // The CPU launcher over a (rows x width) array.
 template <class K>
 inline void launch_cpu(index_t rows, index_t width, const K& k) {

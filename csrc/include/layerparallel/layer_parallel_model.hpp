@@ -3,6 +3,12 @@
 // points f_r .. f_{r+1} - 1, the last rank also point N); the opening layer
 // and the head are replicated. Weights never travel; states cross each rank
 // boundary once per sweep.
+//
+// With a device executor the residual layers run there: theta goes to the
+// device once per call, the states, adjoints, sigma' cache and layer
+// gradients stay there, and only u_0, u_N, lambda_N, lambda_0 and the layer
+// gradients cross (the opening layer, head and regularization are small and
+// stay on the host).
 #pragma once
 
 #include <cstdint>
@@ -10,7 +16,9 @@
 #include <mutex>
 #include <vector>
 
+#include "backend.hpp"
 #include "comm.hpp"
+#include "device_layer.hpp"
 #include "mgrit.hpp"
 #include "network.hpp"
 #include "resnet_apps.hpp"
@@ -23,12 +31,15 @@ struct ModelSolveInfo {
 
 class LayerParallelModel {
  public:
-  LayerParallelModel(const NetConfig& cfg, const Comm& comm, const MGRITOptions& opt);
+  // `device`: the executor of the residual layers (null: the host).
+  LayerParallelModel(const NetConfig& cfg, const Comm& comm, const MGRITOptions& opt,
+                     std::shared_ptr<Executor> device = nullptr);
 
   static std::vector<index_t> first_layers(index_t n_layers, int n_ranks);
   const ParamLayout& layout() const { return layout_; }
   const NetConfig& config() const { return cfg_; }
   int levels() const { return fwd_ ? fwd_->n_levels() : 0; }
+  Executor& executor() const { return dev_ ? *dev_ : cpu_executor(); }
   index_t batch() const { return batch_; }
 
   // The forward and adjoint solvers' stored states for batch n (checkpoints
@@ -61,15 +72,20 @@ class LayerParallelModel {
 
  private:
   void setup(index_t n);
-  void solve_forward(const ParamView<const double>& p, const double* X, bool warm,
-                     SolveInfo* info);
+  void solve_forward(const ParamView<const double>& p, const ParamView<const double>& pe,
+                     const double* X, bool warm, SolveInfo* info);
+  // theta's residual layers in the executor's memory (a view of theta itself on the host).
+  ParamView<const double> layers_on_executor(const double* theta);
+  // A host array's executor-side twin (the array itself on the host).
+  double* twin(std::vector<double>& host, Buffer& dev);
   // From lam_ (= lambda_N on the last rank): the adjoint solve, every layer's
   // gradient and the opening's (on all ranks), dJ/dX on all ranks if dX.
-  void adjoint_gradients(const ParamView<const double>& p, const double* X, bool warm,
-                         const ParamView<double>& g, double* dX, SolveInfo* info);
+  void adjoint_gradients(const ParamView<const double>& p, const ParamView<const double>& pe,
+                         const double* X, bool warm, const ParamView<double>& g, double* dX,
+                         SolveInfo* info);
   double regularization_all(const ParamView<const double>& p, const ParamView<double>* g);
-  void cache_derivatives(const ParamView<const double>& p);
-  void layer_gradients(const ParamView<double>& g);
+  void cache_derivatives(const ParamView<const double>& pe);
+  void layer_gradients(const ParamView<double>& ge);
   int last_rank() const { return comm_.size() - 1; }
 
   NetConfig cfg_;
@@ -82,7 +98,12 @@ class LayerParallelModel {
   std::unique_ptr<AdjointApp> adj_app_;
   std::unique_ptr<MGRIT> fwd_, adj_;
   std::vector<double> u0_, z0_, uN_, lam_, work_, tmp_;
-  std::vector<double> D_;  // sigma'(z_n) of this rank's layers (storage "all")
+  Buffer D_;  // sigma'(z_n) of this rank's layers (storage "all"), executor memory
+  std::shared_ptr<Executor> dev_;
+  std::unique_ptr<DeviceLayer> dev_layer_;
+  // Executor-side twins of theta, the gradient, u_0, u_N, lambda and scratch.
+  Buffer theta_dev_, grad_dev_, u0_dev_, uN_dev_, lam_dev_, tmp_dev_, d_dev_;
+  std::vector<double> msg_;  // host staging of a device state for MPI
   std::mutex mutex_;
   // Id of the forward solve the solver's states and z0_ belong to (0: none).
   std::uint64_t tape_ = 0, next_tape_ = 1;

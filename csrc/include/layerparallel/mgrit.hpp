@@ -2,7 +2,9 @@
 // Solves u_0 = g_0, u_{p+1} = Phi_p(u_p) (+ g_{p+1})
 // for p = 0..N-1 with FAS, F/FCF relaxation, V- and F-cycles over any number
 // of levels, distributed over the ranks of a Comm by contiguous blocks of
-// level-0 points. The engine owns the states; the App only steps.
+// level-0 points. The engine owns the states (in the memory of the app's
+// executor) and does all vector arithmetic through that executor; the App
+// only steps. Messages go through host buffers (one copy each way on a device).
 #pragma once
 
 #include <atomic>
@@ -11,7 +13,9 @@
 #include <vector>
 
 #include "app.hpp"
+#include "backend.hpp"
 #include "comm.hpp"
+#include "state_source.hpp"
 
 namespace layerparallel {
 
@@ -64,19 +68,20 @@ struct Distribution {
                              bool reversed);
 };
 
-class MGRIT {
+class MGRIT : public StateSource {
  public:
   MGRIT(App& app, index_t n_steps, const MGRITOptions& opt, const Comm& comm,
         const Distribution& dist);
 
   // Solve with initial condition g0 (read on the owner of point 0 only).
   // Without warm start the level-0 states start from init_guess (every
-  // owned point), else from the previous solution.
+  // owned point), else from the previous solution. Both are in the memory of
+  // the app's executor.
   SolveInfo solve(const double* g0, bool warm_start, const double* init_guess);
 
   // Level-0 points owned here: [first_point(), last_point()].
-  index_t first_point() const { return levels_[0].p0; }
-  index_t last_point() const { return levels_[0].p1; }
+  index_t first_point() const override { return levels_[0].p0; }
+  index_t last_point() const override { return levels_[0].p1; }
   index_t n_steps() const { return levels_[0].n; }
   int n_levels() const { return static_cast<int>(levels_.size()); }
   index_t cfactor(int level) const { return levels_[level].cf; }
@@ -89,14 +94,16 @@ class MGRIT {
   void sweep_steps();
 
   // The stored level-0 states (what a warm start begins from), for
-  // checkpoints; import_states makes the next warm solve start from them.
+  // checkpoints, as host arrays; import_states makes the next warm solve
+  // start from them.
   index_t stored_size() const { return static_cast<index_t>(levels_[0].u.size()); }
   void export_states(double* out) const;
   void import_states(const double* in);
 
   // Whether level-0 point p (owned) has a stored state, and that state.
-  bool stored(index_t p) const;
-  const double* state(index_t p) const;
+  bool stored(index_t p) const override;
+  const double* state(index_t p) const override;  // executor memory
+  index_t stored_spacing() const override { return levels_[0].cf; }
   // The state at owned level-0 point p into out: stored, or recomputed from
   // its C-point (storage "C").
   void state_into(index_t p, double* out, double* work);
@@ -109,9 +116,10 @@ class MGRIT {
     // F-points hold exactly what F-relaxation from the current C-points gives
     // (then a relaxation only needs the C-point steps).
     bool consistent = false;
-    std::vector<double> u, g;   // g only on levels >= 1
+    Buffer u, g;                // g only on levels >= 1
     double* ubuf = nullptr;     // u's storage: u, or (storage "C") level 0's C-points
-    std::vector<double> send_buf, recv_buf;
+    std::vector<double> send_buf, recv_buf;  // host: what MPI sends and receives
+    Buffer send_dev, recv_dev;  // their executor-side copies (device executors only)
     Request send_req;
   };
 
@@ -142,13 +150,15 @@ class MGRIT {
   void xbraid_start();
 
   App& app_;
+  Executor& ex_;
+  bool host_;  // the executor's memory is host memory (no staging for messages)
   MGRITOptions opt_;
   Comm comm_;
   Distribution dist_;
   index_t S_;
   std::vector<Level> levels_;
-  std::vector<std::vector<double>> work_;  // per thread: 3 states
-  std::vector<double> g0_;
+  std::vector<Buffer> work_;  // per thread: 3 states
+  Buffer g0_;
   bool have_solution_ = false;
   std::atomic<long long> steps_{0};
 };

@@ -1,0 +1,92 @@
+// The CUDA backend's executor and launchers (internal to src/cuda/).
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "layerparallel/backend.hpp"
+
+namespace layerparallel::cuda {
+
+inline void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess)
+    throw std::runtime_error(std::string("CUDA ") + what + ": " + cudaGetErrorString(e));
+}
+inline void check(cublasStatus_t s, const char* what) {
+  if (s != CUBLAS_STATUS_SUCCESS)
+    throw std::runtime_error(std::string("cuBLAS ") + what + " failed (status " +
+                             std::to_string(static_cast<int>(s)) + ")");
+}
+
+constexpr int kThreads = 256;
+
+template <class K>
+__global__ void elementwise(index_t n, K k) {
+  for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<index_t>(gridDim.x) * blockDim.x)
+    k(i);
+}
+
+// For a 2-D functor k(row, column) over a (rows x width) row-major array.
+template <class K>
+struct Flat2D {
+  K k;
+  index_t width;
+  __device__ void operator()(index_t i) const { k(i / width, i % width); }
+};
+
+inline unsigned blocks_for(index_t n) {
+  const index_t b = (n + kThreads - 1) / kThreads;
+  return static_cast<unsigned>(b < 65535 ? (b > 0 ? b : 1) : 65535);
+}
+
+// One launch of k(i) for i in [0, n) on `stream`.
+template <class K>
+void launch(cudaStream_t stream, index_t n, const K& k) {
+  if (n <= 0) return;
+  elementwise<<<blocks_for(n), kThreads, 0, stream>>>(n, k);
+  check(cudaGetLastError(), "kernel launch");
+}
+
+template <class K>
+void launch2d(cudaStream_t stream, index_t rows, index_t width, const K& k) {
+  launch(stream, rows * width, Flat2D<K>{k, width});
+}
+
+class CudaExecutor final : public Executor {
+ public:
+  explicit CudaExecutor(int device);
+  ~CudaExecutor() override;
+  Device device() const override { return Device::cuda; }
+  std::string name() const override { return name_; }
+  double* alloc(index_t n) override;
+  void free(double* p) noexcept override;
+  void copy(index_t n, const double* src, double* dst) override;
+  void fill(index_t n, double a, double* x) override;
+  void axpy(index_t n, double a, const double* x, double* y) override;
+  void fas_update(index_t n, const double* v, const double* phi, double* g) override;
+  void residual_accumulate(index_t n, const double* u, double* r) override;
+  double take_sum() override;
+  void to_host(index_t n, const double* src, double* host) override;
+  void from_host(index_t n, const double* host, double* dst) override;
+  void synchronize() override;
+
+  cudaStream_t stream() const { return stream_; }
+  cublasHandle_t blas() const { return blas_; }
+  int id() const { return device_; }
+  // Make this executor's device current on the calling thread.
+  void activate() const { check(cudaSetDevice(device_), "cudaSetDevice"); }
+
+ private:
+  int device_;
+  std::string name_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t blas_ = nullptr;
+  double* sum_ = nullptr;       // the accumulator (device)
+  double* partial_ = nullptr;   // per-block partial sums (device)
+};
+
+}  // namespace layerparallel::cuda

@@ -1,0 +1,171 @@
+// The CUDA backend: device memory, one stream per executor, the engine's
+// vector kernels (vector_kernels.hpp) launched one thread per entry, and a
+// deterministic two-pass reduction (fixed grid, fixed order) so the residual
+// norm has the same bits on every run.
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "cuda_executor.cuh"
+#include "layerparallel/vector_kernels.hpp"
+
+namespace layerparallel {
+
+namespace cuda {
+
+namespace {
+
+constexpr unsigned kReduceBlocks = 256;
+
+// partial[block] = sum of k(i) over this block's grid-stride entries.
+template <class K>
+__global__ void reduce_partial(index_t n, K k, double* partial) {
+  __shared__ double s[kThreads];
+  double acc = 0.0;
+  for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<index_t>(gridDim.x) * blockDim.x)
+    acc += k(i);
+  s[threadIdx.x] = acc;
+  __syncthreads();
+  for (unsigned w = blockDim.x / 2; w > 0; w /= 2) {
+    if (threadIdx.x < w) s[threadIdx.x] += s[threadIdx.x + w];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) partial[blockIdx.x] = s[0];
+}
+
+// *sum += partial[0] + ... + partial[count - 1], in order.
+__global__ void reduce_final(const double* partial, unsigned count, double* sum) {
+  if (threadIdx.x == 0 && blockIdx.x == 0) {
+    double acc = 0.0;
+    for (unsigned b = 0; b < count; ++b) acc += partial[b];
+    *sum += acc;
+  }
+}
+
+}  // namespace
+
+CudaExecutor::CudaExecutor(int device) : device_(device) {
+  activate();
+  cudaDeviceProp prop;
+  check(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
+  name_ = std::string("cuda:") + std::to_string(device) + " (" + prop.name + ")";
+  check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+  check(cublasCreate(&blas_), "cublasCreate");
+  check(cublasSetStream(blas_, stream_), "cublasSetStream");
+  check(cudaMalloc(&sum_, sizeof(double)), "cudaMalloc");
+  check(cudaMalloc(&partial_, kReduceBlocks * sizeof(double)), "cudaMalloc");
+  check(cudaMemset(sum_, 0, sizeof(double)), "cudaMemset");
+}
+
+CudaExecutor::~CudaExecutor() {
+  cudaSetDevice(device_);
+  cudaStreamSynchronize(stream_);
+  cudaFree(partial_);
+  cudaFree(sum_);
+  cublasDestroy(blas_);
+  cudaStreamDestroy(stream_);
+}
+
+double* CudaExecutor::alloc(index_t n) {
+  activate();
+  void* p = nullptr;
+  const std::size_t bytes = static_cast<std::size_t>(n) * sizeof(double);
+  check(cudaMalloc(&p, bytes), "cudaMalloc");
+  check(cudaMemsetAsync(p, 0, bytes, stream_), "cudaMemset");
+  return static_cast<double*>(p);
+}
+
+void CudaExecutor::free(double* p) noexcept {
+  cudaStreamSynchronize(stream_);
+  cudaFree(p);
+}
+
+void CudaExecutor::copy(index_t n, const double* src, double* dst) {
+  if (dst == src || n <= 0) return;
+  check(cudaMemcpyAsync(dst, src, static_cast<std::size_t>(n) * sizeof(double),
+                        cudaMemcpyDeviceToDevice, stream_),
+        "cudaMemcpy (device)");
+}
+
+void CudaExecutor::fill(index_t n, double a, double* x) { launch(stream_, n, vk::Fill{a, x}); }
+
+void CudaExecutor::axpy(index_t n, double a, const double* x, double* y) {
+  launch(stream_, n, vk::Axpy{a, x, y});
+}
+
+void CudaExecutor::fas_update(index_t n, const double* v, const double* phi, double* g) {
+  launch(stream_, n, vk::FasUpdate{v, phi, g});
+}
+
+void CudaExecutor::residual_accumulate(index_t n, const double* u, double* r) {
+  if (n <= 0) return;
+  const unsigned blocks = std::min<unsigned>(kReduceBlocks, blocks_for(n));
+  reduce_partial<<<blocks, kThreads, 0, stream_>>>(n, vk::ResidualSq{u, r}, partial_);
+  check(cudaGetLastError(), "kernel launch");
+  reduce_final<<<1, 1, 0, stream_>>>(partial_, blocks, sum_);
+  check(cudaGetLastError(), "kernel launch");
+}
+
+double CudaExecutor::take_sum() {
+  double s = 0.0;
+  check(cudaMemcpyAsync(&s, sum_, sizeof(double), cudaMemcpyDeviceToHost, stream_),
+        "cudaMemcpy (sum)");
+  check(cudaMemsetAsync(sum_, 0, sizeof(double), stream_), "cudaMemset");
+  check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  return s;
+}
+
+void CudaExecutor::to_host(index_t n, const double* src, double* host) {
+  if (n <= 0) return;
+  check(cudaMemcpyAsync(host, src, static_cast<std::size_t>(n) * sizeof(double),
+                        cudaMemcpyDeviceToHost, stream_),
+        "cudaMemcpy (to host)");
+  check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+}
+
+void CudaExecutor::from_host(index_t n, const double* host, double* dst) {
+  if (n <= 0) return;
+  check(cudaMemcpyAsync(dst, host, static_cast<std::size_t>(n) * sizeof(double),
+                        cudaMemcpyHostToDevice, stream_),
+        "cudaMemcpy (from host)");
+  // No synchronization: from pageable host memory (every host array here) the
+  // copy is staged before cudaMemcpyAsync returns, so the caller may reuse the
+  // host buffer at once, and stream order covers the device side.
+}
+
+void CudaExecutor::synchronize() { check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
+
+}  // namespace cuda
+
+bool cuda_built() { return true; }
+
+int cuda_device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // no driver or no device: clear the sticky error
+    return 0;
+  }
+  return n;
+}
+
+std::shared_ptr<Executor> cuda_executor(int id) {
+  const int n = cuda_device_count();
+  if (n == 0)
+    throw std::invalid_argument("device='cuda': no CUDA device is visible to this process");
+  if (id < 0 || id >= n)
+    throw std::invalid_argument("device='cuda:" + std::to_string(id) + "': only " +
+                                std::to_string(n) + " CUDA device(s) visible");
+  // One executor per device, alive for the whole process (never destroyed:
+  // buffers anywhere may still point at it, and the CUDA runtime may be gone
+  // by the time static destructors run); its stream orders all the work.
+  static std::mutex mutex;
+  static auto* made = new std::vector<std::shared_ptr<Executor>>();
+  std::lock_guard<std::mutex> lock(mutex);
+  if (static_cast<int>(made->size()) < n) made->resize(n);
+  if (!(*made)[id]) (*made)[id] = std::make_shared<cuda::CudaExecutor>(id);
+  return (*made)[id];
+}
+
+}  // namespace layerparallel
