@@ -1,6 +1,9 @@
 #include "layerparallel/parallel.hpp"
 
-#include <thread>
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+#include <vector>
 
 #include "layerparallel/blas.hpp"
 
@@ -21,6 +24,67 @@ int& thread_setting() {
   }();
   return n;
 }
+
+using clock = std::chrono::steady_clock;
+
+double seconds_since(clock::time_point a) {
+  return std::chrono::duration<double>(clock::now() - a).count();
+}
+
+// Median of `reps` timings of f() after one untimed call.
+template <class F>
+double median_seconds(int reps, F&& f) {
+  f();
+  std::vector<double> t(reps);
+  for (auto& x : t) {
+    const auto a = clock::now();
+    f();
+    x = seconds_since(a);
+  }
+  std::nth_element(t.begin(), t.begin() + reps / 2, t.end());
+  return t[reps / 2];
+}
+
+// One thread's flop rate on a small product of the kind the layers run
+// (rows x 32 times 32 x 32): what a block of work costs on this machine.
+double measure_flop_rate() {
+  constexpr index_t rows = 256, w = 32;
+  std::vector<double> a(rows * w, 0.5), b(w * w, 0.25), c(rows * w, 0.0);
+  const double s = median_seconds(9, [&] {
+    blas::gemm(false, false, rows, w, w, 1.0, a.data(), w, b.data(), w, 0.0, c.data(), w);
+  });
+  return 2.0 * rows * w * w / std::max(s, 1e-9);
+}
+
+// The cost of starting and joining a team of `threads` (empty region).
+double measure_fork_join(int threads) {
+#ifdef _OPENMP
+  volatile int sink = 0;
+  return median_seconds(21, [&] {
+#pragma omp parallel num_threads(threads)
+    { sink = sink + 0; }
+  });
+#else
+  (void)threads;
+  return 0.0;
+#endif
+}
+
+// A region must carry this many times its fork/join cost in work: with two
+// threads it then runs in at most ~0.6 of the one-thread time even when its
+// blocks are uneven, so the threads never cost more than they save.
+constexpr double kPayback = 10.0;
+
+struct Threshold {
+  std::mutex mutex;
+  double forced = -1.0;        // set_min_parallel_flops; < 0: measure
+  double rate = 0.0;           // flop/s of one thread (measured once)
+  std::vector<double> by_team;  // min flops per block, per team size (0: not yet)
+};
+Threshold& threshold() {
+  static Threshold t;
+  return t;
+}
 }  // namespace
 
 int num_threads() { return thread_setting(); }
@@ -28,6 +92,26 @@ int num_threads() { return thread_setting(); }
 void set_num_threads(int n) {
   if (n < 1) n = 1;
   thread_setting() = n;
+}
+
+double min_parallel_flops(int threads) {
+  Threshold& t = threshold();
+  std::lock_guard<std::mutex> lock(t.mutex);
+  if (t.forced >= 0.0) return t.forced;
+  if (threads < 2) return 0.0;
+  if (static_cast<int>(t.by_team.size()) <= threads) t.by_team.resize(threads + 1, 0.0);
+  double& v = t.by_team[threads];
+  if (v == 0.0) {
+    if (t.rate == 0.0) t.rate = measure_flop_rate();
+    v = std::max(1.0, kPayback * measure_fork_join(threads) * t.rate);
+  }
+  return v;
+}
+
+void set_min_parallel_flops(double flops) {
+  Threshold& t = threshold();
+  std::lock_guard<std::mutex> lock(t.mutex);
+  t.forced = flops;
 }
 
 }  // namespace layerparallel
