@@ -205,3 +205,37 @@ def test_sigkill_during_checkpoint_writes_leaves_a_readable_checkpoint(tmp_path)
     assert it >= 1
     expected = np.random.default_rng(0).standard_normal(2_000_000) + it
     assert np.array_equal(state["theta"], expected)
+
+
+def test_adapt_cycles_rule():
+    from layerparallel.train import STALLED_TRIALS, adapt_cycles
+
+    assert adapt_cycles(2, 2, 16, 31, True) == 4           # failed: doubled
+    assert adapt_cycles(12, 2, 16, 31, True) == 16         # ... up to the most
+    assert adapt_cycles(3, 2, 16, STALLED_TRIALS + 1, False) == 4  # stalled: one more
+    assert adapt_cycles(3, 2, 16, 2, False) == 3           # a few trials: unchanged
+    assert adapt_cycles(3, 2, 16, 1, False) == 2           # accepted at once: one fewer
+    assert adapt_cycles(2, 2, 16, 1, False) == 2           # ... not below one_shot
+
+
+def test_adaptive_one_shot_raises_cycles_after_failed_line_searches(peaks_data):
+    """A line search that cannot succeed (no backtracking, a huge first step)
+    doubles d each time, the history records d per step, and at the largest
+    d the run warns instead of failing silently."""
+    X, Y, _, _ = peaks_data
+    net = lp.ODEResNet(2, 6, 16, 5)
+    theta = net.init("box", seed=0)
+    opt = lp.optim.LBFGS(lr=1e6, max_backtracks=0)
+    with pytest.warns(RuntimeWarning, match="line search failed"):
+        h = lp.train(net, theta, X, Y, opt, iterations=4, solver=lp.MGRIT(cfactor=2),
+                     one_shot=1, one_shot_max=4)
+    assert h["line_search_failed"] == [True] * 4
+    assert h["one_shot_cycles"] == [1, 2, 4, 4]
+    assert h["mgrit_forward_iterations"][-1] == 4
+    # Afterwards the network's solver runs the caller's cycles again.
+    _, _, info = net.loss_and_grad(theta, X, Y, solver=lp.MGRIT(cfactor=2).replace(
+        tol=None, rtol=None, max_iter=1, warm_start=True))
+    assert info["forward"]["iterations"] == 1
+    with pytest.raises(ValueError, match="one_shot_max"):
+        lp.train(net, theta, X, Y, opt, iterations=1, solver=lp.MGRIT(), one_shot=3,
+                 one_shot_max=2)

@@ -52,6 +52,13 @@ void LayerParallelModel::setup(index_t n) {
   batch_ = n;
 }
 
+void LayerParallelModel::set_max_iter(int n) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  opt_.max_iter = n;
+  if (fwd_) fwd_->set_max_iter(n);
+  if (adj_) adj_->set_max_iter(n);
+}
+
 index_t LayerParallelModel::warm_state_size(index_t n) {
   std::lock_guard<std::mutex> lock(mutex_);
   setup(n);

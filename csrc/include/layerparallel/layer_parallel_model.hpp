@@ -30,6 +30,8 @@ class LayerParallelModel {
   const NetConfig& config() const { return cfg_; }
   int levels() const { return fwd_ ? fwd_->n_levels() : 0; }
   index_t batch() const { return batch_; }
+  // Cycles per forward and adjoint solve from now on, keeping the warm states.
+  void set_max_iter(int n);
 
   // The forward and adjoint solvers' stored states for batch n (checkpoints
   // of warm-started runs): their size, a copy out, and a copy in.

@@ -73,6 +73,8 @@ class MGRIT {
   // Without warm start the level-0 states start from init_guess (every
   // owned point), else from the previous solution.
   SolveInfo solve(const double* g0, bool warm_start, const double* init_guess);
+  // Cycles per solve from now on (adaptive one-shot training); states are kept.
+  void set_max_iter(int n) { opt_.max_iter = n; }
 
   // Level-0 points owned here: [first_point(), last_point()].
   index_t first_point() const { return levels_[0].p0; }
