@@ -22,6 +22,9 @@ benchmark script in its own process, interleaved::
 runs ``serial_vs.py`` alternately with PYTHONPATH set to each path (empty: the
 installed package), collects its JSON rows and prints, per row key, the
 min and median of ``median_s`` (or ``--metric``) over the rounds.
+``--interpreter NAME=PYTHON`` runs a variant with another Python (an editable
+install in a virtual environment shadows PYTHONPATH, so a build installed
+with ``pip install --target DIR`` is best run by the base interpreter).
 """
 
 import argparse
@@ -71,22 +74,26 @@ class Variant:
         self.name, self.fn, self.setup = name, fn, setup
 
 
-def _turn(v, min_seconds):
-    """Time v.fn until min_seconds have passed (at least once); per-call times."""
+def _turn(v, min_seconds, calls=None):
+    """Time v.fn until min_seconds have passed (at least once), or exactly
+    ``calls`` times (MPI: every rank must make the same calls); per-call times."""
     if v.setup is not None:
         v.setup()
     times = []
     start = time.perf_counter()
-    while not times or time.perf_counter() - start < min_seconds:
+    while (len(times) < calls if calls is not None
+           else not times or time.perf_counter() - start < min_seconds):
         t0 = time.perf_counter()
         v.fn()
         times.append(time.perf_counter() - t0)
     return times
 
 
-def compare(variants, rounds=5, min_seconds=0.5, warmup=1):
+def compare(variants, rounds=5, min_seconds=0.5, warmup=1, calls=None, reduce=None):
     """Time the variants interleaved: ``rounds`` rounds, each giving every variant
-    one turn of ~min_seconds/rounds (order rotating by round). Returns one dict
+    one turn of ~min_seconds/rounds, or of ``calls`` calls (order rotating by
+    round). ``reduce(t)`` (e.g. the max over MPI ranks) is applied to every
+    per-call time. Returns one dict
     per variant: name, min_s, median_s (over all calls), calls, per_round
     (median of each round), machine before and load average after."""
     info = machine()
@@ -101,7 +108,9 @@ def compare(variants, rounds=5, min_seconds=0.5, warmup=1):
     for r in range(rounds):
         k = r % len(variants)
         for v in variants[k:] + variants[:k]:
-            t = _turn(v, turn)
+            t = _turn(v, turn, calls)
+            if reduce is not None:
+                t = [reduce(x) for x in t]
             samples[v.name].extend(t)
             per_round[v.name].append(statistics.median(t))
     after = load_average()
@@ -135,6 +144,8 @@ def main():
                                              "interleaved; min and median per row.")
     ap.add_argument("--variant", action="append", required=True, metavar="NAME=PYTHONPATH",
                     help="a build: NAME=path put first on PYTHONPATH (empty: as installed)")
+    ap.add_argument("--interpreter", action="append", default=[], metavar="NAME=PYTHON",
+                    help="the Python that runs variant NAME (default: this one)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--metric", default="median_s")
     ap.add_argument("--launcher", default="", help="prefix, e.g. 'mpiexec -n 2'")
@@ -147,6 +158,7 @@ def main():
     for spec in args.variant:
         name, _, path = spec.partition("=")
         variants.append((name, path))
+    pythons = dict(spec.partition("=")[::2] for spec in args.interpreter)
     results = {}  # (variant, key) -> [metric per round]
     info = machine()
     print(json.dumps({"harness": "start", **info, "script": script}), flush=True)
@@ -156,7 +168,7 @@ def main():
             env = dict(os.environ)
             if path:
                 env["PYTHONPATH"] = path + os.pathsep + env.get("PYTHONPATH", "")
-            cmd = args.launcher.split() + [sys.executable] + script
+            cmd = args.launcher.split() + [pythons.get(name) or sys.executable] + script
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if proc.returncode != 0:
                 sys.stderr.write(proc.stderr)
