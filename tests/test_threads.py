@@ -135,3 +135,10 @@ def test_openmp_waits_passively_by_default():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=120)
     assert re.search(r"OMP_WAIT_POLICY\s*=\s*'ACTIVE'", out.stdout + out.stderr)
+
+
+def test_cache_sizes_of_this_machine():
+    from layerparallel import _core
+
+    l1, l2 = _core.cache_bytes(1), _core.cache_bytes(2)
+    assert 4096 <= l1 <= l2 <= 1 << 30

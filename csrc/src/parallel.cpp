@@ -1,8 +1,12 @@
 #include "layerparallel/parallel.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "layerparallel/blas.hpp"
@@ -85,7 +89,39 @@ Threshold& threshold() {
   static Threshold t;
   return t;
 }
+// A data or unified cache of `level` from Linux's sysfs (e.g. "512K"), or 0.
+index_t sysfs_cache(int level) {
+  for (int i = 0; i < 8; ++i) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/";
+    std::ifstream lv(dir + "level"), ty(dir + "type"), sz(dir + "size");
+    int l = 0;
+    std::string type, size;
+    if (!(lv >> l) || !(ty >> type) || !(sz >> size)) break;
+    if (l != level || type == "Instruction" || size.empty()) continue;
+    index_t bytes = std::stoll(size);
+    const char unit = size.back();
+    if (unit == 'K') bytes <<= 10;
+    if (unit == 'M') bytes <<= 20;
+    return bytes;
+  }
+  return 0;
+}
+
+index_t query_cache(int level) {
+  long v = 0;
+#if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE)
+  v = sysconf(level == 1 ? _SC_LEVEL1_DCACHE_SIZE : _SC_LEVEL2_CACHE_SIZE);
+#endif
+  if (v <= 0) v = static_cast<long>(sysfs_cache(level));
+  if (v <= 0) v = level == 1 ? (32L << 10) : (256L << 10);  // common sizes when unknown
+  return static_cast<index_t>(v);
+}
 }  // namespace
+
+index_t cache_bytes(int level) {
+  static const index_t l1 = query_cache(1), l2 = query_cache(2);
+  return level <= 1 ? l1 : l2;
+}
 
 int num_threads() { return thread_setting(); }
 

@@ -25,6 +25,10 @@ namespace layerparallel {
 int num_threads();
 void set_num_threads(int n);
 
+// Bytes of this machine's level-1 data or level-2 cache (sysconf, else sysfs,
+// else a common size), queried once: what kernels size their blocks by.
+index_t cache_bytes(int level);
+
 // Work (flops) a block needs before a team of `threads` pays for itself;
 // measured once per team size and cached (0 for a single thread).
 double min_parallel_flops(int threads);
