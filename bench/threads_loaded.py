@@ -57,8 +57,8 @@ def main():
     for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
         if k in os.environ:
             log(f"warning: {k}={os.environ[k]} is set; the package's defaults are not measured")
-    default = lp.get_num_threads()
-    log(f"default threads: {default} (affinity/cgroup/ranks)")
+    default = lp.get_num_threads()  # what the package chose (also in builds without
+    log(f"default threads: {default}")  # lp.default_num_threads)
     for mode in args.modes:
         busy = []
         if mode == "loaded":

@@ -456,8 +456,9 @@ class LBFGS(Optimizer):
     trial the one of lower expected cost: full costs 1, loss-first costs
     r + p (r = ``loss_closure.relative_cost``, 0.5 if unset; p = the estimated
     probability that trial k is accepted, counted over this run's line
-    searches for the first trial and for the later ones, with one prior
-    acceptance and one prior rejection each). Most L-BFGS steps accept their
+    searches for the first trial and for the later ones, with a prior of one
+    acceptance for first trials and one acceptance and one rejection for later
+    ones). Most L-BFGS steps accept their
     first trial, so the first trial is usually full and the backtracking ones
     loss-only. The choice depends only on counts and r, so every rank and a
     resumed run take the same decisions (the counts are in the state dict).
@@ -512,7 +513,9 @@ class LBFGS(Optimizer):
         if self.trial_evaluations == "loss":
             return False
         tried, accepted = self._trial_counts[min(k, 1)]
-        p = (accepted + 1.0) / (tried + 2.0)
+        # Prior: a first trial is expected to be accepted (L-BFGS's unit step
+        # usually is), a backtracking one half the time.
+        p = (accepted + 1.0) / (tried + (1.0 if k == 0 else 2.0))
         r = getattr(self._loss_closure, "relative_cost", 0.5)
         return 1.0 < r + p
 
