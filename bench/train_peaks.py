@@ -177,7 +177,10 @@ def pytorch_part(args):
         theta = net.init("uniform", seed=0, magnitude=1e-6, outer="glorot")
         trained = net if engine == "layerparallel" else TorchNet(net)
         t0 = time.perf_counter()
-        h = lp.train(trained, theta, X, Y, lp.optim.LBFGS(memory=5), iterations=400,
+        # Full evaluations at every trial for both engines: the comparison is of
+        # the engines under one optimizer, not of line-search policies.
+        h = lp.train(trained, theta, X, Y, lp.optim.LBFGS(memory=5, trial_evaluations="full"),
+                     iterations=400,
                      validation=(Xv, Yv), validate_every=5, target_accuracy=0.9)
         t = time.perf_counter() - t0
         emit(bench="train_peaks", part="time_to_90", engine=engine, width=8, n_layers=32,
