@@ -144,7 +144,65 @@ double min_parallel_flops(int threads) {
   return v;
 }
 
+namespace {
+struct Feedback {
+  std::mutex mutex;
+  double scale = 1.0;        // on min_parallel_flops
+  double serial_rate = 0.0;  // flop/s of one thread on the regions run serially (EMA)
+  unsigned skipped = 0;      // regions kept serial by the scale since the last probe
+};
+Feedback& feedback() {
+  static Feedback f;
+  return f;
+}
+constexpr double kMaxScale = 1e6;
+}  // namespace
+
+double threshold_scale() {
+  Feedback& f = feedback();
+  std::lock_guard<std::mutex> lock(f.mutex);
+  return f.scale;
+}
+
+bool probe_region() {
+  Feedback& f = feedback();
+  std::lock_guard<std::mutex> lock(f.mutex);
+  if (++f.skipped < 16) return false;
+  f.skipped = 0;
+  return true;
+}
+
+void report_region(double flops, double seconds, int blocks) {
+  if (!(seconds > 0.0) || flops <= 0.0) return;
+  double rate;
+  {
+    Threshold& t = threshold();
+    std::lock_guard<std::mutex> lock(t.mutex);
+    if (t.forced >= 0.0) return;  // a fixed threshold takes no feedback
+    rate = t.rate;
+  }
+  Feedback& f = feedback();
+  std::lock_guard<std::mutex> lock(f.mutex);
+  if (blocks <= 1) {  // one thread's rate on the work actually run
+    const double r = flops / seconds;
+    f.serial_rate = f.serial_rate > 0.0 ? 0.8 * f.serial_rate + 0.2 * r : r;
+    return;
+  }
+  const double one_thread = flops / (f.serial_rate > 0.0 ? f.serial_rate : rate);
+  const double ratio = seconds / one_thread;  // ideal 1/blocks
+  if (ratio > 0.9)
+    f.scale = std::min(kMaxScale, f.scale * 2.0);
+  else if (ratio < 0.7)
+    f.scale = std::max(1.0, f.scale * 0.7);
+}
+
 void set_min_parallel_flops(double flops) {
+  {
+    Feedback& f = feedback();
+    std::lock_guard<std::mutex> lock(f.mutex);
+    f.scale = 1.0;
+    f.skipped = 0;
+  }
   Threshold& t = threshold();
   std::lock_guard<std::mutex> lock(t.mutex);
   t.forced = flops;

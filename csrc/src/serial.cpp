@@ -59,7 +59,7 @@ void backward_sweep(const NetConfig& cfg, const ParamView<const double>& theta, 
   thread_local std::vector<double> partials;
   partials.resize(static_cast<std::size_t>(blocks - 1) * L * gsz);
   double* P = partials.data();
-  parallel_blocks_indexed(n, flops_per_row, [&](int t, index_t r0, index_t r1) {
+  run_blocks(blocks, n, flops_per_row, [&](int t, index_t r0, index_t r1) {
     const index_t off = r0 * w;
     for (index_t l = L - 1; l >= 0; --l) {
       double* gW = t == 0 ? grad.W(l) : P + ((t - 1) * L + l) * gsz;

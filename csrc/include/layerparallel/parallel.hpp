@@ -13,6 +13,7 @@
 #pragma once
 
 #include <algorithm>
+#include <utility>
 
 #include "config.hpp"
 
@@ -52,38 +53,76 @@ inline int thread_id() {
 #endif
 }
 
-// The number of blocks parallel_blocks(n, flops_per_row, ...) uses: at most
-// one per thread, each of at least kMinBlockRows rows and of at least
-// min_parallel_flops() work; 1 inside a parallel region.
+// Run-time feedback on the threshold (parallel.cpp). A machine's load changes
+// while a program runs: a team that paid at start-up may wait for a time
+// slice later. So regions are timed: a parallel region that ran at less than
+// ~1.1x the speed one thread has on the same work raises a scale on the
+// threshold (x2), a good one lowers it again; while the scale keeps regions
+// serial, every 16th region that the measured fork/join cost alone would have
+// split runs in parallel as a probe.
+double threshold_scale();
+bool probe_region();
+void report_region(double flops, double seconds, int blocks);
+
+// The number of blocks for n rows of `flops_per_row` work each: at most one
+// per thread, each of at least kMinBlockRows rows and of at least
+// min_parallel_flops() x threshold_scale() work; 1 inside a parallel region.
+// (Probes make two calls differ: call it once per region and pass the count
+// to run_blocks.)
 constexpr index_t kMinBlockRows = 8;
 inline int block_count(index_t n, double flops_per_row) {
 #ifdef _OPENMP
   const int threads = num_threads();
   if (threads < 2 || n < 2 * kMinBlockRows || in_parallel()) return 1;
-  const index_t by_rows = n / kMinBlockRows;
-  const double by_work = static_cast<double>(n) * flops_per_row / min_parallel_flops(threads);
-  const index_t most = std::min<index_t>(threads, by_rows);
-  return static_cast<int>(std::max<index_t>(1, std::min<double>(most, by_work)));
+  const double work = static_cast<double>(n) * flops_per_row;
+  const double base = work / min_parallel_flops(threads);  // blocks the fork cost allows
+  if (base < 2.0) return 1;
+  const double most = static_cast<double>(std::min<index_t>(threads, n / kMinBlockRows));
+  const double scaled = std::min(most, base / threshold_scale());
+  if (scaled >= 2.0) return static_cast<int>(scaled);
+  return probe_region() ? static_cast<int>(std::min(most, base)) : 1;
 #else
   (void)n, (void)flops_per_row;
   return 1;
 #endif
 }
 
-// f(t, begin, end) on contiguous blocks t = 0 .. block_count(n, flops_per_row) - 1
-// of [0, n) (small problems run on the calling thread).
-template <class F>
-void parallel_blocks_indexed(index_t n, double flops_per_row, F&& f) {
-  const int blocks = block_count(n, flops_per_row);
+inline double seconds_now() {
 #ifdef _OPENMP
+  return omp_get_wtime();
+#else
+  return 0.0;
+#endif
+}
+
+// f(t, begin, end) on contiguous blocks t = 0 .. blocks - 1 of [0, n) (in
+// parallel when blocks > 1), timed for the threshold's feedback where the
+// work is large enough for a clock reading not to matter.
+template <class F>
+void run_blocks(int blocks, index_t n, double flops_per_row, F&& f) {
+#ifdef _OPENMP
+  const double work = static_cast<double>(n) * flops_per_row;
+  const bool timed = num_threads() > 1 && !in_parallel() &&
+                     (blocks > 1 || work >= min_parallel_flops(num_threads()));
+  const double t0 = timed ? seconds_now() : 0.0;
   if (blocks > 1) {
 #pragma omp parallel for schedule(static) num_threads(blocks)
     for (int t = 0; t < blocks; ++t) f(t, n * t / blocks, n * (t + 1) / blocks);
-    return;
+  } else {
+    f(0, index_t{0}, n);
   }
-#endif
-  (void)blocks;
+  if (timed) report_region(work, seconds_now() - t0, blocks);
+#else
+  (void)blocks, (void)flops_per_row;
   f(0, index_t{0}, n);
+#endif
+}
+
+// f(t, begin, end) on the blocks block_count(n, flops_per_row) chooses
+// (small problems run on the calling thread).
+template <class F>
+void parallel_blocks_indexed(index_t n, double flops_per_row, F&& f) {
+  run_blocks(block_count(n, flops_per_row), n, flops_per_row, std::forward<F>(f));
 }
 
 // f(begin, end) on the blocks of parallel_blocks_indexed.
