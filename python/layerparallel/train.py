@@ -237,7 +237,10 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
                 warnings.warn(note, RuntimeWarning, stacklevel=2)
 
     cycles = one_shot
-    adaptive = one_shot is not None and adaptive_one_shot
+    # Adaptive cycles need a model that can change its cycles and keep its
+    # warm states (the convolutional model cannot yet: d stays fixed there).
+    adaptive = (one_shot is not None and adaptive_one_shot
+                and hasattr(net._parallel_model(solver), "set_max_iter"))
     if adaptive and history["iteration"]:  # continue from the last step's outcome
         last = history.records()[-1]
         if last.get("one_shot_cycles") is not None:
@@ -258,7 +261,7 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
     mgrit = {}
 
     def set_cycles(d):
-        if solver is not None and one_shot is not None:
+        if adaptive:
             net._parallel_model(solver).set_max_iter(d)
 
     def evaluate_loss(th, Xb, Yb):
