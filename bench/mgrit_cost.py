@@ -12,6 +12,9 @@ Plus the torchbraid reference configuration (width 8, 32 layers, batch 5000,
 
     python bench/mgrit_cost.py [--layers 256 1024 4096] [--widths 8 64] [--batch 100]
     mpiexec -n 2 python -m mpi4py bench/mgrit_cost.py ...   (communication cost)
+The serial sweep, the cycle and the converged solve are timed interleaved by
+bench/harness.py (under MPI a fixed number of calls per turn, each the max
+over the ranks); rows carry min and median, the processor and the load average.
 Rows: JSON on stdout, one per (N, width) and kind.
 """
 
@@ -19,7 +22,8 @@ import argparse
 
 import numpy as np
 
-from _common import emit as _emit, log as _log, median_time
+from _common import emit as _emit, log as _log
+from harness import Variant, compare
 
 import layerparallel as lp
 from layerparallel.mgrit import potential_speedup
@@ -49,11 +53,15 @@ def allmax(x):
     return COMM.allreduce(x, op=MPI.MAX) if COMM is not None else x
 
 
-def timed(fn, min_seconds):
+def timed_together(named, min_seconds, rounds=3):
+    """{name: harness row} for [(name, fn)], interleaved; MPI-safe."""
     if COMM is not None:
         COMM.Barrier()
-    t, reps = median_time(fn, min_seconds=min_seconds, warmup=1)
-    return allmax(t), reps
+    rows = compare([Variant(n, f) for n, f in named], rounds=rounds,
+                   min_seconds=min_seconds * len(named),
+                   calls=3 if COMM is not None else None,
+                   reduce=allmax if COMM is not None else None)
+    return {r["name"]: r for r in rows}
 
 
 def main():
@@ -76,30 +84,33 @@ def main():
             # The step's cost: a serial sweep on this rank alone (same threads).
             local = lp.ODEResNet(2, w, N, 5, T=5.0, activation="smoothrelu")
             theta_local = local.init("box", seed=0)
-            t_serial, _ = timed(lambda: local.forward(theta_local, X), args.min_seconds)
-            t_step = t_serial / N
             net = lp.ODEResNet(2, w, N, 5, T=5.0, activation="smoothrelu", comm=COMM)
             theta = net.init("box", seed=0)
             one = lp.MGRIT(cfactor=c, tol=None, max_iter=1, warm_start=False, comm=COMM)
-            info = {}
-
-            def cycle():
-                info.update(net.forward(theta, X, solver=one)[1])
-
-            t_cycle, reps = timed(cycle, args.min_seconds)
-            steps = allmax(info["steps"])
-            emit(kind="v_cycle", median_s=t_cycle, reps=reps, steps=steps, t_step_s=t_step,
-                 overhead=t_cycle / (steps * t_step), ratio_vs_serial=t_cycle / t_serial,
-                 **common)
             conv = lp.MGRIT(cfactor=c, tol=None, rtol=1e-8, max_iter=100, warm_start=False,
                             comm=COMM)
-            t_conv, reps = timed(lambda: info.update(net.forward(theta, X, solver=conv)[1]),
-                                 args.min_seconds)
-            its = info["iterations"]
-            emit(kind="converged", median_s=t_conv, reps=reps, iterations=its,
-                 steps=allmax(info["steps"]), ratio_vs_serial=t_conv / t_serial,
+            info, cinfo = {}, {}
+            rows = timed_together(
+                [("serial", lambda: local.forward(theta_local, X)),
+                 ("cycle", lambda: info.update(net.forward(theta, X, solver=one)[1])),
+                 ("converged", lambda: cinfo.update(net.forward(theta, X, solver=conv)[1]))],
+                args.min_seconds)
+            t_serial, t_cycle, t_conv = (rows[k]["median_s"] for k in
+                                         ("serial", "cycle", "converged"))
+            t_step = t_serial / N
+            where = dict(processor=rows["cycle"]["processor"],
+                         load_avg=rows["cycle"]["load_avg_before"])
+            steps = allmax(info["steps"])
+            emit(kind="v_cycle", median_s=t_cycle, min_s=rows["cycle"]["min_s"],
+                 calls=rows["cycle"]["calls"], steps=steps, t_step_s=t_step,
+                 overhead=t_cycle / (steps * t_step), ratio_vs_serial=t_cycle / t_serial,
+                 **where, **common)
+            its = cinfo["iterations"]
+            emit(kind="converged", median_s=t_conv, min_s=rows["converged"]["min_s"],
+                 calls=rows["converged"]["calls"], iterations=its,
+                 steps=allmax(cinfo["steps"]), ratio_vs_serial=t_conv / t_serial,
                  serial_s=t_serial, modelled_speedup_at_P=potential_speedup(N, its, cfactor=c),
-                 P_model=N // c, **common)
+                 P_model=N // c, **where, **common)
             log(f"N={N} w={w}: cycle {t_cycle * 1e3:.2f} ms = {t_cycle / (steps * t_step):.3f}"
                 f" x ({steps} steps x {t_step * 1e6:.1f} us); converged {its} its "
                 f"{t_conv / t_serial:.1f}x serial")
@@ -111,12 +122,16 @@ def main():
     theta = net.init("he", seed=0)
     theta.data[...] *= 0.5
     mg = lp.MGRIT(cfactor=4, max_levels=3, tol=None, max_iter=2, comm=COMM)
-    t_mg, reps = timed(lambda: net.loss_and_grad(theta, Xr, Yr, solver=mg), args.min_seconds)
-    t_serial, _ = timed(lambda: net.loss_and_grad(theta, Xr, Yr), args.min_seconds)
+    rows = timed_together([("mgrit", lambda: net.loss_and_grad(theta, Xr, Yr, solver=mg)),
+                           ("serial", lambda: net.loss_and_grad(theta, Xr, Yr))],
+                          args.min_seconds)
+    t_mg, t_serial = rows["mgrit"]["median_s"], rows["serial"]["median_s"]
     emit(bench="mgrit_cost", kind="torchbraid_config", nranks=nranks, threads=threads,
-         n_layers=32, width=8, batch=5000, levels=3, iterations=2, median_s=t_mg, reps=reps,
-         serial_fwd_bwd_s=t_serial, torchbraid_reference_s=0.11,
-         speedup_vs_torchbraid=0.11 / t_mg)
+         n_layers=32, width=8, batch=5000, levels=3, iterations=2, median_s=t_mg,
+         min_s=rows["mgrit"]["min_s"], calls=rows["mgrit"]["calls"],
+         serial_fwd_bwd_s=t_serial, serial_fwd_bwd_min_s=rows["serial"]["min_s"],
+         torchbraid_reference_s=0.11, speedup_vs_torchbraid=0.11 / t_mg,
+         processor=rows["mgrit"]["processor"], load_avg=rows["mgrit"]["load_avg_before"])
 
 
 if __name__ == "__main__":

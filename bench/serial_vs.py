@@ -5,16 +5,18 @@ net on a batch of 1000, against
   (a) the time numpy needs for the 3N GEMMs of the same shapes (u W^T,
       d W, d^T u per layer) -- the BLAS floor of any implementation;
   (b) the same network written in PyTorch (CPU, eager, autograd), if installed.
+The three are timed interleaved by bench/harness.py (min and median; the
+processor and the load average are in every row).
 Rows: {"bench":"serial_vs", "impl", "width", "n_layers", "batch", "threads",
-"median_s", "ratio_vs_layerparallel"}. Run: python bench/serial_vs.py [--threads 2]
+"median_s", "min_s", "ratio_vs_layerparallel"}. Run: python bench/serial_vs.py [--threads 2]
 """
 
 import argparse
-import os
 
 import numpy as np
 
-from _common import emit, log, median_time
+from _common import emit, log
+from harness import Variant, compare
 
 import layerparallel as lp
 
@@ -67,9 +69,13 @@ def main():
     ap.add_argument("--widths", type=int, nargs="+", default=[8, 64, 256])
     ap.add_argument("--layers", type=int, default=64)
     ap.add_argument("--batch", type=int, default=1000)
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--threads", type=int, default=None,
+                    help="threads (default: the package's default)")
     ap.add_argument("--min-seconds", type=float, default=1.0)
+    ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
+    if args.threads is None:
+        args.threads = lp.get_num_threads()
     lp.set_num_threads(args.threads)
     try:
         from threadpoolctl import threadpool_limits
@@ -82,24 +88,26 @@ def main():
         net = lp.ODEResNet(2, w, args.layers, 5, T=5.0, activation="relu")
         theta = net.init("he", seed=0)
         theta.data[...] *= 0.5
-        ours, reps = median_time(lambda: net.loss_and_grad(theta, X, Y),
-                                 min_seconds=args.min_seconds)
-        common = dict(bench="serial_vs", width=w, n_layers=args.layers, batch=args.batch,
-                      threads=args.threads)
-        emit(impl="layerparallel", median_s=ours, reps=reps, ratio_vs_layerparallel=1.0, **common)
-        t, reps = median_time(numpy_gemms(args.batch, w, args.layers, rng),
-                              min_seconds=args.min_seconds)
-        gflop = 3 * args.layers * 2.0 * args.batch * w * w * 1e-9
-        emit(impl="numpy_3N_gemm", median_s=t, reps=reps, ratio_vs_layerparallel=t / ours,
-             gflops_numpy=gflop / t, gflops_layerparallel_gemm_equiv=gflop / ours, **common)
+        variants = [Variant("layerparallel", lambda: net.loss_and_grad(theta, X, Y)),
+                    Variant("numpy_3N_gemm", numpy_gemms(args.batch, w, args.layers, rng))]
         try:
-            run = torch_net(args.batch, w, args.layers, 5.0, args.threads, 0)
+            variants.append(Variant("pytorch_eager",
+                                    torch_net(args.batch, w, args.layers, 5.0, args.threads, 0)))
         except ImportError:
             log("torch not installed: PyTorch comparison skipped (pip install torch)")
-            continue
-        t, reps = median_time(run, min_seconds=args.min_seconds)
-        emit(impl="pytorch_eager", median_s=t, reps=reps, ratio_vs_layerparallel=t / ours,
-             **common)
+        rows = {r["name"]: r for r in compare(variants, rounds=args.rounds,
+                                                min_seconds=args.min_seconds * len(variants))}
+        ours = rows["layerparallel"]["median_s"]
+        gflop = 3 * args.layers * 2.0 * args.batch * w * w * 1e-9
+        for name, r in rows.items():
+            extra = {}
+            if name == "numpy_3N_gemm":
+                extra = dict(gflops_numpy=gflop / r["median_s"],
+                             gflops_layerparallel_gemm_equiv=gflop / ours)
+            emit(bench="serial_vs", impl=name, width=w, n_layers=args.layers, batch=args.batch,
+                 threads=args.threads, median_s=r["median_s"], min_s=r["min_s"],
+                 calls=r["calls"], ratio_vs_layerparallel=r["median_s"] / ours,
+                 processor=r["processor"], load_avg=r["load_avg_before"], **extra)
 
 
 if __name__ == "__main__":

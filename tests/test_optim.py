@@ -397,3 +397,59 @@ def test_bad_step_inputs_raise():
         optim.LBFGS().step(np.zeros(3), np.inf, np.ones(3), f)
     with pytest.raises(ValueError, match="closure"):
         optim.LBFGS().step(np.zeros(3), 1.0, np.ones(3), lambda t: 1.0)
+
+
+# ----------------------------------------------------------------------------- loss-only trials
+
+@pytest.mark.parametrize("policy", ["auto", "loss", "full"])
+def test_lbfgs_loss_only_trials_give_the_same_iterates(policy):
+    """Trials evaluated by the loss alone (gradient only at the accepted point)
+    take exactly the steps of full evaluations, with fewer gradients."""
+    calls = {"full": 0, "loss": 0}
+
+    def full(x):
+        calls["full"] += 1
+        return rosenbrock(x)
+
+    def loss_only(x):
+        calls["loss"] += 1
+        return rosenbrock(x)[0]
+    loss_only.relative_cost = 1.0 / 3.0
+
+    ref, _, _, ref_infos = run(optim.LBFGS(memory=5), rosenbrock, np.array([-1.2, 1.0]), 40)
+    x = np.array([-1.2, 1.0])
+    opt = optim.LBFGS(memory=5, trial_evaluations=policy)
+    J, g = rosenbrock(x)
+    infos = []
+    for _ in range(40):
+        info = opt.step(x, J, g, full, loss_closure=loss_only)
+        infos.append(info)
+        J, g = info["loss"], info["grad"]
+    np.testing.assert_array_equal(x, ref)
+    assert [i["step_size"] for i in infos] == [i["step_size"] for i in ref_infos]
+    trials = sum(i["trials"] for i in infos)
+    assert sum(i["loss_evaluations"] for i in infos) == calls["loss"]
+    assert sum(i["evaluations"] for i in infos) == calls["full"] + calls["loss"]
+    if policy == "full":
+        assert calls["loss"] == 0 and calls["full"] == trials
+    else:
+        assert calls["loss"] > 0
+        assert calls["full"] < trials  # gradients only where needed
+    if policy == "loss":
+        assert calls["full"] == 40  # one per accepted point
+    assert opt.state_dict()["trial_counts"].sum() > 0
+
+
+def test_lbfgs_auto_policy_follows_the_acceptance_statistics():
+    opt = optim.LBFGS()
+    opt._loss_closure = lambda x: 0.0
+    opt._loss_closure.relative_cost = 1.0 / 3.0
+    opt._trial_counts[:] = [[100, 95], [100, 40]]  # first trials accepted, later ones rarely
+    assert opt._full_trial(0) and not opt._full_trial(1) and not opt._full_trial(5)
+    opt._trial_counts[:] = [[100, 30], [100, 30]]
+    assert not opt._full_trial(0)
+    with pytest.raises(ValueError, match="trial_evaluations"):
+        optim.LBFGS(trial_evaluations="sometimes")
+    bad = dict(optim.LBFGS().state_dict(), trial_counts=np.array([[1, 2], [0, 0]]))
+    with pytest.raises(ValueError, match="trial_counts"):
+        optim.LBFGS().load_state_dict(bad)

@@ -1,5 +1,9 @@
 """The core's own threads and Python threads sharing one network."""
 
+import os
+import re
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -56,3 +60,86 @@ def test_tiny_T_is_refused():
 def test_set_num_threads_validates():
     with pytest.raises(ValueError, match="n"):
         lp.set_num_threads(0)
+
+
+def test_forced_blocks_give_the_same_numbers():
+    """Every row-block and per-layer path split over threads (threshold 0) agrees
+    with one thread; the measured threshold comes back afterwards."""
+    from layerparallel import _core
+
+    X, Y = lp.datasets.peaks(n=101, seed=2)
+    old = lp.get_num_threads()
+    try:
+        out = []
+        for threads, flops in ((1, -1.0), (3, 0.0)):
+            lp.set_num_threads(threads)
+            _core.set_min_parallel_flops(flops)
+            for w in (8, 130):  # fused and separate gradient passes
+                net = lp.ODEResNet(2, w, 8, 5, activation="tanh")
+                theta = net.init("glorot", seed=3)
+                J, g = net.loss_and_grad(theta, X, Y)
+                mg = lp.MGRIT(cfactor=2, max_iter=2, tol=None, warm_start=False)
+                Jm, gm, _ = net.loss_and_grad(theta, X, Y, solver=mg)
+                out.append((J, g.data.copy(), Jm, gm.data.copy()))
+    finally:
+        _core.set_min_parallel_flops(-1.0)
+        lp.set_num_threads(old)
+    for a, b in zip(out[:2], out[2:]):
+        assert a[0] == pytest.approx(b[0], rel=1e-13)
+        np.testing.assert_allclose(a[1], b[1], rtol=1e-11, atol=1e-14)
+        assert a[2] == pytest.approx(b[2], rel=1e-13)
+        np.testing.assert_allclose(a[3], b[3], rtol=1e-11, atol=1e-14)
+    lp.set_num_threads(2)
+    try:
+        assert _core.min_parallel_flops(2) > 0  # measured, not the forced value
+    finally:
+        lp.set_num_threads(old)
+
+
+def test_default_threads_from_affinity_quota_and_node_ranks(tmp_path, monkeypatch):
+    from layerparallel import _threads
+
+    assert _threads.default_threads(1, cpus=8, quota=None) == 8
+    assert _threads.default_threads(1, cpus=8, quota=3) == 3
+    assert _threads.default_threads(4, cpus=8, quota=None) == 2
+    assert _threads.default_threads(16, cpus=8, quota=None) == 1
+    (tmp_path / "cpu.max").write_text("250000 100000\n")
+    assert _threads.cgroup_cpus(str(tmp_path)) == 3
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert _threads.cgroup_cpus(str(tmp_path)) is None
+    assert _threads.cgroup_cpus(str(tmp_path / "missing")) is None
+    for k in ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE"):
+        monkeypatch.delenv(k, raising=False)
+    assert _threads.launcher_node_ranks(6) == 6  # no hint: assume one node
+    monkeypatch.setenv("MPI_LOCALNRANKS", "2")
+    assert _threads.launcher_node_ranks(6) == 2
+    assert 1 <= lp.default_num_threads() <= (os.cpu_count() or 1)
+
+
+def test_openmp_waits_passively_by_default():
+    """The OpenMP runtime starts with passive waits unless the user chose a
+    policy, and the environment is left as the user had it."""
+    code = ("import os, layerparallel; "
+            "print('policy-left-in-env' if 'OMP_WAIT_POLICY' in os.environ else 'clean')")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env["OMP_DISPLAY_ENV"] = "TRUE"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "clean" in out.stdout
+    if "OMP_WAIT_POLICY" not in out.stderr and "OMP_WAIT_POLICY" not in out.stdout:
+        pytest.skip("this OpenMP runtime does not display its settings")
+    shown = out.stdout + out.stderr
+    assert re.search(r"OMP_WAIT_POLICY\s*=\s*'PASSIVE'", shown), shown
+    env["OMP_WAIT_POLICY"] = "active"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert re.search(r"OMP_WAIT_POLICY\s*=\s*'ACTIVE'", out.stdout + out.stderr)
+
+
+def test_cache_sizes_of_this_machine():
+    from layerparallel import _core
+
+    l1, l2 = _core.cache_bytes(1), _core.cache_bytes(2)
+    assert 4096 <= l1 <= l2 <= 1 << 30

@@ -32,7 +32,9 @@ def test_one_shot_mgrit_training_matches_exact_training(peaks_data):
             assert h.last("mgrit_forward_iterations") == 2
             assert h.last("mgrit_adjoint_iterations") == 2
     assert acc["exact"] > 0.75
-    assert abs(acc["one_shot"] - acc["exact"]) <= 0.02 + 1e-12  # within 2 points
+    # Within 3 points: one-shot follows its own trajectory (inexact gradients,
+    # and loss-only line-search trials advance the warm-started solves).
+    assert abs(acc["one_shot"] - acc["exact"]) <= 0.03 + 1e-12
 
 
 @pytest.mark.slow
@@ -237,3 +239,37 @@ def test_progress_without_tqdm_raises_before_training(peaks_data, monkeypatch):
     with pytest.raises(ImportError, match="tqdm"):
         lp.train(net, theta, X, Y, "gd", iterations=2, progress=True)
     assert np.array_equal(theta.data, before)
+
+
+def test_adapt_cycles_rule():
+    from layerparallel.train import STALLED_TRIALS, adapt_cycles
+
+    assert adapt_cycles(2, 2, 16, 31, True) == 4           # failed: doubled
+    assert adapt_cycles(12, 2, 16, 31, True) == 16         # ... up to the most
+    assert adapt_cycles(3, 2, 16, STALLED_TRIALS + 1, False) == 4  # stalled: one more
+    assert adapt_cycles(3, 2, 16, 2, False) == 3           # a few trials: unchanged
+    assert adapt_cycles(3, 2, 16, 1, False) == 2           # accepted at once: one fewer
+    assert adapt_cycles(2, 2, 16, 1, False) == 2           # ... not below one_shot
+
+
+def test_adaptive_one_shot_raises_cycles_after_failed_line_searches(peaks_data):
+    """A line search that cannot succeed (no backtracking, Armijo with c1 ~ 1)
+    doubles d each time, the history records d per step, and at the largest
+    d the run warns instead of failing silently."""
+    X, Y, _, _ = peaks_data
+    net = lp.ODEResNet(2, 6, 16, 5)
+    theta = net.init("box", seed=0)
+    opt = lp.optim.LBFGS(c1=0.9999, max_backtracks=0)  # Armijo with c1 ~ 1 fails
+    with pytest.warns(RuntimeWarning, match="line search failed"):
+        h = lp.train(net, theta, X, Y, opt, iterations=4, solver=lp.MGRIT(cfactor=2),
+                     one_shot=1, one_shot_max=4)
+    assert h["line_search_failed"] == [True] * 4
+    assert h["one_shot_cycles"] == [1, 2, 4, 4]
+    assert h["mgrit_forward_iterations"][-1] == 4
+    # Afterwards the network's solver runs the caller's cycles again.
+    _, _, info = net.loss_and_grad(theta, X, Y, solver=lp.MGRIT(cfactor=2).replace(
+        tol=None, rtol=None, max_iter=1, warm_start=True))
+    assert info["forward"]["iterations"] == 1
+    with pytest.raises(ValueError, match="one_shot_max"):
+        lp.train(net, theta, X, Y, opt, iterations=1, solver=lp.MGRIT(), one_shot=3,
+                 one_shot_max=2)

@@ -158,6 +158,8 @@ void bind_mgrit(py::module_& m) {
            py::arg("config"), py::arg("options"), py::arg("comm"), py::arg("device") = -1)
       .def_property_readonly("size", [](const LayerParallelModel& s) { return s.layout().size; })
       .def_property_readonly("levels", &LayerParallelModel::levels)
+      .def("set_max_iter", &LayerParallelModel::set_max_iter, py::arg("n"),
+           "Cycles per solve from now on (the warm states are kept).")
       .def("warm_state",
            [](LayerParallelModel& s) -> py::object {
              if (s.batch() < 0) return py::none();

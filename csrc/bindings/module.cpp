@@ -24,4 +24,10 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", &layerparallel::set_num_threads, py::arg("n"),
         "Threads the core may use (row blocks and layers; the BLAS runs inside them).");
   m.def("get_num_threads", &layerparallel::num_threads);
+  m.def("min_parallel_flops", &layerparallel::min_parallel_flops, py::arg("threads"),
+        "Work (flops) a block needs before a team of `threads` pays for itself (measured once).");
+  m.def("cache_bytes", &layerparallel::cache_bytes, py::arg("level"),
+        "Bytes of the level-1 data / level-2 cache the kernels size their chunks by.");
+  m.def("set_min_parallel_flops", &layerparallel::set_min_parallel_flops, py::arg("flops"),
+        "Override min_parallel_flops (a negative value measures again).");
 }

@@ -3,7 +3,8 @@
 // The dense products go through the BLAS; the element-wise passes run on
 // chunks of rows small enough for OpenBLAS's small-matrix kernels (no packing
 // of the batch operand) and for the chunk's z to stay in cache between the
-// product and the pass that follows it.
+// product and the pass that follows it. Chunk sizes come from the cache sizes
+// of the machine the code runs on (cache_bytes), not from one processor's tuning.
 #include "layerparallel/layer.hpp"
 
 #include <algorithm>
@@ -11,16 +12,27 @@
 
 #include "layerparallel/blas.hpp"
 #include "layerparallel/kernels.hpp"
+#include "layerparallel/parallel.hpp"
 
 namespace layerparallel {
 
 namespace {
 
-// Rows per BLAS call: narrow layers in chunks (m*n*k around 1e6), wide layers
-// whole (there the packed kernels are faster and chunks only add calls).
+// Narrow layers are those whose weight matrix takes at most a quarter of the
+// level-2 cache (w <= 128 with 512 KiB): their products run on chunks of rows
+// and on a transposed copy of W. Wide layers go to the BLAS whole, where its
+// packed kernels are faster and chunks only add calls.
+bool narrow(index_t w) {
+  return 4 * w * w * static_cast<index_t>(sizeof(double)) <= cache_bytes(2);
+}
+
+// Rows per BLAS call for narrow layers: the chunk's u, z and u_next (3 rows x
+// w doubles each) fill at most half the level-2 cache, so the element-wise pass
+// after the product finds z still in cache; at least 16 rows.
 index_t chunk_rows(index_t w, index_t batch) {
-  if (w > 128) return batch;
-  const index_t c = std::max<index_t>(16, 1000000 / (w * w) / 8 * 8);
+  if (!narrow(w)) return batch;
+  const index_t fit = cache_bytes(2) / 2 / (3 * w * static_cast<index_t>(sizeof(double)));
+  const index_t c = std::max<index_t>(16, fit / 8 * 8);
   return std::min(c, batch);
 }
 
@@ -44,7 +56,7 @@ void affine(index_t w, const double* W, const double* wt, const double* b, const
 
 // W^T in thread-local scratch for narrow layers (see affine), else null.
 const double* transposed(index_t w, const double* W) {
-  if (w > 128) return nullptr;
+  if (!narrow(w)) return nullptr;
   thread_local std::vector<double> wt;
   wt.resize(w * w);
   blas::transpose(w, w, W, w, wt.data());

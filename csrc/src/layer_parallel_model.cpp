@@ -66,6 +66,13 @@ void LayerParallelModel::setup(index_t n) {
   batch_ = n;
 }
 
+void LayerParallelModel::set_max_iter(int n) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  opt_.max_iter = n;
+  if (fwd_) fwd_->set_max_iter(n);
+  if (adj_) adj_->set_max_iter(n);
+}
+
 index_t LayerParallelModel::warm_state_size(index_t n) {
   std::lock_guard<std::mutex> lock(mutex_);
   setup(n);
@@ -278,7 +285,7 @@ void LayerParallelModel::cache_derivatives(const ParamView<const double>& p) {
   parallel_for(L, [&](index_t i) {
     const index_t n = first + i;
     layer_derivative(cfg_, p.W(n), p.b(n), fwd_->state(n), batch_, D_.data() + i * S);
-  });
+  }, batch_ * row_product_flops(cfg_.width));
   adj_app_->set_derivatives(D_.data(), first);
 }
 
@@ -323,7 +330,7 @@ void LayerParallelModel::layer_gradients(const ParamView<double>& g) {
     d.resize(S);
     scale_by(S, D_.data() + i * S, lam_next, d.data());
     layer_gradient(cfg_, h, fwd_->state(n), d.data(), batch_, g.W(n), g.b(n));
-  });
+  }, batch_ * row_product_flops(cfg_.width));
   comm_.wait(req);
 }
 

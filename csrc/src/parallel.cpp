@@ -1,6 +1,13 @@
 #include "layerparallel/parallel.hpp"
 
-#include <thread>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <vector>
 
 #include "layerparallel/blas.hpp"
 
@@ -21,13 +28,184 @@ int& thread_setting() {
   }();
   return n;
 }
+
+using clock = std::chrono::steady_clock;
+
+double seconds_since(clock::time_point a) {
+  return std::chrono::duration<double>(clock::now() - a).count();
+}
+
+// Median of `reps` timings of f() after one untimed call.
+template <class F>
+double median_seconds(int reps, F&& f) {
+  f();
+  std::vector<double> t(reps);
+  for (auto& x : t) {
+    const auto a = clock::now();
+    f();
+    x = seconds_since(a);
+  }
+  std::nth_element(t.begin(), t.begin() + reps / 2, t.end());
+  return t[reps / 2];
+}
+
+// One thread's flop rate on a small product of the kind the layers run
+// (rows x 32 times 32 x 32): what a block of work costs on this machine.
+double measure_flop_rate() {
+  constexpr index_t rows = 256, w = 32;
+  std::vector<double> a(rows * w, 0.5), b(w * w, 0.25), c(rows * w, 0.0);
+  const double s = median_seconds(9, [&] {
+    blas::gemm(false, false, rows, w, w, 1.0, a.data(), w, b.data(), w, 0.0, c.data(), w);
+  });
+  return 2.0 * rows * w * w / std::max(s, 1e-9);
+}
+
+// The cost of starting and joining a team of `threads` (empty region).
+double measure_fork_join(int threads) {
+#ifdef _OPENMP
+  volatile int sink = 0;
+  return median_seconds(21, [&] {
+#pragma omp parallel num_threads(threads)
+    { sink = sink + 0; }
+  });
+#else
+  (void)threads;
+  return 0.0;
+#endif
+}
+
+// A region must carry this many times its fork/join cost in work: with two
+// threads it then runs in at most ~0.6 of the one-thread time even when its
+// blocks are uneven, so the threads never cost more than they save.
+constexpr double kPayback = 10.0;
+
+struct Threshold {
+  std::mutex mutex;
+  double forced = -1.0;        // set_min_parallel_flops; < 0: measure
+  double rate = 0.0;           // flop/s of one thread (measured once)
+  std::vector<double> by_team;  // min flops per block, per team size (0: not yet)
+};
+Threshold& threshold() {
+  static Threshold t;
+  return t;
+}
+// A data or unified cache of `level` from Linux's sysfs (e.g. "512K"), or 0.
+index_t sysfs_cache(int level) {
+  for (int i = 0; i < 8; ++i) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/";
+    std::ifstream lv(dir + "level"), ty(dir + "type"), sz(dir + "size");
+    int l = 0;
+    std::string type, size;
+    if (!(lv >> l) || !(ty >> type) || !(sz >> size)) break;
+    if (l != level || type == "Instruction" || size.empty()) continue;
+    index_t bytes = std::stoll(size);
+    const char unit = size.back();
+    if (unit == 'K') bytes <<= 10;
+    if (unit == 'M') bytes <<= 20;
+    return bytes;
+  }
+  return 0;
+}
+
+index_t query_cache(int level) {
+  long v = 0;
+#if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE)
+  v = sysconf(level == 1 ? _SC_LEVEL1_DCACHE_SIZE : _SC_LEVEL2_CACHE_SIZE);
+#endif
+  if (v <= 0) v = static_cast<long>(sysfs_cache(level));
+  if (v <= 0) v = level == 1 ? (32L << 10) : (256L << 10);  // common sizes when unknown
+  return static_cast<index_t>(v);
+}
 }  // namespace
+
+index_t cache_bytes(int level) {
+  static const index_t l1 = query_cache(1), l2 = query_cache(2);
+  return level <= 1 ? l1 : l2;
+}
 
 int num_threads() { return thread_setting(); }
 
 void set_num_threads(int n) {
   if (n < 1) n = 1;
   thread_setting() = n;
+}
+
+double min_parallel_flops(int threads) {
+  Threshold& t = threshold();
+  std::lock_guard<std::mutex> lock(t.mutex);
+  if (t.forced >= 0.0) return t.forced;
+  if (threads < 2) return 0.0;
+  if (static_cast<int>(t.by_team.size()) <= threads) t.by_team.resize(threads + 1, 0.0);
+  double& v = t.by_team[threads];
+  if (v == 0.0) {
+    if (t.rate == 0.0) t.rate = measure_flop_rate();
+    v = std::max(1.0, kPayback * measure_fork_join(threads) * t.rate);
+  }
+  return v;
+}
+
+namespace {
+struct Feedback {
+  std::mutex mutex;
+  double scale = 1.0;        // on min_parallel_flops
+  double serial_rate = 0.0;  // flop/s of one thread on the regions run serially (EMA)
+  unsigned skipped = 0;      // regions kept serial by the scale since the last probe
+};
+Feedback& feedback() {
+  static Feedback f;
+  return f;
+}
+constexpr double kMaxScale = 1e6;
+}  // namespace
+
+double threshold_scale() {
+  Feedback& f = feedback();
+  std::lock_guard<std::mutex> lock(f.mutex);
+  return f.scale;
+}
+
+bool probe_region() {
+  Feedback& f = feedback();
+  std::lock_guard<std::mutex> lock(f.mutex);
+  if (++f.skipped < 16) return false;
+  f.skipped = 0;
+  return true;
+}
+
+void report_region(double flops, double seconds, int blocks) {
+  if (!(seconds > 0.0) || flops <= 0.0) return;
+  double rate;
+  {
+    Threshold& t = threshold();
+    std::lock_guard<std::mutex> lock(t.mutex);
+    if (t.forced >= 0.0) return;  // a fixed threshold takes no feedback
+    rate = t.rate;
+  }
+  Feedback& f = feedback();
+  std::lock_guard<std::mutex> lock(f.mutex);
+  if (blocks <= 1) {  // one thread's rate on the work actually run
+    const double r = flops / seconds;
+    f.serial_rate = f.serial_rate > 0.0 ? 0.8 * f.serial_rate + 0.2 * r : r;
+    return;
+  }
+  const double one_thread = flops / (f.serial_rate > 0.0 ? f.serial_rate : rate);
+  const double ratio = seconds / one_thread;  // ideal 1/blocks
+  if (ratio > 0.9)
+    f.scale = std::min(kMaxScale, f.scale * 2.0);
+  else if (ratio < 0.7)
+    f.scale = std::max(1.0, f.scale * 0.7);
+}
+
+void set_min_parallel_flops(double flops) {
+  {
+    Feedback& f = feedback();
+    std::lock_guard<std::mutex> lock(f.mutex);
+    f.scale = 1.0;
+    f.skipped = 0;
+  }
+  Threshold& t = threshold();
+  std::lock_guard<std::mutex> lock(t.mutex);
+  t.forced = flops;
 }
 
 }  // namespace layerparallel

@@ -8,7 +8,6 @@
 namespace layerparallel {
 
 namespace {
-constexpr index_t kMinRows = 64;
 std::vector<double>& thread_buffer(std::vector<std::vector<double>>& per_thread, index_t size) {
   const int t = thread_id();
   auto& b = per_thread[t];
@@ -39,7 +38,7 @@ void ForwardApp::step(int, index_t from, index_t to, const double* in, double* o
     layer_->forward(cfg_, W, b, h, in, batch_, out, z_dev_.data());
   } else if (inner) {
     double* z = thread_buffer(z_, batch_ * w).data();
-    parallel_blocks(batch_, kMinRows, [&](index_t r0, index_t r1) {
+    parallel_blocks(batch_, row_product_flops(w), [&](index_t r0, index_t r1) {
       layer_forward(cfg_, W, b, h, in + r0 * w, r1 - r0, out + r0 * w, z + r0 * w);
     });
   } else {
@@ -95,7 +94,7 @@ void AdjointApp::step(int level, index_t from, index_t to, const double* in, dou
       layer_adjoint(cfg_, W, b, h, u + off, in + off, r1 - r0, out + off, d + off, false);
   };
   if (inner)
-    parallel_blocks(batch_, kMinRows, rows);
+    parallel_blocks(batch_, (D ? 1 : 2) * row_product_flops(w), rows);
   else
     rows(0, batch_);
   if (grad_ && level == 0) layer_gradient(cfg_, h, u, d, batch_, grad_->W(n), grad_->b(n));

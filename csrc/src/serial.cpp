@@ -9,8 +9,6 @@
 namespace layerparallel {
 
 namespace {
-// Rows per block: enough that a block's GEMM is efficient.
-constexpr index_t kMinRows = 64;
 // Widest layers whose gradient is formed inside the adjoint sweep.
 constexpr index_t kFusedMaxWidth = 128;
 }  // namespace
@@ -20,7 +18,8 @@ void forward_sweep(const NetConfig& cfg, const ParamView<const double>& theta, i
                    double* U, double* Z) {
   const index_t w = cfg.width, sz = n * w;
   const double h = cfg.h();
-  parallel_blocks(n, kMinRows, [&](index_t r0, index_t r1) {
+  const double flops_per_row = cfg.n_layers * row_product_flops(w);
+  parallel_blocks(n, flops_per_row, [&](index_t r0, index_t r1) {
     const index_t off = r0 * w;
     for (index_t l = 0; l < cfg.n_layers; ++l)
       layer_forward(cfg, theta.W(l), theta.b(l), h, U + l * sz + off, r1 - r0,
@@ -41,8 +40,9 @@ void backward_sweep(const NetConfig& cfg, const ParamView<const double>& theta, 
                     const double* U, double* Z, double* lam, const ParamView<double>& grad) {
   const index_t w = cfg.width, sz = n * w, L = cfg.n_layers;
   const double h = cfg.h();
+  const double layer_flops = row_product_flops(w);  // per row and product
   if (w > kFusedMaxWidth) {
-    parallel_blocks(n, kMinRows, [&](index_t r0, index_t r1) {
+    parallel_blocks(n, L * layer_flops, [&](index_t r0, index_t r1) {
       const index_t off = r0 * w;
       for (index_t l = L - 1; l >= 0; --l)
         layer_adjoint(cfg, theta.W(l), theta.b(l), h, U + l * sz + off, lam + off, r1 - r0,
@@ -50,15 +50,16 @@ void backward_sweep(const NetConfig& cfg, const ParamView<const double>& theta, 
     });
     parallel_for(L, [&](index_t l) {
       layer_gradient(cfg, h, U + l * sz, Z + l * sz, n, grad.W(l), grad.b(l));
-    });
+    }, n * layer_flops);
     return;
   }
   const index_t gsz = w * w + w;  // one layer's partial: gW then gb
-  const int blocks = block_count(n, kMinRows);
+  const double flops_per_row = 2 * L * layer_flops;  // adjoint and gradient products
+  const int blocks = block_count(n, flops_per_row);
   thread_local std::vector<double> partials;
   partials.resize(static_cast<std::size_t>(blocks - 1) * L * gsz);
   double* P = partials.data();
-  parallel_blocks_indexed(n, kMinRows, [&](int t, index_t r0, index_t r1) {
+  run_blocks(blocks, n, flops_per_row, [&](int t, index_t r0, index_t r1) {
     const index_t off = r0 * w;
     for (index_t l = L - 1; l >= 0; --l) {
       double* gW = t == 0 ? grad.W(l) : P + ((t - 1) * L + l) * gsz;
@@ -76,7 +77,7 @@ void backward_sweep(const NetConfig& cfg, const ParamView<const double>& theta, 
         for (index_t i = 0; i < w * w; ++i) gW[i] += p[i];
         for (index_t j = 0; j < w; ++j) gb[j] += p[w * w + j];
       }
-    });
+    }, blocks * (w * w + w));
 }
 
 SerialModel::SerialModel(const NetConfig& cfg) : cfg_(cfg), layout_(ParamLayout::of(cfg)) {}

@@ -10,7 +10,11 @@
 import os as _os
 
 from . import _preload  # noqa: F401  (BLAS and MPI libraries before the compiled core)
-from . import _core, datasets, optim, steps
+from . import _threads
+
+with _threads.passive_waits():  # the OpenMP runtime reads its settings when it loads
+    from . import _core
+from . import datasets, optim, steps
 from .mgrit import MGRIT, MGRITDiverged, check_propagator, solve
 from .network import ODEResNet
 from .conv_network import ConvODEResNet
@@ -26,18 +30,18 @@ from .modelfile import load, save
 
 __version__ = "0.1.0"
 
-# Under mpiexec with several ranks, one core thread per rank unless the user
-# says otherwise (OMP_NUM_THREADS or set_num_threads): ranks are usually placed
-# one per core, and spinning thread teams of oversubscribed ranks starve each
-# other.
-if _preload.MPI is not None and "OMP_NUM_THREADS" not in _os.environ:
-    if _preload.MPI.COMM_WORLD.Get_size() > 1:
-        _core.set_num_threads(1)
+# Default threads: this process's CPUs (affinity, cgroup quota) shared among
+# the MPI ranks on its node, unless the user says otherwise (OMP_NUM_THREADS or
+# set_num_threads). Not collective: the ranks per node come from the launcher.
+if "OMP_NUM_THREADS" not in _os.environ:
+    _world = _preload.MPI.COMM_WORLD.Get_size() if _preload.MPI is not None else 1
+    _core.set_num_threads(_threads.default_threads(
+        _threads.launcher_node_ranks(_world) if _world > 1 else 1))
 
 __all__ = ["ODEResNet", "ConvODEResNet", "Params", "MGRIT", "MGRITDiverged", "solve", "check_propagator",
            "train", "nested_train", "refine", "ProcessGrid", "dd", "save", "load", "History", "CheckpointError",
            "RankMismatch", "optim", "datasets", "steps", "set_num_threads", "get_num_threads",
-           "cuda_available", "__version__"]
+           "cuda_available", "default_num_threads", "__version__"]
 
 
 def __getattr__(name):
@@ -50,9 +54,9 @@ def __getattr__(name):
 
 
 def set_num_threads(n):
-    """Threads the compiled core may use (process-wide; default: OMP_NUM_THREADS or all cores).
-
-    Under MPI with one rank per core, 1 is right.
+    """Threads the compiled core may use (process-wide). Default: OMP_NUM_THREADS,
+    else ``default_num_threads()`` (this process's CPUs shared among the ranks on
+    its node). Parallel regions open only where their work pays for them.
     """
     from ._validation import positive_int
 
@@ -62,3 +66,17 @@ def set_num_threads(n):
 def get_num_threads():
     """Threads the compiled core uses."""
     return _core.get_num_threads()
+
+
+def default_num_threads(comm=None):
+    """The thread count the core would pick: the CPUs this process may use
+    (affinity mask, cgroup quota) divided among the ranks on this node. With an
+    mpi4py ``comm`` the ranks per node are counted with MPI_COMM_TYPE_SHARED
+    (collective: call it on every rank of ``comm``); without, the launcher's
+    announcement (MPI_LOCALNRANKS, OMPI_COMM_WORLD_LOCAL_SIZE) or all ranks."""
+    if comm is None:
+        world = _preload.MPI.COMM_WORLD.Get_size() if _preload.MPI is not None else 1
+        ranks = _threads.launcher_node_ranks(world) if world > 1 else 1
+    else:
+        ranks = _threads.node_ranks(comm)
+    return _threads.default_threads(ranks)

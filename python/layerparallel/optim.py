@@ -28,6 +28,14 @@ take the same decisions and the iterates equal those of a one-rank run up to
 rounding. The closure must return the global loss (the same on every rank),
 as ``ODEResNet.loss_and_grad`` does.
 
+Cheaper line searches: ``opt.step(theta, loss, grad, closure, loss_closure)``
+with ``loss_closure(theta_trial) -> loss`` (a forward solve only) lets
+L-BFGS evaluate trial points without the adjoint and the gradient, which it
+then computes once, at the accepted point. Which trials are worth a full
+evaluation is chosen per trial from the acceptance statistics of the run and
+the relative cost of a loss-only evaluation (``loss_closure.relative_cost``
+where the caller sets it, e.g. 1/3 for serial propagation; 0.5 otherwise).
+
 ``state_dict()`` holds only numpy arrays and numbers (np.savez-able; under
 MPI each rank saves its own, which holds its own layers);
 ``load_state_dict(d)`` restores hyperparameters and state, so a resumed run
@@ -133,6 +141,10 @@ def _evaluate(closure, trial):
     return _loss(J, "closure loss"), g
 
 
+def _evaluate_loss(loss_closure, trial):
+    return _loss(loss_closure(trial), "loss_closure value")
+
+
 def _trial(theta, values):
     """A new point of theta's type (a fresh Params of its layout and distribution)
     holding ``values``; returns (the point, its flat data)."""
@@ -197,11 +209,13 @@ class Optimizer:
         self.iterations = 0
         self._reset_state()
 
-    def step(self, theta, loss, grad, closure=None):
+    def step(self, theta, loss, grad, closure=None, loss_closure=None):
         """One iteration: update ``theta.data`` in place; return the info dict
         (module docstring). ``grad`` may be None (and, for L-BFGS, ``loss``)
         when a closure is given: it is then evaluated at theta first (counted
-        in "evaluations"). A gradient with NaN or Inf raises ValueError."""
+        in "evaluations"). ``loss_closure(theta_trial) -> loss`` (optional,
+        used by L-BFGS) evaluates the loss alone. A gradient with NaN or Inf
+        raises ValueError."""
         x = _theta_data(theta)
         evaluations = 0
         if grad is None or (self._needs_loss and loss is None):
@@ -215,7 +229,11 @@ class Optimizer:
         gg = space.dot(g, g)  # one reduction, also the finiteness check on every rank alike
         if not math.isfinite(gg):
             raise ValueError("grad contains NaN or Inf")
-        info = self._update(theta, x, loss, grad, g, gg, closure, space)
+        self._loss_closure = loss_closure
+        try:
+            info = self._update(theta, x, loss, grad, g, gg, closure, space)
+        finally:
+            self._loss_closure = None
         info["evaluations"] += evaluations
         info["grad_norm"] = math.sqrt(gg)
         self.iterations += 1
@@ -430,17 +448,40 @@ class LBFGS(Optimizer):
     the accepted point is returned as info["grad"] (and its loss as
     info["loss"]), so the caller need not recompute it.
 
+    Trial evaluations (with a ``loss_closure`` passed to ``step``): trial k
+    of a line search gets a full evaluation (loss and gradient) or the loss
+    alone, followed by a full one only if it is accepted.
+    ``trial_evaluations="full"`` always evaluates fully (as without a
+    loss_closure), ``"loss"`` always loss-first, ``"auto"`` (default) picks per
+    trial the one of lower expected cost: full costs 1, loss-first costs
+    r + p (r = ``loss_closure.relative_cost``, 0.5 if unset; p = the estimated
+    probability that trial k is accepted, counted over this run's line
+    searches for the first trial and for the later ones, with a prior of one
+    acceptance for first trials and one acceptance and one rejection for later
+    ones). Most L-BFGS steps accept their
+    first trial, so the first trial is usually full and the backtracking ones
+    loss-only. The choice depends only on counts and r, so every rank and a
+    resumed run take the same decisions (the counts are in the state dict).
+
     Extra info: "step_norm" ||s||, "skipped_update", "line_search_failed",
-    "memory_reset", "memory" (pairs stored after the step). A zero gradient
-    is a stationary point: nothing moves and no closure call is made.
+    "memory_reset", "memory" (pairs stored after the step), "trials" (trial
+    points tried), "loss_evaluations" (loss-only closure calls, also counted
+    in "evaluations"). A zero gradient is a stationary point: nothing moves
+    and no closure call is made.
     """
 
     _hyper = ("memory", "lr", "c1", "backtrack", "max_backtracks", "curvature_eps")
     _vectors = ("S", "Y")
     _needs_loss = True
 
+    TRIAL_EVALUATIONS = ("auto", "full", "loss")
+
     def __init__(self, memory=5, lr=1.0, c1=1e-4, backtrack=0.5, max_backtracks=30,
-                 curvature_eps=1e-10):
+                 curvature_eps=1e-10, trial_evaluations="auto"):
+        if trial_evaluations not in self.TRIAL_EVALUATIONS:
+            raise ValueError(f"trial_evaluations must be one of "
+                             f"{', '.join(self.TRIAL_EVALUATIONS)}; got {trial_evaluations!r}")
+        self.trial_evaluations = trial_evaluations
         super().__init__(memory=memory, lr=lr, c1=c1, backtrack=backtrack,
                          max_backtracks=max_backtracks, curvature_eps=curvature_eps)
 
@@ -459,9 +500,24 @@ class LBFGS(Optimizer):
     def _reset_state(self):
         self._s, self._y, self._rho = [], [], []
         self._gamma = 1.0
+        # Line-search statistics: [tried, accepted] for first trials and later ones.
+        self._trial_counts = np.zeros((2, 2), dtype=np.int64)
 
     def _state_size(self):
         return self._s[0].size if self._s else None
+
+    def _full_trial(self, k):
+        """Whether trial k (0 = first) gets a full evaluation (see the class doc)."""
+        if self._loss_closure is None or self.trial_evaluations == "full":
+            return True
+        if self.trial_evaluations == "loss":
+            return False
+        tried, accepted = self._trial_counts[min(k, 1)]
+        # Prior: a first trial is expected to be accepted (L-BFGS's unit step
+        # usually is), a backtracking one half the time.
+        p = (accepted + 1.0) / (tried + (1.0 if k == 0 else 2.0))
+        r = getattr(self._loss_closure, "relative_cost", 0.5)
+        return 1.0 < r + p
 
     def _direction(self, g, space):
         q = g.copy()
@@ -493,27 +549,43 @@ class LBFGS(Optimizer):
             d = self._direction(g, space)
             gd = space.dot(g, d)
             if not gd < 0.0:
-                self._reset_state()
+                self._forget_pairs()
                 info["memory_reset"] = True
         if not self._s:
             d, gd = -g, -gg
         t = self.lr if self._s else self.lr * min(1.0, 1.0 / math.sqrt(gg))
 
         accepted = None
+        info["loss_evaluations"] = 0
+        trials = 0
         for k in range(self.max_backtracks + 1):
             if k:
                 t *= self.backtrack
             point, xt = _trial(theta, x + t * d)
-            ft, grad_t = _evaluate(closure, point)
+            full = self._full_trial(k)
+            if full:
+                ft, grad_t = _evaluate(closure, point)
+            else:
+                ft = _evaluate_loss(self._loss_closure, point)
+                info["loss_evaluations"] += 1
             info["evaluations"] += 1
-            if math.isfinite(ft) and ft <= f0 + self.c1 * t * gd:
+            trials += 1
+            ok = math.isfinite(ft) and ft <= f0 + self.c1 * t * gd
+            self._trial_counts[min(k, 1)] += (1, int(ok))
+            if ok and not full:  # the gradient only here, at the accepted point
+                ft_full, grad_t = _evaluate(closure, point)
+                info["evaluations"] += 1
+                ok = math.isfinite(ft_full)
+                ft = ft_full
+            if ok:
                 gt = _vector(grad_t, "closure grad", x.size)
                 if math.isfinite(space.dot(gt, gt)):
                     accepted = (xt, ft, grad_t, gt)
                     break
 
+        info["trials"] = trials
         if accepted is None:
-            self._reset_state()
+            self._forget_pairs()
             info.update(line_search_failed=True, memory_reset=True, memory=0)
             return info
 
@@ -535,12 +607,18 @@ class LBFGS(Optimizer):
                     memory=len(self._s))
         return info
 
+    def _forget_pairs(self):
+        counts = self._trial_counts
+        self._reset_state()
+        self._trial_counts = counts
+
     def _state(self):
         n = self._s[0].size if self._s else 0
         return {"S": np.array(self._s).reshape(len(self._s), n),
                 "Y": np.array(self._y).reshape(len(self._y), n),
                 "rho": np.array(self._rho, dtype=np.float64),
-                "gamma": float(self._gamma)}
+                "gamma": float(self._gamma),
+                "trial_counts": self._trial_counts.copy()}
 
     def _load_state(self, d):
         S, Y, rho = _array(d, "S", 2), _array(d, "Y", 2), _array(d, "rho", 1)
@@ -556,6 +634,12 @@ class LBFGS(Optimizer):
         self._y = [row.copy() for row in Y]
         self._rho = [float(r) for r in rho]
         self._gamma = gamma
+        if "trial_counts" in d:  # absent in state dicts of earlier versions
+            c = np.asarray(d["trial_counts"])
+            if c.shape != (2, 2) or (c < 0).any() or (c[:, 1] > c[:, 0]).any():
+                raise ValueError(f"state dict entry 'trial_counts' must be 2x2 counts "
+                                 f"[tried, accepted], got {c!r}")
+            self._trial_counts = c.astype(np.int64)
 
 
 # --------------------------------------------------------------------------- by name

@@ -3,7 +3,9 @@
 Exact mode: every gradient comes from serial propagation (solver=None) or from
 MGRIT solved to its tolerance. One-shot mode (one_shot=d): each evaluation
 runs d MGRIT cycles for the state and d for the adjoint, warm-started from the
-previous evaluation, and the optimizer takes the inexact gradient.
+previous evaluation, and the optimizer takes the inexact gradient. With
+adaptive one-shot (the default) d rises when L-BFGS's line search fails or
+stalls and falls back when steps are accepted at once.
 """
 
 import os
@@ -17,8 +19,30 @@ from . import _core
 from . import _validation as check
 from . import checkpoint as ckpt
 from .mgrit import MGRIT
+from .optim import Optimizer
 from .optim import create as create_optimizer
 from .params import Params
+
+# Relative cost of a loss-only evaluation (a forward solve) against loss and
+# gradient: serial propagation runs one product per layer against three
+# (forward, adjoint, gradient); MGRIT's forward solve is about as costly as
+# its adjoint solve, and the gradient adds a little (bench/RESULTS.md measures both).
+LOSS_ONLY_COST = {"serial": 1.0 / 3.0, "mgrit": 0.45}
+# One-shot: a line search needing more trials than this counts as stalled.
+STALLED_TRIALS = 3
+
+
+def adapt_cycles(d, d_min, d_max, trials, failed):
+    """One-shot cycles for the next evaluations after a line search of ``trials``
+    trial points: doubled (up to d_max) when it failed, one more when it stalled,
+    one fewer (down to d_min) when the first trial was accepted."""
+    if failed:
+        return min(2 * d, d_max)
+    if trials is not None and trials > STALLED_TRIALS:
+        return min(d + 1, d_max)
+    if trials == 1:
+        return max(d - 1, d_min)
+    return d
 
 
 class History(dict):
@@ -27,8 +51,11 @@ class History(dict):
     Per optimizer step (lists of equal length): iteration, loss, grad_norm,
     step_size, evaluations, mgrit_forward_iterations, mgrit_adjoint_iterations,
     mgrit_forward_residual, mgrit_adjoint_residual (last residual; None in
-    serial mode), wall_time (seconds since start), and any extra key a record
-    brings (e.g. nested iteration's "level", "work_units").
+    serial mode), one_shot_cycles (d used in the step; None unless one-shot),
+    line_search_trials (None unless L-BFGS), wall_time (seconds since start),
+    and any extra key a record brings (e.g. nested iteration's "level",
+    "work_units"); line_search_failed (True) appears in the records of steps
+    whose line search failed.
 
     Per validation (lists of equal length, one entry per validation, so that
     ``max(hist["val_accuracy"])`` works): val_iteration (the step after which
@@ -40,7 +67,8 @@ class History(dict):
 
     STEP_KEYS = ("iteration", "loss", "grad_norm", "step_size", "evaluations",
                  "mgrit_forward_iterations", "mgrit_adjoint_iterations",
-                 "mgrit_forward_residual", "mgrit_adjoint_residual", "wall_time")
+                 "mgrit_forward_residual", "mgrit_adjoint_residual", "one_shot_cycles",
+                 "line_search_trials", "wall_time")
     VALIDATION_KEYS = ("val_loss", "val_accuracy", "train_accuracy")
     KEYS = STEP_KEYS + ("val_iteration",) + VALIDATION_KEYS
 
@@ -115,7 +143,8 @@ def _signature(net, optimizer, solver, one_shot, batch_size, seed, lsgd):
 def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=None,
           batch_size=None, validation=None, validate_every=10, target_accuracy=None,
           seed=0, lsgd=False, checkpoint=None, checkpoint_every=10, resume=False,
-          callback=None, progress=False, check_data=False, checkpoint_warm_states=True):
+          callback=None, progress=False, check_data=False, checkpoint_warm_states=True,
+          adaptive_one_shot=True, one_shot_max=None):
     """Train ``theta`` (lp.Params, updated in place) for ``iterations`` optimizer steps.
 
     Parameters
@@ -130,6 +159,11 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
         ``one_shot`` is given.
     one_shot : int or None
         d MGRIT cycles per solve, warm-started (needs a solver).
+    adaptive_one_shot : bool
+        One-shot with L-BFGS: raise d (up to ``one_shot_max``, default 8
+        one_shot) when a line search fails (doubled) or needs more than
+        STALLED_TRIALS trials (+1), lower it (not below one_shot) when the first
+        trial is accepted. A line search failing at the largest d warns.
     batch_size : int or None
         Mini-batches drawn without replacement per epoch from ``seed``; None
         is full batch.
@@ -168,6 +202,14 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
          X, Y, batch_size, validation) = _arguments(
             net, theta, X, Y, iterations, solver, one_shot, batch_size, validation,
             validate_every, target_accuracy, seed, lsgd, checkpoint, checkpoint_every, resume)
+        d_max = None
+        if one_shot is not None:
+            d_max = 8 * one_shot if one_shot_max is None else check.positive_int(
+                one_shot_max, "one_shot_max")
+            if d_max < one_shot:
+                raise ValueError(f"one_shot_max must be >= one_shot, got {one_shot_max!r}")
+        elif one_shot_max is not None:
+            raise ValueError("one_shot_max needs one_shot")
         if comm is not None:
             agreed.fingerprint = _fingerprint(
                 _signature(net, optimizer, solver, one_shot, batch_size, seed, lsgd), theta, X,
@@ -232,6 +274,18 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
             for note in notes:
                 warnings.warn(note, RuntimeWarning, stacklevel=2)
 
+    cycles = one_shot
+    # Adaptive cycles need a model that can change its cycles and keep its
+    # warm states (the convolutional model cannot yet: d stays fixed there).
+    adaptive = (one_shot is not None and adaptive_one_shot
+                and hasattr(net._parallel_model(solver), "set_max_iter"))
+    if adaptive and history["iteration"]:  # continue from the last step's outcome
+        last = history.records()[-1]
+        if last.get("one_shot_cycles") is not None:
+            cycles = adapt_cycles(last["one_shot_cycles"], one_shot, d_max,
+                                  last.get("line_search_trials"),
+                                  bool(last.get("line_search_failed")))
+
     def next_batch():
         nonlocal order, cursor
         if batch_size is None:
@@ -243,6 +297,13 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
         return X[idx], Y[idx]
 
     mgrit = {}
+
+    def set_cycles(d):
+        if adaptive:
+            net._parallel_model(solver).set_max_iter(d)
+
+    def evaluate_loss(th, Xb, Yb):
+        return float(net.loss(th, Xb, Yb, solver=solver))
 
     def evaluate(th, Xb, Yb):
         if solver is None:
@@ -260,72 +321,102 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
         bar = tqdm(total=iterations, initial=start, unit="it")
     t0 = time.perf_counter() - (history.last("wall_time") or 0.0)
     stalled = False
-    for it in range(start, iterations):
-        Xb, Yb = next_batch()
-        if lsgd:
-            least_squares_head(net, theta, Xb, Yb)
-        J, g = carried if carried is not None else evaluate(theta, Xb, Yb)
-        closure = lambda th: evaluate(th, Xb, Yb)  # noqa: E731
-        if getattr(optimizer, "uses_batch", False):
-            info = optimizer.step(theta, J, g, closure, batch=(Xb, Yb))
-        else:
-            info = optimizer.step(theta, J, g, closure)
-        # Full batch: the line search's last evaluation is the next step's.
-        carried = None
-        if batch_size is None and not lsgd and info.get("grad") is not None:
-            carried = (info["loss"], info["grad"])
-        record = {"iteration": it + 1, "loss": float(J), "grad_norm": float(info["grad_norm"] if "grad_norm" in info else g.norm()),
-                  "step_size": info.get("step_size"), "evaluations": info.get("evaluations")}
-        if info.get("line_search_failed"):  # no step: say so rather than stall silently
-            record["line_search_failed"] = True
-            if not stalled and net.rank == 0:
-                warnings.warn(f"iteration {it + 1}: the line search found no step that "
-                              f"decreases the loss in {info.get('evaluations')} evaluations; "
-                              "the parameters did not change (is the learning rate "
-                              f"{getattr(optimizer, 'lr', '?')} too large?)", RuntimeWarning,
-                              stacklevel=2)
-            stalled = True
-        if mgrit:
-            record["mgrit_forward_iterations"] = mgrit["forward"]["iterations"]
-            record["mgrit_adjoint_iterations"] = mgrit["adjoint"]["iterations"]
-            res_f, res_a = mgrit["forward"]["residuals"], mgrit["adjoint"]["residuals"]
-            record["mgrit_forward_residual"] = res_f[-1] if res_f else None
-            record["mgrit_adjoint_residual"] = res_a[-1] if res_a else None
-        last = it + 1 == iterations
-        stop = False
-        if validation is not None and ((it + 1) % validate_every == 0 or last):
-            record["val_loss"] = float(net.loss(theta, Xv, Yv))
-            if net.head == "classification":
-                record["val_accuracy"] = net.accuracy(theta, Xv, Yv)
-                record["train_accuracy"] = net.accuracy(theta, X, Y)
-                stop = target_accuracy is not None and record["val_accuracy"] >= target_accuracy
-        record["wall_time"] = time.perf_counter() - t0
-        history.append(record)
-        # The callback and the bar run on some ranks only or may fail on one:
-        # agreed before the next step communicates.
-        with collective.checks(comm, f"after iteration {it + 1}"):
-            if callback is not None:
-                callback(it + 1, record)
-            if bar is not None:
-                bar.set_postfix(loss=f"{J:.4g}")
-                bar.update(1)
-        if checkpoint is not None and ((it + 1) % checkpoint_every == 0 or last or stop):
-            with collective.checks(comm, f"preparing the checkpoint of iteration {it + 1}"):
-                warm = None
-                if solver is not None and checkpoint_warm_states:
-                    warm = net._parallel_model(solver).warm_state()
-                optimizer_state = optimizer.state_dict()
-            ckpt.save(checkpoint, net.rank, signature=signature, iteration=it + 1,
-                      theta=theta.data, optimizer_state=optimizer_state,
-                      rng_state={"rng": rng.bit_generator.state,
-                                 "order": None if order is None else order.tolist(),
-                                 "cursor": cursor},
-                      history=history.records(), warm_state=warm,
-                      carried=None if carried is None else (carried[0], carried[1].data),
-                      comm=comm)
-        if stop:
-            history.stopped_early = True
-            break
+    try:
+        for it in range(start, iterations):
+            set_cycles(cycles)
+            Xb, Yb = next_batch()
+            if lsgd:
+                least_squares_head(net, theta, Xb, Yb)
+            J, g = carried if carried is not None else evaluate(theta, Xb, Yb)
+            closure = lambda th: evaluate(th, Xb, Yb)  # noqa: E731
+            if getattr(optimizer, "uses_batch", False):
+                info = optimizer.step(theta, J, g, closure, batch=(Xb, Yb))
+            elif isinstance(optimizer, Optimizer):
+                loss_only = lambda th: evaluate_loss(th, Xb, Yb)  # noqa: E731
+                loss_only.relative_cost = LOSS_ONLY_COST["serial" if solver is None else "mgrit"]
+                info = optimizer.step(theta, J, g, closure, loss_closure=loss_only)
+            else:
+                info = optimizer.step(theta, J, g, closure)
+            # Full batch: the line search's last evaluation is the next step's.
+            # Not after a failed line search: an inexact (one-shot, or tolerance)
+            # loss at theta may lie below what every trial can reach, and reusing
+            # it would fail every later search too; theta is evaluated afresh.
+            carried = None
+            if (batch_size is None and not lsgd and info.get("grad") is not None
+                    and not info.get("line_search_failed")):
+                carried = (info["loss"], info["grad"])
+            grad_norm = info["grad_norm"] if "grad_norm" in info else g.norm()
+            record = {"iteration": it + 1, "loss": float(J), "grad_norm": float(grad_norm),
+                      "step_size": info.get("step_size"), "evaluations": info.get("evaluations")}
+            if "trials" in info:
+                record["line_search_trials"] = info["trials"]
+            if one_shot is not None:
+                record["one_shot_cycles"] = cycles
+                if adaptive:  # d for the next step
+                    cycles = adapt_cycles(cycles, one_shot, d_max, info.get("trials"),
+                                          bool(info.get("line_search_failed")))
+            if info.get("line_search_failed") and adaptive and record["one_shot_cycles"] < d_max:
+                record["line_search_failed"] = True  # answered by more cycles, not a stall
+            elif info.get("line_search_failed"):  # no step: say so rather than stall silently
+                record["line_search_failed"] = True
+                if not stalled and net.rank == 0 and one_shot is not None:
+                    warnings.warn(
+                        f"one-shot training: the line search failed at iteration {it + 1} with "
+                        f"{record['one_shot_cycles']} MGRIT cycles per solve"
+                        + (" (the most allowed, one_shot_max)" if adaptive else "")
+                        + "; the inexact gradient is not a descent direction. Use more cycles "
+                        "or exact mode (a solver tolerance).", RuntimeWarning, stacklevel=2)
+                elif not stalled and net.rank == 0:
+                    warnings.warn(f"iteration {it + 1}: the line search found no step that "
+                                  f"decreases the loss in {info.get('evaluations')} evaluations; "
+                                  "the parameters did not change (is the learning rate "
+                                  f"{getattr(optimizer, 'lr', '?')} too large?)", RuntimeWarning,
+                                  stacklevel=2)
+                stalled = True
+            if mgrit:
+                record["mgrit_forward_iterations"] = mgrit["forward"]["iterations"]
+                record["mgrit_adjoint_iterations"] = mgrit["adjoint"]["iterations"]
+                res_f, res_a = mgrit["forward"]["residuals"], mgrit["adjoint"]["residuals"]
+                record["mgrit_forward_residual"] = res_f[-1] if res_f else None
+                record["mgrit_adjoint_residual"] = res_a[-1] if res_a else None
+            last = it + 1 == iterations
+            stop = False
+            if validation is not None and ((it + 1) % validate_every == 0 or last):
+                record["val_loss"] = float(net.loss(theta, Xv, Yv))
+                if net.head == "classification":
+                    record["val_accuracy"] = net.accuracy(theta, Xv, Yv)
+                    record["train_accuracy"] = net.accuracy(theta, X, Y)
+                    stop = target_accuracy is not None and record["val_accuracy"] >= target_accuracy
+            record["wall_time"] = time.perf_counter() - t0
+            history.append(record)
+            # The callback and the bar run on some ranks only or may fail on one:
+            # agreed before the next step communicates.
+            with collective.checks(comm, f"after iteration {it + 1}"):
+                if callback is not None:
+                    callback(it + 1, record)
+                if bar is not None:
+                    bar.set_postfix(loss=f"{J:.4g}")
+                    bar.update(1)
+            if checkpoint is not None and ((it + 1) % checkpoint_every == 0 or last or stop):
+                with collective.checks(comm, f"preparing the checkpoint of iteration {it + 1}"):
+                    warm = None
+                    if solver is not None and checkpoint_warm_states:
+                        warm = net._parallel_model(solver).warm_state()
+                    optimizer_state = optimizer.state_dict()
+                ckpt.save(checkpoint, net.rank, signature=signature, iteration=it + 1,
+                          theta=theta.data, optimizer_state=optimizer_state,
+                          rng_state={"rng": rng.bit_generator.state,
+                                     "order": None if order is None else order.tolist(),
+                                     "cursor": cursor},
+                          history=history.records(), warm_state=warm,
+                          carried=None if carried is None else (carried[0], carried[1].data),
+                          comm=comm)
+            if stop:
+                history.stopped_early = True
+                break
+    finally:
+        if one_shot is not None and cycles != one_shot:
+            set_cycles(one_shot)  # the network's solver as the caller configured it
     if bar is not None:
         bar.close()
     return history

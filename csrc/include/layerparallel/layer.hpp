@@ -8,6 +8,12 @@
 
 namespace layerparallel {
 
+// Work of one product with the layer's weights on one row (2 w^2) plus its
+// element-wise pass: the unit in which callers size their parallel blocks.
+inline double row_product_flops(index_t width) {
+  return 2.0 * static_cast<double>(width) * static_cast<double>(width) + 8.0 * width;
+}
+
 // u_next = u + h sigma(W u + b). `z` (batch x width) receives the
 // pre-activation W u + b, which the adjoint step can reuse.
 void layer_forward(const NetConfig& cfg, const double* W, const double* b, double h,

@@ -41,6 +41,8 @@ class LayerParallelModel {
   int levels() const { return fwd_ ? fwd_->n_levels() : 0; }
   Executor& executor() const { return dev_ ? *dev_ : cpu_executor(); }
   index_t batch() const { return batch_; }
+  // Cycles per forward and adjoint solve from now on, keeping the warm states.
+  void set_max_iter(int n);
 
   // The forward and adjoint solvers' stored states for batch n (checkpoints
   // of warm-started runs): their size, a copy out, and a copy in.

@@ -78,6 +78,8 @@ class MGRIT : public StateSource {
   // owned point), else from the previous solution. Both are in the memory of
   // the app's executor.
   SolveInfo solve(const double* g0, bool warm_start, const double* init_guess);
+  // Cycles per solve from now on (adaptive one-shot training); states are kept.
+  void set_max_iter(int n) { opt_.max_iter = n; }
 
   // Level-0 points owned here: [first_point(), last_point()].
   index_t first_point() const override { return levels_[0].p0; }

@@ -40,7 +40,7 @@ def fmt(v, spec):
 class Table:
     """The history table: one row per validation (every validate_every steps and the last)."""
 
-    def __init__(self, classification, mgrit, nested=False):
+    def __init__(self, classification, mgrit, nested=False, one_shot=False):
         self.cols = [("level", 5, "d", "level")] if nested else []
         self.cols += [("iter", 6, "d", "iteration"), ("loss", 11, ".4e", "loss"),
                      ("grad norm", 10, ".3e", "grad_norm"), ("val loss", 11, ".4e", "val_loss")]
@@ -49,6 +49,8 @@ class Table:
         if mgrit:
             self.cols += [("MG fwd", 6, "d", "mgrit_forward_iterations"),
                           ("MG adj", 6, "d", "mgrit_adjoint_iterations")]
+        if one_shot:  # the cycles per solve, which adaptive one-shot changes
+            self.cols.append(("d", 3, "d", "one_shot_cycles"))
         self.cols.append(("time [s]", 9, ".2f", "wall_time"))
 
     def header(self):

@@ -103,6 +103,11 @@ def add_parser(subparsers):
     g.add_argument("--max-iter", type=nonnegative_int, default=50, help="MGRIT cycles at most")
     g.add_argument("--one-shot", type=positive_int, default=None, metavar="D",
                    help="one-shot training: D warm-started MGRIT cycles per solve")
+    g.add_argument("--adaptive-one-shot", action=argparse.BooleanOptionalAction, default=True,
+                   help="raise the cycles when L-BFGS's line search fails or stalls, lower "
+                        "them when steps are accepted at once (column d)")
+    g.add_argument("--one-shot-max", type=positive_int, default=None, metavar="D",
+                   help="most cycles adaptive one-shot may use (default 8 x --one-shot)")
     g.add_argument("--storage", default="all", choices=["all", "C"],
                    help="keep all states or C-points only")
     g = t.add_argument_group("method and process grid")
@@ -375,7 +380,8 @@ def _train(lp, args, comm, rank, size, say, bar, log, method, grid):
     agree(comm, error)
 
     classification = head == "classification"
-    table = Table(classification, solver is not None, nested=args.nested is not None)
+    table = Table(classification, solver is not None, nested=args.nested is not None,
+                  one_shot=args.one_shot is not None)
 
     say(f"layerparallel {version()}: {net!r}"
         + (f", {net.n_params} parameters" if size == 1 else ""))
@@ -434,6 +440,8 @@ def _train(lp, args, comm, rank, size, say, bar, log, method, grid):
     else:
         history = lp.train(net, theta, Xt, Yt, optimizer, iterations=args.iterations,
                            solver=solver, one_shot=args.one_shot,
+                           adaptive_one_shot=args.adaptive_one_shot,
+                           one_shot_max=args.one_shot_max,
                            batch_size=args.batch_size, validation=(Xv, Yv),
                            validate_every=every, target_accuracy=args.target_accuracy,
                            seed=args.seed, lsgd=args.lsgd, checkpoint=args.checkpoint,
