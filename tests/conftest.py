@@ -74,3 +74,18 @@ def mpirun(k, *args, timeout=120, check=True, cwd=None):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+def finite_difference_grad(net, theta, X, Y, eps=1e-6):
+    """Central differences of net.loss in every entry of theta, as lp.Params."""
+    g = np.zeros_like(theta.data)
+    t = theta.data.copy()
+    for i in range(t.size):
+        old = t[i]
+        t[i] = old + eps
+        jp = net.loss(t, X, Y)
+        t[i] = old - eps
+        jm = net.loss(t, X, Y)
+        t[i] = old
+        g[i] = (jp - jm) / (2 * eps)
+    return lp.Params(theta.layout, g)

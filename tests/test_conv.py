@@ -10,7 +10,7 @@ from layerparallel.params import BLOCKS
 from reference import activation as sigma
 from reference import log_softmax, sq
 
-from conftest import mpi_test, mpirun
+from conftest import finite_difference_grad, mpi_test, mpirun
 
 
 # ---- numpy reference, written from the formulas ------------------------------
@@ -90,20 +90,6 @@ def test_single_conv_layer_is_a_cross_correlation():
 
 
 # ---- gradients against finite differences ------------------------------------
-def fd_grad(net, theta, X, Y, eps=1e-6):
-    t = theta.data.copy()
-    g = np.zeros_like(t)
-    for i in range(t.size):
-        old = t[i]
-        t[i] = old + eps
-        jp = net.loss(t, X, Y)
-        t[i] = old - eps
-        jm = net.loss(t, X, Y)
-        t[i] = old
-        g[i] = (jp - jm) / (2 * eps)
-    return lp.Params(theta.layout, g)
-
-
 @pytest.mark.parametrize("kw", [
     {"activation": "smoothrelu"}, {"activation": "tanh", "opening": "linear"},
     {"activation": "relu", "opening": "padding", "pooling": "flatten"},
@@ -113,7 +99,7 @@ def fd_grad(net, theta, X, Y, eps=1e-6):
 def test_every_gradient_block_against_finite_differences(kw):
     net, theta, X, Y = problem(in_shape=(2, 4, 3), n=4, **kw)
     _, grad = net.loss_and_grad(theta, X, Y)
-    fd = fd_grad(net, theta, X, Y)
+    fd = finite_difference_grad(net, theta, X, Y)
     for name in BLOCKS:
         a, b = getattr(grad, name), getattr(fd, name)
         if a.size == 0:

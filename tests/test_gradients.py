@@ -6,19 +6,7 @@ import pytest
 import layerparallel as lp
 from layerparallel.params import BLOCKS
 
-
-def finite_difference_grad(net, theta, X, Y, eps=1e-6):
-    g = np.zeros_like(theta.data)
-    t = theta.data.copy()
-    for i in range(t.size):
-        old = t[i]
-        t[i] = old + eps
-        jp = net.loss(t, X, Y)
-        t[i] = old - eps
-        jm = net.loss(t, X, Y)
-        t[i] = old
-        g[i] = (jp - jm) / (2 * eps)
-    return lp.Params(theta.layout, g)
+from conftest import finite_difference_grad
 
 
 def small_problem(head, activation="smoothrelu", opening="activation", seed=0, **gammas):
