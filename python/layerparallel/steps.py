@@ -34,7 +34,7 @@ solver3    min(s alpha_base, alpha_max)        data unit floor(i/2) mod K
 (``s = 2^l`` for the coarsening factor 2.) On a coarse level the step index
 ``i`` is either the level-local index (``mapping="local"``: coarse step k
 uses i = k) or the level-0 index of the step's left point injected from the
-fine grid (``mapping="local"``: i = k c^l); level 0 is the same for both.
+fine grid (``mapping="injected"``: i = k c^l); level 0 is the same for both.
 """
 
 import math
