@@ -205,18 +205,46 @@ def _its(r):
     return str(r["iterations"]) + ("" if r["converged"] else "+")
 
 
+def _rho(r):
+    return "-" if r["rho"] is None else f"{r['rho']:.2f}"
+
+
+# The rows of every table, in one loop: (quantity, the paper's cells, our cell).
+QUANTITIES = (("iters", "iterations", _its), ("rho", "rho", _rho))
+
+
 def markdown(num, spec, Ns, results):
+    """Table `num` side by side: the paper's row, then ours per variant, per quantity.
+    `results`: variant -> rows (any subset of Ns; a missing N is left empty)."""
     lines = [f"\nTable {num}: {spec['caption']} ({spec['cycle']}, {spec['solver']})", "",
              "| | " + " | ".join(str(n) for n in Ns) + " |",
-             "|---|" + "---|" * len(Ns),
-             "| paper iters | " + " | ".join(spec["iterations"][:len(Ns)]) + " |"]
-    for key, rows in results.items():
-        lines.append(f"| ours iters ({key}) | " + " | ".join(_its(r) for r in rows) + " |")
-    lines.append("| paper rho | " + " | ".join(spec["rho"][:len(Ns)]) + " |")
-    for key, rows in results.items():
-        lines.append(f"| ours rho ({key}) | " + " | ".join(
-            "-" if r["rho"] is None else f"{r['rho']:.2f}" for r in rows) + " |")
+             "|---|" + "---|" * len(Ns)]
+    for name, key, cell in QUANTITIES:
+        paper = dict(zip(spec["N"], spec[key]))
+        lines.append(f"| paper {name} | " + " | ".join(paper[n] for n in Ns) + " |")
+        for variant, rows in results.items():
+            by_n = {r["N"]: cell(r) for r in rows}
+            lines.append(f"| ours {name} ({variant}) | " +
+                         " | ".join(by_n.get(n, "") for n in Ns) + " |")
     return "\n".join(lines)
+
+
+def read_rows(paths):
+    """Saved rows of several runs: table -> variant (with its count) -> rows by N."""
+    import json
+    results = {}
+    for path in paths:
+        for line in open(path):
+            if not line.startswith("{"):
+                continue
+            r = json.loads(line)
+            if r.get("bench") == "steps_tables":
+                alpha = r["variant"].split(",")[0].split("=")[1]
+                variant = f"{r['conventions']}, alpha {alpha}" + (
+                    ", injected index" if "injected" in r["variant"] else "")
+                results.setdefault(r["table"], {}).setdefault(variant, {})[r["N"]] = r
+    return {num: {v: [rows[n] for n in sorted(rows)] for v, rows in sorted(vs.items())}
+            for num, vs in results.items()}
 
 
 def paper_iterations(spec):
@@ -330,7 +358,8 @@ def main():
                     help="also the other conventions and the injected data index")
     ap.add_argument("--figures", metavar="DIR", help="write Figs. 6-8 as PNGs to DIR")
     ap.add_argument("--rows", nargs="+", metavar="JSONL",
-                    help="with --figures: draw from these saved rows instead of running")
+                    help="print the tables (of --tables) and draw --figures from these saved "
+                         "rows instead of running")
     ap.add_argument("--timing-only", action="store_true")
     ap.add_argument("--timing", action="store_true", help="also MGRIT vs serial wall time")
     ap.add_argument("--threads", type=int, default=None)
@@ -347,18 +376,19 @@ def main():
         args.max_n_ba_batch = min(args.max_n_ba_batch, 80)
     other = "xbraid" if args.conventions == "package" else "package"
     variants = [(f"{other} conventions", dict(conventions=other)),
-                ("injected index", dict(mapping="injected", conventions=args.conventions))
-                ] if args.variants else []
+                ("injected index", dict(mapping="injected", conventions=args.conventions)),
+                (f"injected index, {other} conventions",
+                 dict(mapping="injected", conventions=other))] if args.variants else []
     results = {}
     if args.rows:
-        import json
-        for path in args.rows:
-            for line in open(path):
-                r = json.loads(line)
-                if r.get("bench") == "steps_tables":
-                    results.setdefault(r["table"], {}).setdefault(r["variant"], []).append(r)
-        for path in figures(results, args.figures or "."):
-            log(f"wrote {path}")
+        results = read_rows(args.rows)
+        for num in sorted(results):
+            if num in nums:
+                Ns = sorted({r["N"] for rows in results[num].values() for r in rows})
+                log(markdown(num, TABLES[num], Ns, results[num]))
+        if args.figures:
+            for path in figures(results, args.figures):
+                log(f"wrote {path}")
         return
     if not args.timing_only:
         for num in nums:
@@ -366,7 +396,7 @@ def main():
             max_n = (args.max_n_xor if spec["problem"] == "xor" else
                      args.max_n_ba_batch if num <= 12 else args.max_n_ba)
             vs = [v for v in variants if spec["solver"] in ("solver2", "solver3")
-                  or v[0] != "injected index"]
+                  or "injected" not in v[0]]
             results[num] = run_table(num, max_n, not args.no_text_alpha, vs, args.conventions)
         if args.figures and RANK == 0:
             for path in figures(results, args.figures):
