@@ -100,6 +100,26 @@ def accuracy_at(records, iterations):
     return acc[-1] if acc else None
 
 
+def curve(records):
+    """(work units, validation accuracy, level) at each validation: Fig. 4's points."""
+    return [(round(r["work_units"], 3), r["val_accuracy"], r.get("level") or 0)
+            for r in records if r["val_accuracy"] is not None]
+
+
+def read_rows(path):
+    """The per-run rows of an earlier (possibly unfinished) study, as results."""
+    import json
+    results = {}
+    with open(path) as f:
+        for line in f:
+            if line.startswith("{"):
+                row = json.loads(line)
+                if row.get("bench") == "nested_study":
+                    results.setdefault((row["width"], row["method"]), []).append(
+                        (row["val_accuracy"], row["curve"]))
+    return results
+
+
 def summary(values):
     v = np.array(values)
     return dict(mean=v.mean(), median=np.median(v), max=v.max(), min=v.min(), std=v.std())
@@ -135,14 +155,12 @@ def figure(results, widths, path):
         raise SystemExit(f"--png needs matplotlib ({exc})")
     fig, axes = plt.subplots(len(widths), 1, figsize=(7, 3.6 * len(widths)), squeeze=False)
     for ax, width in zip(axes[:, 0], widths):
-        acc, recs = max(results[(width, "non_nested")], key=lambda r: r[0])
-        pts = [(r["work_units"], r["val_accuracy"]) for r in recs
-               if r["val_accuracy"] is not None]
-        ax.plot(*zip(*pts), color="red", label=f"non-nested (best, {100 * acc:.1f} %)")
-        acc, recs = max(results[(width, "nested")], key=lambda r: r[0])
+        acc, pts = max(results[(width, "non_nested")], key=lambda r: r[0])
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], color="red",
+                label=f"non-nested (best, {100 * acc:.1f} %)")
+        acc, run = max(results[(width, "nested")], key=lambda r: r[0])
         for level, color in zip(range(3), ("C0", "C2", "C4")):
-            pts = [(r["work_units"], r["val_accuracy"]) for r in recs
-                   if r["level"] == level and r["val_accuracy"] is not None]
+            pts = [(p[0], p[1]) for p in run if p[2] == level]
             if pts:
                 ax.plot(*zip(*pts), color=color,
                         label=f"nested level {level} ({16 * 2 ** level} layers)")
@@ -173,45 +191,56 @@ def main():
     ap.add_argument("--no-equal-time", dest="equal_time", action="store_false")
     ap.add_argument("--validate-every", type=int, default=5)
     ap.add_argument("--png", default=None)
+    ap.add_argument("--summarize", metavar="ROWS",
+                    help="print the tables (and --png) from the JSON rows of an earlier run")
     ap.add_argument("--quick", action="store_true",
                     help="1 seed, 1000 samples, width 8, schedule 20/12/8, 19 iterations")
     args = ap.parse_args()
     if args.quick:
         args.seeds, args.samples, args.widths = 1, 1000, [8]
         args.schedule, args.non_nested_iterations = [20, 12, 8], 19
+    if args.summarize:
+        report(read_rows(args.summarize), args)
+        return
     results = {}
-    for width in args.widths:
-        for magnitude, gamma, seed in itertools.product([0.0, 1e-6], [1e-5, 1e-7],
-                                                        range(args.seeds)):
-            h_n, t_n = run_nested(width, magnitude, gamma, seed, args)
-            budget = h_n["wall_time"][-1] if args.equal_time else None
-            recs = run_non_nested(width, magnitude, gamma, seed, args,
-                                  args.non_nested_iterations, budget)
-            base = recs[args.non_nested_iterations - 1]
-            unit = base["wall_time"] / args.non_nested_iterations  # the paper's work unit
-            for r in recs:
-                r["work_units"] = r["wall_time"] / unit
-            nested_recs = h_n.records()
-            for r in nested_recs:
-                r["work_units"] = r["wall_time"] / unit
-            acc_n = h_n.last("val_accuracy")
-            acc_s = accuracy_at(recs, args.non_nested_iterations)
-            runs = [("nested", acc_n, nested_recs, nested_recs[-1]["work_units"]),
-                    ("non_nested", acc_s, recs[:args.non_nested_iterations],
-                     float(args.non_nested_iterations))]
-            if args.equal_time:
-                k = max(1, int(round(nested_recs[-1]["work_units"])))
-                runs.append(("non_nested:equal_time", accuracy_at(recs, k), recs[:k], float(k)))
-            for method, acc, rs, wu in runs:
-                emit(bench="nested_study", width=width, method=method, magnitude=magnitude,
-                     gamma_tik=gamma, seed=seed, val_accuracy=acc, iterations=len(rs),
-                     work_units=round(wu, 2), exact=args.exact, d=args.d)
-                results.setdefault((width, method), []).append((acc, rs))
-            log(f"w={width} m={magnitude} g={gamma} seed={seed}: nested {acc_n:.3f} "
-                f"({nested_recs[-1]['work_units']:.0f} units), non-nested "
-                f"{args.non_nested_iterations} it {acc_s:.3f}" +
-                (f", equal time {runs[-1][3]:.0f} it {runs[-1][1]:.3f}"
-                 if args.equal_time else ""))
+    # Seeds outermost: a study stopped early has the same number of runs in every
+    # configuration.
+    for seed, width, magnitude, gamma in itertools.product(range(args.seeds), args.widths,
+                                                            [0.0, 1e-6], [1e-5, 1e-7]):
+        h_n, t_n = run_nested(width, magnitude, gamma, seed, args)
+        budget = h_n["wall_time"][-1] if args.equal_time else None
+        recs = run_non_nested(width, magnitude, gamma, seed, args,
+                              args.non_nested_iterations, budget)
+        base = recs[args.non_nested_iterations - 1]
+        unit = base["wall_time"] / args.non_nested_iterations  # the paper's work unit
+        for r in recs:
+            r["work_units"] = r["wall_time"] / unit
+        nested_recs = h_n.records()
+        for r in nested_recs:
+            r["work_units"] = r["wall_time"] / unit
+        acc_n = h_n.last("val_accuracy")
+        acc_s = accuracy_at(recs, args.non_nested_iterations)
+        runs = [("nested", acc_n, nested_recs, nested_recs[-1]["work_units"]),
+                ("non_nested", acc_s, recs[:args.non_nested_iterations],
+                 float(args.non_nested_iterations))]
+        if args.equal_time:
+            k = max(1, int(round(nested_recs[-1]["work_units"])))
+            runs.append(("non_nested:equal_time", accuracy_at(recs, k), recs[:k], float(k)))
+        for method, acc, rs, wu in runs:
+            emit(bench="nested_study", width=width, method=method, magnitude=magnitude,
+                 gamma_tik=gamma, seed=seed, val_accuracy=acc, iterations=len(rs),
+                 work_units=round(wu, 2), exact=args.exact, d=args.d,
+                 curve=curve(rs))
+            results.setdefault((width, method), []).append((acc, curve(rs)))
+        log(f"w={width} m={magnitude} g={gamma} seed={seed}: nested {acc_n:.3f} "
+            f"({nested_recs[-1]['work_units']:.0f} units), non-nested "
+            f"{args.non_nested_iterations} it {acc_s:.3f}" +
+            (f", equal time {runs[-1][3]:.0f} it {runs[-1][1]:.3f}"
+             if args.equal_time else ""))
+    report(results, args)
+
+
+def report(results, args):
     protocol = "exact gradients" if args.exact else \
         f"one-shot d = {args.d} (d = {args.d_refine} for {args.refine_steps} after refinement)"
     table(f"Table A: nested vs non-nested at {args.non_nested_iterations} iterations "
