@@ -142,7 +142,7 @@ def make(name, examples=None):
     return _PROBLEMS[key]
 
 
-def run_one(spec, N, alpha, init="zero", conventions="package", mapping="local"):
+def run_one(spec, N, alpha, init="zero", conventions="package", mapping="local", skip=True):
     """One paper-convention solve; a dict of iterations, rho, speedups, error, seconds."""
     problem = make(spec["problem"], spec.get("examples"))
     w0 = problem.initial_weights()
@@ -151,7 +151,8 @@ def run_one(spec, N, alpha, init="zero", conventions="package", mapping="local")
     try:
         res = lp.steps.solve(problem, w0, N, cycle=spec["cycle"], solver=spec["solver"],
                              alpha_base=alpha, mapping=mapping, comm=COMM,
-                             conventions=conventions, init_guess=guess, divergence=1e300)
+                             conventions=conventions, init_guess=guess, divergence=1e300,
+                             skip_first_down=skip)
     except lp.MGRITDiverged:
         return dict(N=N, iterations=None, converged=False, rho=None,
                     seconds=round(time.perf_counter() - t0, 2))
@@ -180,13 +181,16 @@ def run_table(num, max_n, text_alpha=True, variants=(), conventions="package"):
     Ns = [n for n in spec["N"] if n <= max_n]
     results = {}
     for alpha in alphas(spec, text_alpha):
-        for label, kw in [("", dict(conventions=conventions))] + list(variants):
+        main = [] if any("skip" in kw for _, kw in variants) else \
+            [("", dict(conventions=conventions))]
+        for label, kw in main + list(variants):
             key = f"alpha={alpha}" + (f", {label}" if label else "")
             rows = []
             for N in Ns:
                 r = run_one(spec, N, alpha, **kw)
                 i = spec["N"].index(N)
                 r.update(bench="steps_tables", table=num, variant=key,
+                         mapping=kw.get("mapping", "local"), skip_first_down=kw.get("skip", True),
                          conventions=kw.get("conventions", conventions), problem=spec["problem"],
                          solver=spec["solver"], cycle=spec["cycle"], nranks=NRANKS,
                          paper_iterations=spec["iterations"][i], paper_rho=spec["rho"][i])
@@ -241,7 +245,8 @@ def read_rows(paths):
             if r.get("bench") == "steps_tables":
                 alpha = r["variant"].split(",")[0].split("=")[1]
                 variant = f"{r['conventions']}, alpha {alpha}" + (
-                    ", injected index" if "injected" in r["variant"] else "")
+                    ", injected index" if "injected" in r["variant"] else "") + (
+                    ", no skip" if r.get("skip_first_down") is False else "")
                 results.setdefault(r["table"], {}).setdefault(variant, {})[r["N"]] = r
     return {num: {v: [rows[n] for n in sorted(rows)] for v, rows in sorted(vs.items())}
             for num, vs in results.items()}
@@ -356,6 +361,8 @@ def main():
                     help="iteration counting (package: the paper's k = residuals - 1)")
     ap.add_argument("--variants", action="store_true",
                     help="also the other conventions and the injected data index")
+    ap.add_argument("--grid", action="store_true",
+                    help="only the grid of conventions: data index x count x skipped start")
     ap.add_argument("--figures", metavar="DIR", help="write Figs. 6-8 as PNGs to DIR")
     ap.add_argument("--rows", nargs="+", metavar="JSONL",
                     help="print the tables (of --tables) and draw --figures from these saved "
@@ -379,6 +386,11 @@ def main():
                 ("injected index", dict(mapping="injected", conventions=args.conventions)),
                 (f"injected index, {other} conventions",
                  dict(mapping="injected", conventions=other))] if args.variants else []
+    if args.grid:  # every combination of the plausible conventions
+        variants = [(f"{m} index, {c} count, {'skipped start' if k else 'no skip'}",
+                     dict(mapping=m, conventions=c, skip=k))
+                    for m in ("local", "injected") for k in (True, False)
+                    for c in ("package", "xbraid")]
     results = {}
     if args.rows:
         results = read_rows(args.rows)
