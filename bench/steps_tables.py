@@ -142,6 +142,9 @@ def make(name, examples=None):
     return _PROBLEMS[key]
 
 
+ALPHA_MAX = {}  # --alpha-max: a different cap of the coarse learning rates (all tables)
+
+
 def run_one(spec, N, alpha, init="zero", conventions="package", mapping="local", skip=True):
     """One paper-convention solve; a dict of iterations, rho, speedups, error, seconds."""
     problem = make(spec["problem"], spec.get("examples"))
@@ -150,7 +153,7 @@ def run_one(spec, N, alpha, init="zero", conventions="package", mapping="local",
     t0 = time.perf_counter()
     try:
         res = lp.steps.solve(problem, w0, N, cycle=spec["cycle"], solver=spec["solver"],
-                             alpha_base=alpha, mapping=mapping, comm=COMM,
+                             alpha_base=alpha, mapping=mapping, comm=COMM, **ALPHA_MAX,
                              conventions=conventions, init_guess=guess, divergence=1e300,
                              skip_first_down=skip)
     except lp.MGRITDiverged:
@@ -160,7 +163,7 @@ def run_one(spec, N, alpha, init="zero", conventions="package", mapping="local",
     err = None
     if spec["problem"] == "xor" or N <= 400:  # the serial reference costs one more training
         err = float(np.abs(res.weights - problem.serial(N, w0=w0, solver=spec["solver"],
-                                                        alpha_base=alpha)).max())
+                                                        alpha_base=alpha, **ALPHA_MAX)).max())
     return dict(N=N, iterations=res.iterations, converged=res.converged,
                 rho=round(res.rho, 4), levels=res.levels, error=err,
                 speedup_critical_path=round(res.potential_speedup, 4),
@@ -184,7 +187,8 @@ def run_table(num, max_n, text_alpha=True, variants=(), conventions="package"):
         main = [] if any("skip" in kw for _, kw in variants) else \
             [("", dict(conventions=conventions))]
         for label, kw in main + list(variants):
-            key = f"alpha={alpha}" + (f", {label}" if label else "")
+            key = f"alpha={alpha}" + (f", {label}" if label else "") + (
+                f", alpha_max {ALPHA_MAX['alpha_max']}" if ALPHA_MAX else "")
             rows = []
             for N in Ns:
                 r = run_one(spec, N, alpha, **kw)
@@ -244,7 +248,9 @@ def read_rows(paths):
             r = json.loads(line)
             if r.get("bench") == "steps_tables":
                 alpha = r["variant"].split(",")[0].split("=")[1]
+                amax = r["variant"].partition("alpha_max ")[2]
                 variant = f"{r['conventions']}, alpha {alpha}" + (
+                    f", alpha_max {amax}" if amax else "") + (
                     ", injected index" if "injected" in r["variant"] else "") + (
                     ", no skip" if r.get("skip_first_down") is False else "")
                 results.setdefault(r["table"], {}).setdefault(variant, {})[r["N"]] = r
@@ -363,6 +369,9 @@ def main():
                     help="also the other conventions and the injected data index")
     ap.add_argument("--grid", action="store_true",
                     help="only the grid of conventions: data index x count x skipped start")
+    ap.add_argument("--alpha-max", type=float, default=None,
+                    help="cap of the coarse learning rates instead of the paper's (8 XOR, "
+                         "0.2 binary addition)")
     ap.add_argument("--figures", metavar="DIR", help="write Figs. 6-8 as PNGs to DIR")
     ap.add_argument("--rows", nargs="+", metavar="JSONL",
                     help="print the tables (of --tables) and draw --figures from these saved "
@@ -373,6 +382,8 @@ def main():
     args = ap.parse_args()
     if args.threads is not None:
         lp.set_num_threads(args.threads)
+    if args.alpha_max is not None:
+        ALPHA_MAX["alpha_max"] = args.alpha_max
     nums = []
     for part in args.tables.split(","):
         a, _, b = part.partition("-")
