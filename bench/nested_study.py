@@ -136,7 +136,7 @@ def table(title, results, widths, methods):
             if not accs:
                 continue
             s = summary(accs)
-            paper = PAPER.get((width, method.split(":")[0]), ("",) * 5)
+            paper = PAPER.get((width, method), ("",) * 5)  # the paper has no equal-time runs
             lines.append(f"| {width} | {method} | {len(accs)} | " +
                          " | ".join(f"{100 * s[k]:.1f} %" for k in
                                     ("mean", "median", "max", "min", "std")) +
