@@ -106,15 +106,16 @@ def curve(records):
             for r in records if r["val_accuracy"] is not None]
 
 
-def read_rows(path):
-    """The per-run rows of an earlier (possibly unfinished) study, as results."""
+def read_rows(path, seeds):
+    """The per-run rows of an earlier (possibly unfinished) study, as results: the
+    runs of the first `seeds` seeds."""
     import json
     results = {}
     with open(path) as f:
         for line in f:
             if line.startswith("{"):
                 row = json.loads(line)
-                if row.get("bench") == "nested_study":
+                if row.get("bench") == "nested_study" and row["seed"] < seeds:
                     results.setdefault((row["width"], row["method"]), []).append(
                         (row["val_accuracy"], row["curve"]))
     return results
@@ -195,7 +196,8 @@ def main():
                          "on a shared machine wall time measures the other users) or wall time")
     ap.add_argument("--png", default=None)
     ap.add_argument("--summarize", metavar="ROWS",
-                    help="print the tables (and --png) from the JSON rows of an earlier run")
+                    help="print the tables (and --png) from the JSON rows of an earlier run "
+                         "(its first --seeds seeds)")
     ap.add_argument("--quick", action="store_true",
                     help="1 seed, 1000 samples, width 8, schedule 20/12/8, 19 iterations")
     args = ap.parse_args()
@@ -207,7 +209,7 @@ def main():
         # this process's CPU time; one thread (OMP_NUM_THREADS=1) makes it the work done.
         time.perf_counter = time.process_time
     if args.summarize:
-        report(read_rows(args.summarize), args)
+        report(read_rows(args.summarize, args.seeds), args)
         return
     results = {}
     # Seeds outermost: a study stopped early has the same number of runs in every
