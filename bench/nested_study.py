@@ -60,50 +60,61 @@ def solver_kwargs(args, cycles):
 
 
 def run_nested(width, magnitude, gamma, seed, args):
+    """The nested run's records and whether MGRIT diverged (then the records up to it)."""
     X, Y, Xv, Yv = data(args, seed)
     net = lp.ODEResNet(2, width, 64, 5, T=5.0, activation="smoothrelu", gamma_tik=gamma)
     kw = solver_kwargs(args, args.d)
     if not args.exact:
         kw.update(refine_cycles=args.d_refine, refine_steps=args.refine_steps)
-    t0 = time.perf_counter()
-    _, _, h = lp.nested_train(net, X, Y, lp.optim.LBFGS(memory=5), levels=3,
-                              schedule=args.schedule, interp="constant", magnitude=magnitude,
-                              seed=seed, validation=(Xv, Yv),
-                              validate_every=args.validate_every, **kw)
-    return h, time.perf_counter() - t0
+    seen = []
+    try:
+        _, _, h = lp.nested_train(net, X, Y, lp.optim.LBFGS(memory=5), levels=3,
+                                  schedule=args.schedule, interp="constant",
+                                  magnitude=magnitude, seed=seed, validation=(Xv, Yv),
+                                  validate_every=args.validate_every,
+                                  callback=lambda it, rec: seen.append(dict(rec)), **kw)
+    except lp.MGRITDiverged:  # a one-shot gradient at a wild line-search trial
+        return seen, True
+    return h.records(), False
 
 
 def run_non_nested(width, magnitude, gamma, seed, args, iterations, budget_s=None):
     """The fine net for `iterations`; with budget_s continued until its wall time
-    reaches budget_s. Returns the history (one optimizer kept throughout)."""
+    reaches budget_s. Returns the records (one optimizer kept throughout) and whether
+    MGRIT diverged (then the records up to it)."""
     X, Y, Xv, Yv = data(args, seed)
     net = lp.ODEResNet(2, width, 64, 5, T=5.0, activation="smoothrelu", gamma_tik=gamma)
     theta = net.init("uniform", seed=seed, magnitude=magnitude, outer="glorot")
     opt = lp.optim.LBFGS(memory=5)
+    records = []
+
+    def keep(it, rec, offset=0, t_off=0.0):
+        records.append(dict(rec, iteration=it + offset, wall_time=rec["wall_time"] + t_off))
+
     kw = dict(validation=(Xv, Yv), validate_every=args.validate_every,
               **solver_kwargs(args, args.d))
-    h = lp.train(net, theta, X, Y, opt, iterations=iterations, **kw)
-    records = h.records()
-    while budget_s is not None and records[-1]["wall_time"] < budget_s:
-        offset, t_off = len(records), records[-1]["wall_time"]
-        more = lp.train(net, theta, X, Y, opt, iterations=args.validate_every, **kw)
-        for r in more.records():
-            r["iteration"] += offset
-            r["wall_time"] += t_off
-            records.append(r)
-    return records
+    try:
+        lp.train(net, theta, X, Y, opt, iterations=iterations, callback=keep, **kw)
+        while budget_s is not None and records[-1]["wall_time"] < budget_s:
+            offset, t_off = len(records), records[-1]["wall_time"]
+            lp.train(net, theta, X, Y, opt, iterations=args.validate_every,
+                     callback=lambda it, rec: keep(it, rec, offset, t_off), **kw)
+    except lp.MGRITDiverged:
+        return records, True
+    return records, False
 
 
 def accuracy_at(records, iterations):
     """The last validation accuracy at or before `iterations`."""
-    acc = [r["val_accuracy"] for r in records[:iterations] if r["val_accuracy"] is not None]
+    acc = [r.get("val_accuracy") for r in records[:iterations]
+           if r.get("val_accuracy") is not None]
     return acc[-1] if acc else None
 
 
 def curve(records):
     """(work units, validation accuracy, level) at each validation: Fig. 4's points."""
     return [(round(r["work_units"], 3), r["val_accuracy"], r.get("level") or 0)
-            for r in records if r["val_accuracy"] is not None]
+            for r in records if r.get("val_accuracy") is not None]
 
 
 def read_rows(path, seeds):
@@ -117,7 +128,7 @@ def read_rows(path, seeds):
                 row = json.loads(line)
                 if row.get("bench") == "nested_study" and row["seed"] < seeds:
                     results.setdefault((row["width"], row["method"]), []).append(
-                        (row["val_accuracy"], row["curve"]))
+                        (row["val_accuracy"], row["curve"], row.get("diverged", False)))
     return results
 
 
@@ -128,17 +139,19 @@ def summary(values):
 
 def table(title, results, widths, methods):
     lines = [f"\n{title}", "",
-             "| width | method | runs | mean | median | max | min | std | paper mean | "
-             "paper median | paper max | paper min | paper std |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| width | method | runs | MGRIT diverged | mean | median | max | min | std | "
+             "paper mean | paper median | paper max | paper min | paper std |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for width in widths:
         for method in methods:
-            accs = [a for a, _ in results.get((width, method), [])]
+            runs = results.get((width, method), [])
+            accs = [r[0] for r in runs if r[0] is not None]  # None: diverged unvalidated
+            diverged = sum(bool(r[2]) for r in runs)
             if not accs:
                 continue
             s = summary(accs)
             paper = PAPER.get((width, method), ("",) * 5)  # the paper has no equal-time runs
-            lines.append(f"| {width} | {method} | {len(accs)} | " +
+            lines.append(f"| {width} | {method} | {len(accs)} | {diverged} | " +
                          " | ".join(f"{100 * s[k]:.1f} %" for k in
                                     ("mean", "median", "max", "min", "std")) +
                          " | " + " | ".join(paper) + " |")
@@ -156,10 +169,10 @@ def figure(results, widths, path):
         raise SystemExit(f"--png needs matplotlib ({exc})")
     fig, axes = plt.subplots(len(widths), 1, figsize=(7, 3.6 * len(widths)), squeeze=False)
     for ax, width in zip(axes[:, 0], widths):
-        acc, pts = max(results[(width, "non_nested")], key=lambda r: r[0])
+        acc, pts, _ = max(results[(width, "non_nested")], key=lambda r: r[0])
         ax.plot([p[0] for p in pts], [p[1] for p in pts], color="red",
                 label=f"non-nested (best, {100 * acc:.1f} %)")
-        acc, run = max(results[(width, "nested")], key=lambda r: r[0])
+        acc, run, _ = max(results[(width, "nested")], key=lambda r: r[0])
         for level, color in zip(range(3), ("C0", "C2", "C4")):
             pts = [(p[0], p[1]) for p in run if p[2] == level]
             if pts:
@@ -179,6 +192,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--widths", type=int, nargs="+", default=[5, 8])
     ap.add_argument("--seeds", type=int, default=12, help="per hyperparameter set (4 sets)")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="continue a study: run seeds first-seed .. seeds-1")
     ap.add_argument("--samples", type=int, default=5000)
     ap.add_argument("--validation", type=int, default=1000)
     ap.add_argument("--schedule", type=int, nargs=3, default=[200, 125, 75])
@@ -214,38 +229,39 @@ def main():
     results = {}
     # Seeds outermost: a study stopped early has the same number of runs in every
     # configuration.
-    for seed, width, magnitude, gamma in itertools.product(range(args.seeds), args.widths,
+    for seed, width, magnitude, gamma in itertools.product(range(args.first_seed, args.seeds),
+                                                            args.widths,
                                                             [0.0, 1e-6], [1e-5, 1e-7]):
-        h_n, t_n = run_nested(width, magnitude, gamma, seed, args)
-        budget = h_n["wall_time"][-1] if args.equal_time else None
-        recs = run_non_nested(width, magnitude, gamma, seed, args,
-                              args.non_nested_iterations, budget)
-        base = recs[args.non_nested_iterations - 1]
-        unit = base["wall_time"] / args.non_nested_iterations  # the paper's work unit
-        for r in recs:
+        nested_recs, div_n = run_nested(width, magnitude, gamma, seed, args)
+        budget = nested_recs[-1]["wall_time"] if args.equal_time and nested_recs else None
+        recs, div_s = run_non_nested(width, magnitude, gamma, seed, args,
+                                     args.non_nested_iterations, budget)
+        # the paper's work unit: the mean time of one non-nested iteration
+        base = recs[min(args.non_nested_iterations, len(recs)) - 1]
+        unit = base["wall_time"] / min(args.non_nested_iterations, len(recs))
+        for r in recs + nested_recs:
             r["work_units"] = r["wall_time"] / unit
-        nested_recs = h_n.records()
-        for r in nested_recs:
-            r["work_units"] = r["wall_time"] / unit
-        acc_n = h_n.last("val_accuracy")
-        acc_s = accuracy_at(recs, args.non_nested_iterations)
-        runs = [("nested", acc_n, nested_recs, nested_recs[-1]["work_units"]),
-                ("non_nested", acc_s, recs[:args.non_nested_iterations],
-                 float(args.non_nested_iterations))]
+        n_iter = min(args.non_nested_iterations, len(recs))
+        acc_n = accuracy_at(nested_recs, len(nested_recs))
+        acc_s = accuracy_at(recs, n_iter)
+        wu_n = nested_recs[-1]["work_units"] if nested_recs else 0.0
+        runs = [("nested", acc_n, nested_recs, wu_n, div_n),
+                ("non_nested", acc_s, recs[:n_iter], float(n_iter),
+                 div_s and len(recs) <= args.non_nested_iterations)]
         if args.equal_time:
-            k = max(1, int(round(nested_recs[-1]["work_units"])))
-            runs.append(("non_nested:equal_time", accuracy_at(recs, k), recs[:k], float(k)))
-        for method, acc, rs, wu in runs:
+            k = max(1, int(round(wu_n)))
+            runs.append(("non_nested:equal_time", accuracy_at(recs, k), recs[:k],
+                         float(min(k, len(recs))), div_s and len(recs) <= k))
+        for method, acc, rs, wu, diverged in runs:
             emit(bench="nested_study", width=width, method=method, magnitude=magnitude,
                  gamma_tik=gamma, seed=seed, val_accuracy=acc, iterations=len(rs),
-                 work_units=round(wu, 2), exact=args.exact, d=args.d,
+                 work_units=round(wu, 2), exact=args.exact, d=args.d, diverged=diverged,
                  curve=curve(rs))
-            results.setdefault((width, method), []).append((acc, curve(rs)))
-        log(f"w={width} m={magnitude} g={gamma} seed={seed}: nested {acc_n:.3f} "
-            f"({nested_recs[-1]['work_units']:.0f} units), non-nested "
-            f"{args.non_nested_iterations} it {acc_s:.3f}" +
-            (f", equal time {runs[-1][3]:.0f} it {runs[-1][1]:.3f}"
-             if args.equal_time else ""))
+            results.setdefault((width, method), []).append((acc, curve(rs), diverged))
+        log(f"w={width} m={magnitude} g={gamma} seed={seed}: nested {acc_n} "
+            f"({wu_n:.0f} units{', MGRIT diverged' if div_n else ''}), non-nested "
+            f"{n_iter} it {acc_s}{', MGRIT diverged' if div_s else ''}" +
+            (f", equal time {runs[-1][3]:.0f} it {runs[-1][1]}" if args.equal_time else ""))
     report(results, args)
 
 
