@@ -271,7 +271,8 @@ def report(results, args):
     table(f"Table A: nested vs non-nested at {args.non_nested_iterations} iterations "
           f"({protocol})", results, args.widths, ["nested", "non_nested"])
     if args.equal_time:
-        table(f"Table B: nested vs non-nested for the same wall time ({protocol})", results,
+        table(f"Table B: nested vs non-nested for the same {args.clock} time ({protocol})",
+              results,
               args.widths, ["nested", "non_nested:equal_time"])
     if args.png:
         figure(results, args.widths, args.png)
