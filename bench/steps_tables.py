@@ -31,6 +31,8 @@ the paper's iteration counts and ours (--figures DIR).
     python bench/steps_tables.py [--max-n-xor 25600] [--max-n-ba 12800]
         [--max-n-ba-batch 1280] [--tables 1,2,9] [--figures bench/figures]
     mpiexec -n 2 python -m mpi4py bench/steps_tables.py --timing-only --quick
+    python bench/steps_tables.py --tables 7,8 --grid      (every plausible convention)
+    python bench/steps_tables.py --rows A.jsonl B.jsonl --tables 1-8 [--figures DIR]
 
 Rows: JSON on stdout (bench "steps_tables", "steps_time"); the side-by-side
 Markdown tables on stderr.
