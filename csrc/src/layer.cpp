@@ -12,6 +12,7 @@
 
 #include "layerparallel/blas.hpp"
 #include "layerparallel/kernels.hpp"
+#include "layerparallel/kernels_narrow.hpp"
 #include "layerparallel/parallel.hpp"
 
 namespace layerparallel {
@@ -68,7 +69,7 @@ const double* transposed(index_t w, const double* W) {
 void layer_forward(const NetConfig& cfg, const double* W, const double* b, double h,
                    const double* u, index_t batch, double* u_next, double* z) {
   const index_t w = cfg.width;
-  if (batch <= 0) return;
+  if (batch <= 0 || narrow_forward(cfg, W, b, h, u, batch, u_next, z)) return;
   const double* wt = transposed(w, W);
   with_activation(cfg.activation, cfg.eta, [&](auto act) {
     for_chunks(w, batch, [&](index_t rows, index_t off) {
@@ -82,7 +83,7 @@ void layer_adjoint(const NetConfig& cfg, const double* W, const double* b, doubl
                    const double* u, const double* lam_next, index_t batch, double* lam,
                    double* work, bool z_known) {
   const index_t w = cfg.width;
-  if (batch <= 0) return;
+  if (batch <= 0 || narrow_adjoint(cfg, W, b, h, u, lam_next, batch, lam, work, z_known)) return;
   const double* wt = z_known ? nullptr : transposed(w, W);
   with_activation(cfg.activation, cfg.eta, [&](auto act) {
     for_chunks(w, batch, [&](index_t rows, index_t off) {
@@ -102,6 +103,7 @@ void layer_gradient(const NetConfig& cfg, double h, const double* u, const doubl
     std::fill(gb, gb + w, 0.0);
     return;
   }
+  if (narrow_gradient(cfg, h, u, d, batch, gW, gb)) return;
   for_chunks(w, batch, [&](index_t rows, index_t off) {
     blas::gemm(true, false, w, w, rows, h, d + off, w, u + off, w, off == 0 ? 0.0 : 1.0, gW, w);
   });
@@ -111,6 +113,9 @@ void layer_gradient(const NetConfig& cfg, double h, const double* u, const doubl
 void layer_adjoint_gradient(const NetConfig& cfg, const double* W, const double* b, double h,
                             const double* u, const double* lam_next, index_t batch, double* lam,
                             double* work, bool z_known, double* gW, double* gb) {
+  if (batch > 0 && narrow_adjoint_gradient(cfg, W, b, h, u, lam_next, batch, lam, work, z_known,
+                                           gW, gb))
+    return;
   layer_adjoint(cfg, W, b, h, u, lam_next, batch, lam, work, z_known);
   layer_gradient(cfg, h, u, work, batch, gW, gb);
 }
@@ -118,7 +123,7 @@ void layer_adjoint_gradient(const NetConfig& cfg, const double* W, const double*
 void layer_derivative(const NetConfig& cfg, const double* W, const double* b, const double* u,
                       index_t batch, double* D) {
   const index_t w = cfg.width;
-  if (batch <= 0) return;
+  if (batch <= 0 || narrow_derivative(cfg, W, b, u, batch, D)) return;
   const double* wt = transposed(w, W);
   with_activation(cfg.activation, cfg.eta, [&](auto act) {
     for_chunks(w, batch, [&](index_t rows, index_t off) {
@@ -131,7 +136,7 @@ void layer_derivative(const NetConfig& cfg, const double* W, const double* b, co
 void layer_adjoint_linearized(const NetConfig& cfg, const double* W, double h, const double* D,
                               const double* lam_next, index_t batch, double* lam, double* work) {
   const index_t w = cfg.width;
-  if (batch <= 0) return;
+  if (batch <= 0 || narrow_adjoint_linearized(cfg, W, h, D, lam_next, batch, lam, work)) return;
   for_chunks(w, batch, [&](index_t rows, index_t off) {
     scale_by(rows * w, D + off, lam_next + off, work + off);
     if (lam != lam_next) std::copy(lam_next + off, lam_next + off + rows * w, lam + off);
