@@ -2,6 +2,7 @@
 // Python package; this module is private.
 #include <pybind11/pybind11.h>
 
+#include "layerparallel/kernels_narrow.hpp"
 #include "layerparallel/parallel.hpp"
 
 namespace py = pybind11;
@@ -30,4 +31,10 @@ PYBIND11_MODULE(_core, m) {
         "Bytes of the level-1 data / level-2 cache the kernels size their chunks by.");
   m.def("set_min_parallel_flops", &layerparallel::set_min_parallel_flops, py::arg("flops"),
         "Override min_parallel_flops (a negative value measures again).");
+  m.def("set_narrow_mode",
+        [](int mode) { layerparallel::set_narrow_mode(static_cast<layerparallel::NarrowMode>(mode)); },
+        py::arg("mode"), "Narrow-width kernels: 0 measure at first use, 1 always, 2 never.");
+  m.def("narrow_mode", [] { return static_cast<int>(layerparallel::narrow_mode()); });
+  m.def("uses_narrow", &layerparallel::use_narrow<double>, py::arg("width"),
+        "Whether layers of this width take the narrow kernels (measures once under auto).");
 }

@@ -12,6 +12,7 @@
 
 #include "layerparallel/blas.hpp"
 #include "layerparallel/kernels.hpp"
+#include "layerparallel/kernels_narrow.hpp"
 #include "layerparallel/parallel.hpp"
 
 namespace layerparallel {
@@ -72,7 +73,7 @@ template <class T>
 void layer_forward(const NetConfig& cfg, const T* W, const T* b, double h,
                    const T* u, index_t batch, T* u_next, T* z) {
   const index_t w = cfg.width;
-  if (batch <= 0) return;
+  if (batch <= 0 || narrow_forward<T>(cfg, W, b, h, u, batch, u_next, z)) return;
   const T* wt = transposed(w, W);
   with_activation(cfg.activation, cfg.eta, [&](auto act) {
     for_chunks<T>(w, batch, [&](index_t rows, index_t off) {
@@ -87,7 +88,8 @@ void layer_adjoint(const NetConfig& cfg, const T* W, const T* b, double h,
                    const T* u, const T* lam_next, index_t batch, T* lam,
                    T* work, bool z_known) {
   const index_t w = cfg.width;
-  if (batch <= 0) return;
+  if (batch <= 0 || narrow_adjoint<T>(cfg, W, b, h, u, lam_next, batch, lam, work, z_known))
+    return;
   const T* wt = z_known ? nullptr : transposed(w, W);
   with_activation(cfg.activation, cfg.eta, [&](auto act) {
     for_chunks<T>(w, batch, [&](index_t rows, index_t off) {
@@ -108,6 +110,7 @@ void layer_gradient(const NetConfig& cfg, double h, const T* u, const T* d,
     std::fill(gb, gb + w, T(0));
     return;
   }
+  if (narrow_gradient<T>(cfg, h, u, d, batch, gW, gb)) return;
   for_chunks<T>(w, batch, [&](index_t rows, index_t off) {
     blas::gemm(true, false, w, w, rows, h, d + off, w, u + off, w, off == 0 ? 0.0 : 1.0, gW, w);
   });
@@ -118,6 +121,9 @@ template <class T>
 void layer_adjoint_gradient(const NetConfig& cfg, const T* W, const T* b, double h,
                             const T* u, const T* lam_next, index_t batch, T* lam,
                             T* work, bool z_known, T* gW, T* gb) {
+  if (batch > 0 && narrow_adjoint_gradient<T>(cfg, W, b, h, u, lam_next, batch, lam, work,
+                                              z_known, gW, gb))
+    return;
   layer_adjoint(cfg, W, b, h, u, lam_next, batch, lam, work, z_known);
   layer_gradient(cfg, h, u, work, batch, gW, gb);
 }
@@ -126,7 +132,7 @@ template <class T>
 void layer_derivative(const NetConfig& cfg, const T* W, const T* b, const T* u,
                       index_t batch, T* D) {
   const index_t w = cfg.width;
-  if (batch <= 0) return;
+  if (batch <= 0 || narrow_derivative<T>(cfg, W, b, u, batch, D)) return;
   const T* wt = transposed(w, W);
   with_activation(cfg.activation, cfg.eta, [&](auto act) {
     for_chunks<T>(w, batch, [&](index_t rows, index_t off) {
@@ -140,7 +146,8 @@ template <class T>
 void layer_adjoint_linearized(const NetConfig& cfg, const T* W, double h, const T* D,
                               const T* lam_next, index_t batch, T* lam, T* work) {
   const index_t w = cfg.width;
-  if (batch <= 0) return;
+  if (batch <= 0 || narrow_adjoint_linearized<T>(cfg, W, h, D, lam_next, batch, lam, work))
+    return;
   for_chunks<T>(w, batch, [&](index_t rows, index_t off) {
     scale_by(rows * w, D + off, lam_next + off, work + off);
     if (lam != lam_next) std::copy(lam_next + off, lam_next + off + rows * w, lam + off);

@@ -125,6 +125,10 @@ index_t cache_bytes(int level) {
 
 int num_threads() { return thread_setting(); }
 
+void keep_blas_single_threaded() {
+  if (blas::get_num_threads() > 1) blas::set_num_threads(1);
+}
+
 void set_num_threads(int n) {
   if (n < 1) n = 1;
   thread_setting() = n;

@@ -41,7 +41,8 @@ if "OMP_NUM_THREADS" not in _os.environ:
 __all__ = ["ODEResNet", "ConvODEResNet", "Params", "MGRIT", "MGRITDiverged", "solve", "check_propagator",
            "train", "nested_train", "refine", "ProcessGrid", "dd", "save", "load", "History", "CheckpointError",
            "RankMismatch", "optim", "datasets", "steps", "set_num_threads", "get_num_threads",
-           "cuda_available", "default_num_threads", "__version__"]
+           "cuda_available", "default_num_threads", "set_narrow_kernels", "narrow_kernels",
+           "__version__"]
 
 
 def __getattr__(name):
@@ -61,6 +62,36 @@ def set_num_threads(n):
     from ._validation import positive_int
 
     _core.set_num_threads(positive_int(n, "n"))
+
+
+_NARROW_MODES = ("auto", "on", "off")
+
+
+def set_narrow_kernels(mode):
+    """Which product path residual layers of width 2, 4, 8 or 16 take: "auto"
+    (default: a short timing of the narrow kernels against the BLAS at first
+    use, per width, cached for the process), "on" (always the narrow kernels)
+    or "off" (always the BLAS). The environment variable LP_NARROW_KERNEL sets
+    the initial mode. Both paths give the same results up to rounding."""
+    if mode not in _NARROW_MODES:
+        raise ValueError(f"narrow kernel mode must be one of {_NARROW_MODES}, got {mode!r}")
+    _core.set_narrow_mode(_NARROW_MODES.index(mode))
+
+
+def narrow_kernels(width=None):
+    """The narrow-kernel mode ("auto", "on", "off"); with ``width``, whether
+    layers of that width take the narrow kernels now (under "auto" this runs
+    the width's timing if it has not run yet)."""
+    if width is None:
+        return _NARROW_MODES[_core.narrow_mode()]
+    from ._validation import positive_int
+
+    return bool(_core.uses_narrow(positive_int(width, "width")))
+
+
+if _os.environ.get("LP_NARROW_KERNEL", "auto") not in _NARROW_MODES + ("", "1", "0"):
+    raise ValueError("LP_NARROW_KERNEL must be auto, on or off, got "
+                     f"{_os.environ['LP_NARROW_KERNEL']!r}")
 
 
 def get_num_threads():

@@ -70,7 +70,17 @@ void report_region(double flops, double seconds, int blocks);
 // (Probes make two calls differ: call it once per region and pass the count
 // to run_blocks.)
 constexpr index_t kMinBlockRows = 8;
+
+// The core's BLAS runs single-threaded (its threads come from the core's own
+// regions). Others in the process may raise its thread count later, e.g.
+// threadpoolctl's threadpool_limits, which sets every BLAS it finds, ours
+// included: a multi-threaded BLAS inside the core's regions oversubscribes
+// the CPUs and is many times slower on a loaded machine. Checked (one read
+// of a global) before every region, reset where changed.
+void keep_blas_single_threaded();
+
 inline int block_count(index_t n, double flops_per_row) {
+  if (!in_parallel()) keep_blas_single_threaded();
 #ifdef _OPENMP
   const int threads = num_threads();
   if (threads < 2 || n < 2 * kMinBlockRows || in_parallel()) return 1;
@@ -135,6 +145,7 @@ void parallel_blocks(index_t n, double flops_per_row, F&& f) {
 // `flops_per_item` known, a region opens only where two items pay for it.
 template <class F>
 void parallel_for(index_t n, F&& f, double flops_per_item = -1.0) {
+  if (!in_parallel()) keep_blas_single_threaded();
 #ifdef _OPENMP
   const int threads = num_threads();
   if (n > 1 && threads > 1 && !in_parallel() &&

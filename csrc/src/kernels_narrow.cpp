@@ -1,0 +1,431 @@
+// Narrow-width residual-layer kernels and their selection against the BLAS.
+#include "layerparallel/kernels_narrow.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "layerparallel/layer.hpp"
+
+namespace layerparallel {
+
+// ---- mode -------------------------------------------------------------------
+namespace {
+
+NarrowMode mode_from_env() {
+  const char* v = std::getenv("LP_NARROW_KERNEL");
+  if (!v || !*v || std::strcmp(v, "auto") == 0) return NarrowMode::automatic;
+  if (std::strcmp(v, "on") == 0 || std::strcmp(v, "1") == 0) return NarrowMode::on;
+  if (std::strcmp(v, "off") == 0 || std::strcmp(v, "0") == 0) return NarrowMode::off;
+  return NarrowMode::automatic;  // the Python package rejects other values first
+}
+
+std::atomic<int>& mode_slot() {
+  static std::atomic<int> m{static_cast<int>(mode_from_env())};
+  return m;
+}
+
+// Bumped by set_narrow_mode: cached measurements older than this are stale.
+std::atomic<int>& generation() {
+  static std::atomic<int> g{1};
+  return g;
+}
+
+thread_local int forced = -1;  // NarrowForce: 1 narrow, 0 BLAS, -1 none
+
+constexpr int kWidths[] = {2, 4, 8, 16};
+int width_slot(index_t w) {
+  for (int i = 0; i < 4; ++i)
+    if (kWidths[i] == w) return i;
+  return -1;
+}
+
+}  // namespace
+
+NarrowMode narrow_mode() { return static_cast<NarrowMode>(mode_slot().load()); }
+
+void set_narrow_mode(NarrowMode m) {
+  mode_slot().store(static_cast<int>(m));
+  generation().fetch_add(1);
+}
+
+bool narrow_width(index_t w) { return width_slot(w) >= 0; }
+
+NarrowForce::NarrowForce(bool on) : saved(forced) { forced = on ? 1 : 0; }
+NarrowForce::~NarrowForce() { forced = saved; }
+
+// ---- the kernels --------------------------------------------------------------
+// Blocks of R rows: for each k one row of the (transposed) weights is loaded
+// and used for all R rows, as a BLAS micro-kernel does, with the width fixed
+// so every loop unrolls completely (LP_UNROLL) and the accumulators stay in
+// vector registers. In-place calls (u_next == u, lam == lam_next) are safe:
+// a block is read completely before it is written.
+//
+// LP_NARROW_TARGETS: on x86-64 with GCC or Clang the kernels are also compiled
+// for x86-64-v3 (AVX2, FMA) and the loader picks the clone the processor runs
+// (target_clones); the default clone keeps the package portable. Only a
+// compiler attribute: the code stays plain C++.
+#if defined(__GNUC__)
+#define LP_UNROLL _Pragma("GCC unroll 16")
+#else
+#define LP_UNROLL
+#endif
+#if defined(_OPENMP)
+#define LP_SIMD _Pragma("omp simd")
+#else
+#define LP_SIMD
+#endif
+#if defined(__x86_64__) && defined(__linux__) &&                            \
+    ((defined(__clang__) && __clang_major__ >= 14) ||                       \
+     (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
+#define LP_NARROW_TARGETS __attribute__((target_clones("arch=x86-64-v3", "default"), flatten))
+#else
+#define LP_NARROW_TARGETS
+#endif
+
+namespace {
+
+// Rows per block: enough independent accumulators to hide the FMA latency,
+// few enough that they fit the vector registers (R x N = 16 values).
+template <int N>
+constexpr int block_rows() {
+  return N >= 16 ? 1 : 16 / N;
+}
+
+template <class T, int N>
+inline void transpose_into(const T* W, T* Wt) {
+  for (int j = 0; j < N; ++j)
+    for (int k = 0; k < N; ++k) Wt[k * N + j] = W[j * N + k];
+}
+
+// acc[r][j] = c[j] + sum_k x(r, k) M[k][j] on R rows (x an expression in r
+// and k). The r and k loops unroll completely; the j loops either unroll too
+// (JLOOP = LP_UNROLL: GCC's SLP vectorizer makes whole-register operations of
+// them, the fastest form for the forward product) or stay loops for the loop
+// vectorizer (JLOOP = LP_SIMD: the form GCC vectorizes in the adjoint, where
+// the unrolled form stays scalar). Chosen by measurement with GCC 12.
+#define LP_BLOCK_PRODUCT(acc, c, x, M, JLOOP)                                          \
+  LP_UNROLL for (int r = 0; r < R; ++r) JLOOP for (int j = 0; j < N; ++j) acc[r][j] = c; \
+  LP_UNROLL for (int k = 0; k < N; ++k) {                                              \
+    LP_UNROLL for (int r = 0; r < R; ++r) {                                            \
+      const T xk = (x);                                                                \
+      JLOOP for (int j = 0; j < N; ++j) acc[r][j] += xk * M[k * N + j];                \
+    }                                                                                  \
+  }
+
+// z = b + W u, u_next = u + h sigma(z) on R rows. (The stores come before the
+// reads of u in the last loop: with u read first GCC gives up vectorizing.)
+template <class T, int N, int R, class Act>
+inline void forward_block(const Act& act, const T* __restrict Wt, const T* __restrict bb, T h,
+                          const T* u, T* u_next, T* z) {
+  T acc[R][N];
+  LP_BLOCK_PRODUCT(acc, bb[j], u[r * N + k], Wt, LP_UNROLL)
+  LP_UNROLL for (int r = 0; r < R; ++r) LP_UNROLL for (int j = 0; j < N; ++j) {
+    z[r * N + j] = acc[r][j];
+    u_next[r * N + j] = u[r * N + j] + h * act.value(acc[r][j]);
+  }
+}
+
+template <class T, int N, class Act>
+LP_NARROW_TARGETS void forward_rows(const Act& act, const T* W, const T* b, T h, const T* u,
+                                    index_t rows, T* u_next, T* z) {
+  constexpr int R = block_rows<N>();
+  alignas(64) T Wt[N * N];
+  alignas(64) T bb[N];
+  transpose_into<T, N>(W, Wt);
+  std::copy(b, b + N, bb);
+  index_t r = 0;
+  for (; r + R <= rows; r += R)
+    forward_block<T, N, R>(act, Wt, bb, h, u + r * N, u_next + r * N, z + r * N);
+  for (; r < rows; ++r) forward_block<T, N, 1>(act, Wt, bb, h, u + r * N, u_next + r * N, z + r * N);
+}
+
+// The adjoint on R rows: d = sigma'(z) * lam_next (z from work, or W u + b;
+// or sigma'(z) = D given), lam = lam_next + h W^T d, d left in work. All loads
+// come first and all stores last (with the stores interleaved with loads of
+// arrays that may alias them, GCC gives up vectorizing).
+enum class ZFrom { work, product, cached };
+template <class T, int N, int R, class Act, ZFrom Z>
+inline void adjoint_block(const Act& act, const T* __restrict Wm, const T* __restrict Wt,
+                          const T* __restrict bb, T h, const T* u, const T* D,
+                          const T* lam_next, T* lam, T* work) {
+  T d[R][N], ln[R][N], acc[R][N];
+  if constexpr (Z == ZFrom::product) {
+    LP_BLOCK_PRODUCT(d, bb[j], u[r * N + k], Wt, LP_SIMD)
+  }
+  LP_UNROLL for (int r = 0; r < R; ++r) LP_SIMD for (int j = 0; j < N; ++j) {
+    ln[r][j] = lam_next[r * N + j];
+    if constexpr (Z == ZFrom::work) d[r][j] = work[r * N + j];
+    if constexpr (Z == ZFrom::cached) d[r][j] = D[r * N + j];
+  }
+  LP_UNROLL for (int r = 0; r < R; ++r) LP_SIMD for (int j = 0; j < N; ++j) {
+    if constexpr (Z == ZFrom::cached)
+      d[r][j] = d[r][j] * ln[r][j];
+    else
+      d[r][j] = act.derivative(d[r][j]) * ln[r][j];
+  }
+  LP_BLOCK_PRODUCT(acc, T(0), d[r][k], Wm, LP_SIMD)
+  LP_UNROLL for (int r = 0; r < R; ++r) LP_SIMD for (int j = 0; j < N; ++j)
+    acc[r][j] = ln[r][j] + h * acc[r][j];
+  LP_UNROLL for (int r = 0; r < R; ++r) LP_SIMD for (int j = 0; j < N; ++j) {
+    work[r * N + j] = d[r][j];
+    lam[r * N + j] = acc[r][j];
+  }
+}
+
+template <class T, int N, class Act, ZFrom Z>
+LP_NARROW_TARGETS void adjoint_rows(const Act& act, const T* W, const T* b, T h, const T* u,
+                                    const T* D, const T* lam_next, index_t rows, T* lam,
+                                    T* work) {
+  constexpr int R = block_rows<N>();
+  alignas(64) T Wm[N * N], Wt[N * N];
+  alignas(64) T bb[N] = {};
+  std::copy(W, W + N * N, Wm);
+  if constexpr (Z == ZFrom::product) {
+    transpose_into<T, N>(W, Wt);
+    std::copy(b, b + N, bb);
+  }
+  // u is unused (null) unless z is recomputed, D unless it is cached.
+  auto at = [](const T* p, index_t off) { return p ? p + off : p; };
+  index_t r = 0;
+  for (; r + R <= rows; r += R)
+    adjoint_block<T, N, R, Act, Z>(act, Wm, Wt, bb, h, at(u, r * N), at(D, r * N),
+                                   lam_next + r * N, lam + r * N, work + r * N);
+  for (; r < rows; ++r)
+    adjoint_block<T, N, 1, Act, Z>(act, Wm, Wt, bb, h, at(u, r * N), at(D, r * N),
+                                   lam_next + r * N, lam + r * N, work + r * N);
+}
+
+// gW = h d^T u, gb = h sum_rows d: JB rows of gW at a time accumulate in
+// registers over all rows of the batch (u is read N / JB times, from cache).
+template <class T, int N>
+LP_NARROW_TARGETS void gradient_rows(T h, const T* u, const T* d, index_t rows, T* gW, T* gb) {
+  constexpr int JB = N >= 16 ? 2 : (N >= 8 ? 4 : N);
+  for (int j0 = 0; j0 < N; j0 += JB) {
+    T g[JB][N] = {};
+    T s[JB] = {};
+    for (index_t r = 0; r < rows; ++r) {
+      LP_UNROLL for (int jj = 0; jj < JB; ++jj) {
+        const T dj = d[r * N + j0 + jj];
+        LP_SIMD for (int k = 0; k < N; ++k) g[jj][k] += dj * u[r * N + k];
+        s[jj] += dj;
+      }
+    }
+    for (int jj = 0; jj < JB; ++jj) {
+      for (int k = 0; k < N; ++k) gW[(j0 + jj) * N + k] = h * g[jj][k];
+      gb[j0 + jj] = h * s[jj];
+    }
+  }
+}
+
+template <class T, int N, int R, class Act>
+inline void derivative_block(const Act& act, const T* __restrict Wt, const T* __restrict bb,
+                             const T* u, T* D) {
+  T acc[R][N];
+  LP_BLOCK_PRODUCT(acc, bb[j], u[r * N + k], Wt, LP_UNROLL)
+  LP_UNROLL for (int r = 0; r < R; ++r) LP_UNROLL for (int j = 0; j < N; ++j)
+    D[r * N + j] = act.derivative(acc[r][j]);
+}
+
+template <class T, int N, class Act>
+LP_NARROW_TARGETS void derivative_rows(const Act& act, const T* W, const T* b, const T* u,
+                                       index_t rows, T* D) {
+  constexpr int R = block_rows<N>();
+  alignas(64) T Wt[N * N];
+  alignas(64) T bb[N];
+  transpose_into<T, N>(W, Wt);
+  std::copy(b, b + N, bb);
+  index_t r = 0;
+  for (; r + R <= rows; r += R) derivative_block<T, N, R>(act, Wt, bb, u + r * N, D + r * N);
+  for (; r < rows; ++r) derivative_block<T, N, 1>(act, Wt, bb, u + r * N, D + r * N);
+}
+#undef LP_BLOCK_PRODUCT
+
+// f(integral width) for the widths with a kernel.
+template <class F>
+void with_width(index_t w, F&& f) {
+  switch (w) {
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    case 4: f(std::integral_constant<int, 4>{}); break;
+    case 8: f(std::integral_constant<int, 8>{}); break;
+    case 16: f(std::integral_constant<int, 16>{}); break;
+    default: break;
+  }
+}
+
+// ---- selection ------------------------------------------------------------------
+// One timing per (type, width): forward then adjoint with the gradient on a
+// block of rows as the serial sweeps run it, both paths interleaved, best of
+// several rounds; the narrow kernels are taken only when clearly faster
+// (kMargin), so that timing noise does not flip a near tie between runs.
+constexpr double kMargin = 0.9;
+
+template <class T>
+bool measure(index_t w) {
+  using clock = std::chrono::steady_clock;
+  const index_t rows = 512;
+  NetConfig cfg;
+  cfg.width = w;
+  cfg.n_layers = 1;
+  cfg.activation = Activation::relu;
+  std::vector<T> W(w * w), b(w), u(rows * w), un(rows * w), z(rows * w), lam(rows * w),
+      gW(w * w), gb(w);
+  for (index_t i = 0; i < w * w; ++i) W[i] = static_cast<T>(((i * 7) % 11) - 5) / (4 * w);
+  for (index_t i = 0; i < rows * w; ++i) {
+    u[i] = static_cast<T>(((i * 13) % 17) - 8) / 8;
+    lam[i] = static_cast<T>(((i * 5) % 9) - 4) / 8;
+  }
+  const T h = static_cast<T>(0.1);
+  auto once = [&] {
+    layer_forward(cfg, W.data(), b.data(), h, u.data(), rows, un.data(), z.data());
+    layer_adjoint_gradient(cfg, W.data(), b.data(), h, u.data(), lam.data(), rows, un.data(),
+                           z.data(), true, gW.data(), gb.data());
+  };
+  auto timed = [&](bool narrow) {
+    NarrowForce force(narrow);
+    const auto a = clock::now();
+    for (int i = 0; i < 8; ++i) once();
+    return std::chrono::duration<double>(clock::now() - a).count();
+  };
+  double best[2] = {1e30, 1e30};
+  timed(false), timed(true);  // warm caches and code
+  for (int round = 0; round < 7; ++round)
+    for (int p = 0; p < 2; ++p) {
+      const bool narrow = (round + p) % 2 == 0;
+      best[narrow] = std::min(best[narrow], timed(narrow));
+    }
+  return best[1] < kMargin * best[0];
+}
+
+template <class T>
+struct Choices {
+  std::mutex mutex;
+  std::atomic<int> generation[4] = {};  // generation of each width's outcome (0: none)
+  std::atomic<bool> narrow[4] = {};
+};
+
+template <class T>
+Choices<T>& choices() {
+  static Choices<T> c;
+  return c;
+}
+
+}  // namespace
+
+template <class T>
+bool use_narrow(index_t w) {
+  const int slot = width_slot(w);
+  if (slot < 0) return false;
+  if (forced >= 0) return forced == 1;
+  const NarrowMode m = narrow_mode();
+  if (m != NarrowMode::automatic) return m == NarrowMode::on;
+  Choices<T>& c = choices<T>();
+  const int gen = generation().load();
+  if (c.generation[slot].load(std::memory_order_acquire) == gen) return c.narrow[slot].load();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  if (c.generation[slot].load() != gen) {
+    c.narrow[slot].store(measure<T>(w));
+    c.generation[slot].store(gen, std::memory_order_release);
+  }
+  return c.narrow[slot].load();
+}
+
+// ---- entry points -------------------------------------------------------------------
+template <class T>
+bool narrow_forward(const NetConfig& cfg, const T* W, const T* b, T h, const T* u,
+                    index_t batch, T* u_next, T* z) {
+  if (!use_narrow<T>(cfg.width)) return false;
+  with_activation(cfg.activation, cfg.eta, [&](auto act) {
+    with_width(cfg.width, [&](auto n) {
+      forward_rows<T, decltype(n)::value>(act, W, b, h, u, batch, u_next, z);
+    });
+  });
+  return true;
+}
+
+template <class T>
+bool narrow_adjoint(const NetConfig& cfg, const T* W, const T* b, T h, const T* u,
+                    const T* lam_next, index_t batch, T* lam, T* work, bool z_known) {
+  if (!use_narrow<T>(cfg.width)) return false;
+  with_activation(cfg.activation, cfg.eta, [&](auto act) {
+    with_width(cfg.width, [&](auto n) {
+      constexpr int N = decltype(n)::value;
+      if (z_known)
+        adjoint_rows<T, N, decltype(act), ZFrom::work>(act, W, b, h, nullptr, nullptr, lam_next,
+                                                       batch, lam, work);
+      else
+        adjoint_rows<T, N, decltype(act), ZFrom::product>(act, W, b, h, u, nullptr, lam_next,
+                                                          batch, lam, work);
+    });
+  });
+  return true;
+}
+
+template <class T>
+bool narrow_gradient(const NetConfig& cfg, T h, const T* u, const T* d, index_t batch, T* gW,
+                     T* gb) {
+  if (!use_narrow<T>(cfg.width)) return false;
+  with_width(cfg.width, [&](auto n) {
+    gradient_rows<T, decltype(n)::value>(h, u, d, batch, gW, gb);
+  });
+  return true;
+}
+
+// Two passes (the adjoint, then the gradient from the d it leaves): fusing
+// the gradient's outer products into the adjoint's row blocks kept GCC from
+// vectorizing either, and both passes find the rows in cache.
+template <class T>
+bool narrow_adjoint_gradient(const NetConfig& cfg, const T* W, const T* b, T h, const T* u,
+                             const T* lam_next, index_t batch, T* lam, T* work, bool z_known,
+                             T* gW, T* gb) {
+  if (!narrow_adjoint(cfg, W, b, h, u, lam_next, batch, lam, work, z_known)) return false;
+  return narrow_gradient(cfg, h, u, work, batch, gW, gb);
+}
+
+template <class T>
+bool narrow_derivative(const NetConfig& cfg, const T* W, const T* b, const T* u, index_t batch,
+                       T* D) {
+  if (!use_narrow<T>(cfg.width)) return false;
+  with_activation(cfg.activation, cfg.eta, [&](auto act) {
+    with_width(cfg.width, [&](auto n) {
+      derivative_rows<T, decltype(n)::value>(act, W, b, u, batch, D);
+    });
+  });
+  return true;
+}
+
+template <class T>
+bool narrow_adjoint_linearized(const NetConfig& cfg, const T* W, T h, const T* D,
+                               const T* lam_next, index_t batch, T* lam, T* work) {
+  if (!use_narrow<T>(cfg.width)) return false;
+  with_width(cfg.width, [&](auto n) {
+    adjoint_rows<T, decltype(n)::value, Relu, ZFrom::cached>(Relu{}, W, nullptr, h, nullptr, D,
+                                                             lam_next, batch, lam, work);
+  });
+  return true;
+}
+
+// Instantiated for each scalar type the layer functions (layer.hpp) exist for:
+// the selection times both paths through them.
+#define LP_NARROW_INSTANTIATE(T)                                                              \
+  template bool use_narrow<T>(index_t);                                                       \
+  template bool narrow_forward<T>(const NetConfig&, const T*, const T*, T, const T*, index_t, \
+                                  T*, T*);                                                    \
+  template bool narrow_adjoint<T>(const NetConfig&, const T*, const T*, T, const T*,          \
+                                  const T*, index_t, T*, T*, bool);                           \
+  template bool narrow_gradient<T>(const NetConfig&, T, const T*, const T*, index_t, T*, T*); \
+  template bool narrow_adjoint_gradient<T>(const NetConfig&, const T*, const T*, T, const T*, \
+                                           const T*, index_t, T*, T*, bool, T*, T*);          \
+  template bool narrow_derivative<T>(const NetConfig&, const T*, const T*, const T*, index_t, \
+                                     T*);                                                     \
+  template bool narrow_adjoint_linearized<T>(const NetConfig&, const T*, T, const T*,         \
+                                             const T*, index_t, T*, T*);
+LP_NARROW_INSTANTIATE(double)
+LP_NARROW_INSTANTIATE(float)
+#undef LP_NARROW_INSTANTIATE
+
+}  // namespace layerparallel

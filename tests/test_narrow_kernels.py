@@ -1,0 +1,131 @@
+"""The narrow-width kernels against the BLAS path, for every width they cover.
+
+Both paths are forced in turn (lp.set_narrow_kernels "on" / "off"), so these
+tests cover both on any machine, whatever the timing at first use would pick.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import layerparallel as lp
+from layerparallel import _core
+
+from conftest import finite_difference_grad
+
+WIDTHS = (2, 4, 8, 16)
+OPS = ("forward", "adjoint", "derivative", "adjoint_linearized", "gradient")
+
+
+@pytest.fixture(autouse=True)
+def restore_mode():
+    before = lp.narrow_kernels()
+    yield
+    lp.set_narrow_kernels(before)
+
+
+def both_paths(fn):
+    out = {}
+    for mode in ("on", "off"):
+        lp.set_narrow_kernels(mode)
+        out[mode] = fn()
+    return out["on"], out["off"]
+
+
+def close(a, b, rtol=1e-13):
+    a, b = np.asarray(a), np.asarray(b)
+    scale = max(np.max(np.abs(b)), 1.0)
+    return np.max(np.abs(a - b)) <= rtol * scale * 10
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("activation", ["relu", "tanh", "smoothrelu"])
+@pytest.mark.parametrize("batch", [1, 3, 37])  # tails of every row-block size
+def test_layer_ops_match_blas(width, activation, batch):
+    rng = np.random.default_rng(width * 100 + batch)
+    W = rng.standard_normal((width, width))
+    b = rng.standard_normal(width)
+    u, lam, D = (rng.standard_normal((batch, width)) for _ in range(3))
+    for op in OPS:
+        def run(op=op):
+            return _core._layer_op(-1, op, activation, 0.3, W.ravel(), b, 0.25, u.ravel(),
+                                   lam.ravel(), D.ravel())
+        on, off = both_paths(run)
+        for key in ("out", "work", "gW", "gb"):
+            assert close(on[key], off[key]), (op, key)
+        assert np.any(np.asarray(on["out"]) != 0) or op == "gradient"
+
+
+def small_net(width, activation="smoothrelu", n_layers=6):
+    rng = np.random.default_rng(width)
+    net = lp.ODEResNet(3, width=width, n_layers=n_layers, n_out=4, T=2.0,
+                       activation=activation, eta=0.3)
+    theta = net.init("uniform", seed=1, magnitude=0.8)
+    X = rng.uniform(-1, 1, size=(13, 3))
+    Y = np.eye(4)[rng.integers(0, 4, size=13)]
+    return net, theta, X, Y
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_serial_loss_and_gradient_match_blas(width):
+    net, theta, X, Y = small_net(width)
+    (l1, g1), (l2, g2) = both_paths(lambda: net.loss_and_grad(theta, X, Y))
+    assert abs(l1 - l2) <= 1e-13 * max(abs(l2), 1.0)
+    assert close(g1.data, g2.data)
+
+
+@pytest.mark.parametrize("width", [4, 8])
+def test_mgrit_forward_adjoint_gradient_match_blas(width):
+    net, theta, X, Y = small_net(width, n_layers=16)
+    mg = lp.MGRIT(cfactor=2, max_levels=3, tol=None, rtol=None, max_iter=2, warm_start=False)
+    (l1, g1, i1), (l2, g2, i2) = both_paths(lambda: net.loss_and_grad(theta, X, Y, solver=mg))
+    assert abs(l1 - l2) <= 1e-12 * max(abs(l2), 1.0)
+    assert close(g1.data, g2.data, rtol=1e-12)
+    assert i1["forward"]["steps"] == i2["forward"]["steps"]
+
+
+@pytest.mark.parametrize("width", [2, 8, 16])
+def test_narrow_gradient_against_finite_differences(width):
+    lp.set_narrow_kernels("on")
+    net, theta, X, Y = small_net(width, n_layers=3)
+    _, grad = net.loss_and_grad(theta, X, Y)
+    fd = finite_difference_grad(net, theta, X, Y)
+    rel = np.linalg.norm(grad.data - fd.data) / np.linalg.norm(fd.data)
+    assert rel <= 1e-6
+    assert lp.narrow_kernels(width) is True
+
+
+def test_mode_switches_and_reports():
+    lp.set_narrow_kernels("on")
+    assert lp.narrow_kernels() == "on"
+    assert lp.narrow_kernels(8) is True
+    assert lp.narrow_kernels(5) is False  # no kernel for this width: always the BLAS
+    lp.set_narrow_kernels("off")
+    assert lp.narrow_kernels(8) is False
+    lp.set_narrow_kernels("auto")
+    assert lp.narrow_kernels() == "auto"
+    assert lp.narrow_kernels(8) in (True, False)  # the measurement's outcome
+    assert lp.narrow_kernels(32) is False
+
+
+def test_bad_mode_is_a_value_error():
+    with pytest.raises(ValueError, match="narrow kernel mode"):
+        lp.set_narrow_kernels("fast")
+    with pytest.raises(ValueError):
+        lp.narrow_kernels(0)
+
+
+def test_environment_variable_sets_the_mode():
+    code = "import layerparallel as lp; print(lp.narrow_kernels(), lp.narrow_kernels(8))"
+    env = dict(os.environ, LP_NARROW_KERNEL="off")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["off", "False"]
+    env["LP_NARROW_KERNEL"] = "sometimes"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode != 0 and "LP_NARROW_KERNEL" in out.stderr
