@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "layerparallel/backend.hpp"
+#include "layerparallel/device_batch.hpp"
 #include "layerparallel/device_layer.hpp"
 
 #ifndef LP_WITH_CUDA
@@ -15,6 +16,9 @@ std::shared_ptr<Executor> cuda_executor(int) {
                               "(reinstall with -Ccmake.define.LP_CUDA=ON)");
 }
 std::unique_ptr<DeviceLayer> make_device_layer(Executor&) {
+  throw std::invalid_argument("no device layer kernels in a build without CUDA");
+}
+std::unique_ptr<DeviceBatchLayer> make_device_batch_layer(Executor&) {
   throw std::invalid_argument("no device layer kernels in a build without CUDA");
 }
 

@@ -67,6 +67,7 @@ MGRIT::MGRIT(App& app, index_t n_steps, const MGRITOptions& opt, const Comm& com
     : app_(app),
       ex_(app.executor()),
       host_(app.executor().device() == Device::cpu),
+      batched_(opt.batch_intervals > 0 || (opt.batch_intervals < 0 && !host_)),
       opt_(opt),
       comm_(comm),
       dist_(dist),
@@ -131,6 +132,11 @@ MGRIT::MGRIT(App& app, index_t n_steps, const MGRITOptions& opt, const Comm& com
   g0_ = Buffer(ex_, S_);
 }
 
+double* MGRIT::batch_work(index_t states) {
+  batch_work_.reserve(ex_, states * S_);
+  return batch_work_.data();
+}
+
 double* MGRIT::work(int slot) {
   auto& w = work_[thread_id()];
   if (w.empty()) w = Buffer(ex_, 3 * S_);
@@ -174,6 +180,25 @@ void MGRIT::phi_plain(int l, index_t p, const double* in, double* out, bool inne
 void MGRIT::phi(int l, index_t p, const double* in, double* out, bool inner) {
   phi_plain(l, p, in, out, inner);
   if (const double* g = g_ptr(l, p + 1)) ex_.axpy(S_, 1.0, g, out);
+}
+
+// Batched Phi: all tasks in one App::step_batch, then (add_g) g_{p+1} added
+// to each output in one batched axpy.
+void MGRIT::phi_batch(int l, std::vector<StepTask>& tasks, bool add_g) {
+  const index_t count = static_cast<index_t>(tasks.size());
+  if (count == 0) return;
+  app_.step_batch(l, tasks.data(), count);
+  steps_.fetch_add(count, std::memory_order_relaxed);
+  ++batches_;
+  if (!add_g || l == 0) return;
+  const index_t stride = levels_[l].stride;
+  std::vector<const double*> g(count);
+  std::vector<double*> out(count);
+  for (index_t i = 0; i < count; ++i) {
+    g[i] = g_ptr(l, tasks[i].to / stride);
+    out[i] = tasks[i].out;
+  }
+  ex_.axpy_batch(S_, count, 1.0, g.data(), out.data());
 }
 
 void MGRIT::send_boundary(int l, int tg, const double* u_last) {
@@ -228,8 +253,11 @@ void MGRIT::relax_f(int l, bool candidates) {
     return;
   }
   L.consistent = true;
+  if (batched_) {
+    relax_f_batched(l, candidates);
+    return;
+  }
   const index_t c = L.cf;
-  const bool need_in = L.p0 > 0 && (!is_c(L, L.p0) || candidates);
   const bool send_out = L.right >= 0 && (!is_c(L, L.p1 + 1) || candidates);
   const int tg = tag(l, kRelax);
 
@@ -256,22 +284,72 @@ void MGRIT::relax_f(int l, bool candidates) {
                  [&](index_t i) { run_segment(starts[i], false); });
   else
     for (index_t s : starts) run_segment(s, true);
+  relax_leading(l, candidates, send_out, tg);
+}
 
-  if (need_in) {
-    double* wa = work(0);
-    double* wb = work(1);
-    if (is_c(L, L.p0)) {  // only the candidate of my first point
-      recv_boundary(l, tg, coarse_slot(l, L.p0), true);
-    } else {
-      double* first = u_ptr(l, L.p0);
-      recv_boundary(l, tg, first, true);
-      const index_t next_c = ceil_div(L.p0, c) * c;
-      const index_t e = std::min({next_c - 1, L.p1, L.n});
-      const double* last = propagate(l, L.p0, first, e, wa, wb, true);
-      if (candidates && e + 1 <= L.p1 && is_c(L, e + 1)) phi(l, e, last, coarse_slot(l, e + 1), true);
-      if (e == L.p1 && send_out) send_boundary(l, tg, last);
-    }
+void MGRIT::relax_leading(int l, bool candidates, bool send_out, int tg) {
+  Level& L = levels_[l];
+  const index_t c = L.cf;
+  if (!(L.p0 > 0 && (!is_c(L, L.p0) || candidates))) return;
+  double* wa = work(0);
+  double* wb = work(1);
+  if (is_c(L, L.p0)) {  // only the candidate of my first point
+    recv_boundary(l, tg, coarse_slot(l, L.p0), true);
+  } else {
+    double* first = u_ptr(l, L.p0);
+    recv_boundary(l, tg, first, true);
+    const index_t next_c = ceil_div(L.p0, c) * c;
+    const index_t e = std::min({next_c - 1, L.p1, L.n});
+    const double* last = propagate(l, L.p0, first, e, wa, wb, true);
+    if (candidates && e + 1 <= L.p1 && is_c(L, e + 1)) phi(l, e, last, coarse_slot(l, e + 1), true);
+    if (e == L.p1 && send_out) send_boundary(l, tg, last);
   }
+}
+
+// F-relaxation with the intervals batched: step j of every interval that
+// starts at an own C-point is one App::step_batch (j = c: the C-point
+// candidates). Storage "C" keeps each interval's running state in two slots
+// of its own. The leading F-points (after the receive) follow one by one.
+void MGRIT::relax_f_batched(int l, bool candidates) {
+  Level& L = levels_[l];
+  const index_t c = L.cf, s0 = L.stride;
+  const bool send_out = L.right >= 0 && (!is_c(L, L.p1 + 1) || candidates);
+  const int tg = tag(l, kRelax);
+  std::vector<index_t> starts;
+  for (index_t s = ceil_div(L.p0, c) * c; s <= L.p1; s += c) starts.push_back(s);
+  const index_t m = static_cast<index_t>(starts.size());
+  auto end_of = [&](index_t s) { return std::min({s + c - 1, L.p1, L.n}); };
+  double* wk = (L.store_f || m == 0) ? nullptr : batch_work(2 * m);
+  std::vector<const double*> cur(m);
+  for (index_t i = 0; i < m; ++i) cur[i] = u_ptr(l, starts[i]);
+  std::vector<StepTask> tasks;
+  std::vector<index_t> fpoint;  // segment of each F-point task (-1: a candidate)
+  tasks.reserve(m);
+  fpoint.reserve(m);
+  for (index_t j = 1; j <= c; ++j) {
+    tasks.clear();
+    fpoint.clear();
+    for (index_t i = 0; i < m; ++i) {
+      const index_t s = starts[i], e = end_of(s), p = s + j;
+      double* dst;
+      if (p <= e) {
+        dst = L.store_f ? u_ptr(l, p) : wk + (2 * i + (j & 1)) * S_;
+        fpoint.push_back(i);
+      } else if (p == e + 1 && candidates && p <= L.p1 && is_c(L, p)) {
+        dst = coarse_slot(l, p);
+        fpoint.push_back(-1);
+      } else {
+        continue;
+      }
+      tasks.push_back({(p - 1) * s0, p * s0, cur[i], dst});
+    }
+    if (tasks.empty()) break;  // active intervals are a prefix, shrinking with j
+    phi_batch(l, tasks, true);
+    for (std::size_t k = 0; k < tasks.size(); ++k)
+      if (fpoint[k] >= 0) cur[fpoint[k]] = tasks[k].out;
+  }
+  if (m > 0 && send_out && end_of(starts.back()) == L.p1) send_boundary(l, tg, cur[m - 1]);
+  relax_leading(l, candidates, send_out, tg);
 }
 
 // With consistent F-points, an F-relaxation would recompute them bit for bit:
@@ -288,7 +366,13 @@ void MGRIT::candidates_only(int l) {
     const index_t p = targets[i];
     phi(l, p - 1, u_ptr(l, p - 1), coarse_slot(l, p), !app_.concurrent_steps());
   };
-  if (app_.concurrent_steps())
+  if (batched_) {
+    std::vector<StepTask> tasks;
+    tasks.reserve(targets.size());
+    for (index_t p : targets)
+      tasks.push_back({(p - 1) * L.stride, p * L.stride, u_ptr(l, p - 1), coarse_slot(l, p)});
+    phi_batch(l, tasks, true);
+  } else if (app_.concurrent_steps())
     parallel_for(static_cast<index_t>(targets.size()), one);
   else
     for (index_t i = 0; i < static_cast<index_t>(targets.size()); ++i) one(i);
@@ -299,8 +383,22 @@ void MGRIT::apply_candidates(int l) {
   Level& L = levels_[l];
   L.consistent = false;
   const index_t c = L.cf;
-  for (index_t p = std::max<index_t>(c, ceil_div(L.p0, c) * c); p <= L.p1; p += c)
-    ex_.copy(S_, coarse_slot(l, p), u_ptr(l, p));
+  std::vector<const double*> src;
+  std::vector<double*> dst;
+  for (index_t p = std::max<index_t>(c, ceil_div(L.p0, c) * c); p <= L.p1; p += c) {
+    src.push_back(coarse_slot(l, p));
+    dst.push_back(u_ptr(l, p));
+  }
+  copy_all(src, dst);
+}
+
+void MGRIT::copy_all(const std::vector<const double*>& src, const std::vector<double*>& dst) {
+  const index_t count = static_cast<index_t>(src.size());
+  if (batched_) {
+    ex_.copy_batch(S_, count, src.data(), dst.data());
+    return;
+  }
+  for (index_t i = 0; i < count; ++i) ex_.copy(S_, src[i], dst[i]);
 }
 
 // r_p = Phi(u_{p-1}) + g_p - u_p at the C-points, left in level l+1's g;
@@ -308,13 +406,20 @@ void MGRIT::apply_candidates(int l) {
 double MGRIT::residual_into_coarse(int l) {
   Level& L = levels_[l];
   const index_t c = L.cf;
+  std::vector<const double*> u;
+  std::vector<double*> r;
   for (index_t p = ceil_div(L.p0, c) * c; p <= L.p1; p += c) {
-    double* r = coarse_slot(l, p);
-    if (p == 0)
-      ex_.fill(S_, 0.0, r);
-    else
-      ex_.residual_accumulate(S_, u_ptr(l, p), r);
+    if (p == 0) {
+      ex_.fill(S_, 0.0, coarse_slot(l, p));
+    } else if (batched_) {
+      u.push_back(u_ptr(l, p));
+      r.push_back(coarse_slot(l, p));
+    } else {
+      ex_.residual_accumulate(S_, u_ptr(l, p), coarse_slot(l, p));
+    }
   }
+  if (!u.empty())
+    ex_.residual_accumulate_batch(S_, static_cast<index_t>(u.size()), u.data(), r.data());
   return ex_.take_sum();
 }
 
@@ -324,7 +429,15 @@ void MGRIT::restrict_to(int l) {
   Level& M = levels_[l + 1];
   M.consistent = false;
   if (M.p0 > M.p1) return;
-  for (index_t k = M.p0; k <= M.p1; ++k) ex_.copy(S_, u_ptr(l, k * F.cf), u_ptr(l + 1, k));
+  {
+    std::vector<const double*> src;
+    std::vector<double*> dst;
+    for (index_t k = M.p0; k <= M.p1; ++k) {
+      src.push_back(u_ptr(l, k * F.cf));
+      dst.push_back(u_ptr(l + 1, k));
+    }
+    copy_all(src, dst);
+  }
   const int tg = tag(l + 1, kRestrict);
   if (M.right >= 0) send_boundary(l + 1, tg, u_ptr(l + 1, M.p1));
   auto update = [&](index_t k, const double* phi_prev) {
@@ -339,10 +452,25 @@ void MGRIT::restrict_to(int l) {
     update(k, tmp);
   };
   const index_t count = std::max<index_t>(0, M.p1 - first + 1);
-  if (app_.concurrent_steps())
+  if (batched_ && count > 0) {
+    double* tmp = batch_work(count);
+    std::vector<StepTask> tasks(count);
+    std::vector<const double*> v(count), ph(count);
+    std::vector<double*> g(count);
+    for (index_t i = 0; i < count; ++i) {
+      const index_t k = first + i;
+      tasks[i] = {(k - 1) * M.stride, k * M.stride, u_ptr(l + 1, k - 1), tmp + i * S_};
+      v[i] = u_ptr(l + 1, k);
+      ph[i] = tmp + i * S_;
+      g[i] = M.g.data() + (k - M.p0) * S_;
+    }
+    phi_batch(l + 1, tasks, false);
+    ex_.fas_update_batch(S_, count, v.data(), ph.data(), g.data());
+  } else if (app_.concurrent_steps()) {
     parallel_for(count, local);
-  else
+  } else {
     for (index_t i = 0; i < count; ++i) local(i);
+  }
   if (M.p0 == 0) {
     ex_.copy(S_, u_ptr(l + 1, 0), M.g.data());  // g_0 = u_0
   } else {
@@ -356,8 +484,13 @@ void MGRIT::correct_from(int l) {
   Level& F = levels_[l];
   Level& M = levels_[l + 1];
   F.consistent = false;
-  for (index_t k = std::max<index_t>(M.p0, 1); k <= M.p1; ++k)
-    ex_.copy(S_, u_ptr(l + 1, k), u_ptr(l, k * F.cf));
+  std::vector<const double*> src;
+  std::vector<double*> dst;
+  for (index_t k = std::max<index_t>(M.p0, 1); k <= M.p1; ++k) {
+    src.push_back(u_ptr(l + 1, k));
+    dst.push_back(u_ptr(l, k * F.cf));
+  }
+  copy_all(src, dst);
 }
 
 // Serial propagation across the ranks (the chain is the point: it is exact).
@@ -451,6 +584,7 @@ void MGRIT::xbraid_start() {
 SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_guess) {
   Level& L0 = levels_[0];
   steps_ = 0;
+  batches_ = 0;
   if (static_cast<int>(work_.size()) < num_threads()) work_.resize(num_threads());
   for (auto& lv : levels_) lv.consistent = false;
   const bool cold = !(warm_start && have_solution_);
@@ -478,6 +612,7 @@ SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_gue
     info.converged = true;
     info.residuals.push_back(0.0);
     info.steps = steps_;
+    info.batches = batches_;
     return info;
   }
   const bool fixed = !(opt_.tol > 0.0) && !(opt_.rtol > 0.0);
@@ -526,6 +661,7 @@ SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_gue
   }
   for (auto& lv : levels_) comm_.wait(lv.send_req);
   info.steps = steps_;
+  info.batches = batches_;
   return info;
 }
 

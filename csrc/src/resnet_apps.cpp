@@ -46,6 +46,26 @@ void ForwardApp::step(int, index_t from, index_t to, const double* in, double* o
   }
 }
 
+void ForwardApp::step_batch(int level, const StepTask* t, index_t count) {
+  if (!dev_ || !batched_ || count == 1) {
+    App::step_batch(level, t, count);
+    return;
+  }
+  const index_t S = batch_ * cfg_.width;
+  z_batch_.reserve(*dev_, count * S);
+  std::vector<const double*> W(count), b(count), in(count);
+  std::vector<double*> out(count);
+  for (index_t i = 0; i < count; ++i) {
+    W[i] = theta_.W(t[i].from);
+    b[i] = theta_.b(t[i].from);
+    in[i] = t[i].in;
+    out[i] = t[i].out;
+  }
+  const double h = cfg_.h() * static_cast<double>(t[0].to - t[0].from);
+  batched_->forward(cfg_, count, W.data(), b.data(), h, in.data(), batch_, out.data(),
+                    z_batch_.data());
+}
+
 const double* AdjointApp::forward_state(index_t n) {
   if (forward_->stored(n)) return forward_->state(n);
   Executor& ex = executor();
@@ -98,6 +118,41 @@ void AdjointApp::step(int level, index_t from, index_t to, const double* in, dou
   else
     rows(0, batch_);
   if (grad_ && level == 0) layer_gradient(cfg_, h, u, d, batch_, grad_->W(n), grad_->b(n));
+}
+
+}  // namespace layerparallel
+
+namespace layerparallel {
+
+void AdjointApp::step_batch(int level, const StepTask* t, index_t count) {
+  const index_t N = cfg_.n_layers, S = batch_ * cfg_.width;
+  bool all_stored = dev_ && batched_ && count > 1;
+  for (index_t i = 0; all_stored && i < count; ++i) all_stored = forward_->stored(N - t[i].to);
+  if (!all_stored) {  // host, or forward states to recompute: one step at a time
+    App::step_batch(level, t, count);
+    return;
+  }
+  d_batch_.reserve(*dev_, count * S);
+  std::vector<const double*> W(count), b(count), u(count), D(count), in(count);
+  std::vector<double*> out(count), gW(count), gb(count);
+  for (index_t i = 0; i < count; ++i) {
+    const index_t n = N - t[i].to;
+    W[i] = theta_.W(n);
+    b[i] = theta_.b(n);
+    u[i] = forward_->state(n);
+    D[i] = D_ ? D_ + (n - D_first_) * S : nullptr;
+    in[i] = t[i].in;
+    out[i] = t[i].out;
+    if (grad_) {
+      gW[i] = grad_->W(n);
+      gb[i] = grad_->b(n);
+    }
+  }
+  const double h = cfg_.h() * static_cast<double>(t[0].to - t[0].from);
+  batched_->adjoint(cfg_, count, W.data(), b.data(), h, u.data(), D_ ? D.data() : nullptr,
+                    in.data(), batch_, out.data(), d_batch_.data());
+  if (grad_ && level == 0)
+    batched_->gradient(cfg_, count, h, u.data(), d_batch_.data(), batch_, gW.data(), gb.data());
 }
 
 }  // namespace layerparallel

@@ -77,23 +77,32 @@ class MGRIT:
         followed by its cycle before the check; every cycle counts, the
         start included (iterations = residuals + 1 with the skip, residuals
         without), and so does max_iter.
+    batch_intervals : bool or None
+        Interval-batched sweeps: each relaxation hands the propagator step j
+        of every interval of a level at once (on a device: one batched
+        product and one element-wise launch per step j). None (default): on
+        exactly when the net runs on a device. Batched and unbatched sweeps
+        give the same bits.
     """
 
     def __init__(self, cfactor=4, max_levels=10, min_coarse=2, relax="FCF", cycle="V",
                  tol=1e-9, rtol=None, max_iter=50, comm=None, storage="all",
-                 warm_start=True, divergence=1e8, skip_first_down=None, conventions="package"):
+                 warm_start=True, divergence=1e8, skip_first_down=None, conventions="package",
+                 batch_intervals=None):
         self.comm = comm
         self._handle, self.rank, self.size = comm_handle(comm)
         # Every rank must solve with the same options: checks and options agreed.
         with collective.checks(comm if self.size > 1 else None, "creating the MGRIT solver") \
                 as agreed:
             self._configure(cfactor, max_levels, min_coarse, relax, cycle, tol, rtol, max_iter,
-                            storage, warm_start, divergence, skip_first_down, conventions)
+                            storage, warm_start, divergence, skip_first_down, conventions,
+                            batch_intervals)
             agreed.fingerprint = {"MGRIT": repr(self._key()[:-1]), "ranks": self.size,
                                   "warm_start": self.warm_start}
 
     def _configure(self, cfactor, max_levels, min_coarse, relax, cycle, tol, rtol, max_iter,
-                   storage, warm_start, divergence, skip_first_down, conventions):
+                   storage, warm_start, divergence, skip_first_down, conventions,
+                   batch_intervals=None):
         cf = check.cfactors(cfactor)
         self.cfactor = cf if len(cf) > 1 else cf[0]
         self._cf = cf
@@ -122,6 +131,10 @@ class MGRIT:
         if skip_first_down is None:
             skip_first_down = self.conventions == "xbraid"
         self.skip_first_down = bool(skip_first_down)
+        if batch_intervals is not None and not isinstance(batch_intervals, (bool, np.bool_)):
+            raise ValueError(f"batch_intervals must be True, False or None, got "
+                             f"{batch_intervals!r}")
+        self.batch_intervals = None if batch_intervals is None else bool(batch_intervals)
 
     def replace(self, **changes):
         """A new MGRIT with the same options except ``changes``."""
@@ -129,7 +142,8 @@ class MGRIT:
                   relax=self.relax, cycle=self.cycle, tol=self.tol, rtol=self.rtol,
                   max_iter=self.max_iter, comm=self.comm, storage=self.storage,
                   warm_start=self.warm_start, divergence=self.divergence,
-                  skip_first_down=self.skip_first_down, conventions=self.conventions)
+                  skip_first_down=self.skip_first_down, conventions=self.conventions,
+                  batch_intervals=self.batch_intervals)
         kw.update(changes)
         return MGRIT(**kw)
 
@@ -148,12 +162,13 @@ class MGRIT:
             "divergence": self.divergence,
             "skip_first_down": self.skip_first_down,
             "xbraid": self.conventions == "xbraid",
+            "batch_intervals": -1 if self.batch_intervals is None else int(self.batch_intervals),
         }
 
     def _key(self):
         return (tuple(self._cf), self.max_levels, self.min_coarse, self.relax, self.cycle,
                 self.tol, self.rtol, self.max_iter, self.storage, self.divergence,
-                self.skip_first_down, self.conventions, self._handle)
+                self.skip_first_down, self.conventions, self.batch_intervals, self._handle)
 
     def __repr__(self):
         return (f"MGRIT(cfactor={self.cfactor}, max_levels={self.max_levels}, "

@@ -21,6 +21,15 @@
 //  - Memory: `in` and `out` are in the app's executor's memory (device
 //    pointers for a device executor); so are g0 and the initial guess given
 //    to MGRIT::solve.
+//  - Batches: step_batch(level, tasks, count) hands the app independent steps
+//    at once (every interval of a level on this rank; the engine does so when
+//    batching is on, e.g. on a device). The tasks' outputs are distinct and
+//    never overlap any task's input, so they may run in any order or at once.
+//    Each task's `out` must get the same bits as step() would give it (the
+//    engine's batched and unbatched sweeps agree exactly); the default loops
+//    over step() (threads over tasks when concurrent_steps()). A device app
+//    overrides it to run step j of all intervals as one batched product and
+//    one element-wise launch. Called from the engine's driver thread only.
 //  - No MPI: an app never communicates; the engine owns every message. The
 //    model around the apps (e.g. layer_parallel_model) uses the tags in
 //    [kModelTagFirst, kModelTagLast], the engine [kEngineTagFirst, ...]:
@@ -35,6 +44,13 @@ namespace layerparallel {
 constexpr int kModelTagFirst = 0;
 constexpr int kModelTagLast = 999;
 constexpr int kEngineTagFirst = 1000;
+
+// One step of a batch: out = Phi(in) from level-0 point `from` to `to`.
+struct StepTask {
+  index_t from, to;
+  const double* in;
+  double* out;
+};
 
 class App {
  public:
@@ -52,6 +68,10 @@ class App {
   // threads itself; otherwise it must run on the calling thread.
   virtual void step(int level, index_t from, index_t to, const double* in, double* out,
                     bool inner_parallel) = 0;
+
+  // The steps tasks[0..count) on `level` (all with to - from = the level's
+  // stride), independent of each other; see the rules above.
+  virtual void step_batch(int level, const StepTask* tasks, index_t count);
 
   // Whether steps may run concurrently on different threads.
   virtual bool concurrent_steps() const { return true; }

@@ -38,6 +38,20 @@ class Executor {
   // The accumulator's value (reset to 0): the only host synchronization.
   virtual double take_sum() = 0;
 
+  // Batched forms for the engine's interval-batched sweeps: the operation on
+  // `count` vectors given by host arrays of pointers into this executor's
+  // memory. The defaults loop over the single operations (so the host gives
+  // the same bits, and the residual the same summation order, as unbatched
+  // calls); a device runs each as one launch.
+  virtual void copy_batch(index_t n, index_t count, const double* const* src,
+                          double* const* dst);
+  virtual void axpy_batch(index_t n, index_t count, double a, const double* const* x,
+                          double* const* y);
+  virtual void fas_update_batch(index_t n, index_t count, const double* const* v,
+                                const double* const* phi, double* const* g);
+  virtual void residual_accumulate_batch(index_t n, index_t count, const double* const* u,
+                                         double* const* r);
+
   // Between host memory and this executor's memory (plain copies on the CPU).
   // to_host returns with the data on the host (a synchronization); after
   // from_host the host array may be reused at once (no synchronization).

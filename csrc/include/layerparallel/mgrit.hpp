@@ -37,6 +37,12 @@ struct MGRITOptions {
   // V-cycles on the way up and counts as an iteration; every residual is
   // followed by its cycle, which counts, before the check.
   bool xbraid = false;
+  // Interval-batched sweeps: each relaxation hands the app step j of every
+  // interval of the level at once (App::step_batch), and the engine's vector
+  // updates run as batched executor operations. 1 = on, 0 = off (one step
+  // call per step), -1 = on exactly when the app's states live on a device.
+  // Both give the same bits.
+  int batch_intervals = -1;
 };
 
 // The level hierarchy an MGRIT of n_steps builds with these options: level
@@ -57,6 +63,7 @@ struct SolveInfo {
   bool converged = false;
   std::vector<double> residuals;  // 2-norm over level-0 C-points, one per cycle
   long long steps = 0;            // step applications on this rank
+  long long batches = 0;          // App::step_batch calls on this rank (batched sweeps)
 };
 
 // Where each rank's points lie, in the engine's time direction.
@@ -86,6 +93,8 @@ class MGRIT : public StateSource {
   index_t last_point() const override { return levels_[0].p1; }
   index_t n_steps() const { return levels_[0].n; }
   int n_levels() const { return static_cast<int>(levels_.size()); }
+  // Whether sweeps hand the app whole batches of intervals (batch_intervals).
+  bool batched() const { return batched_; }
   index_t cfactor(int level) const { return levels_[level].cf; }
   index_t level_intervals(int level) const { return levels_[level].n; }
 
@@ -139,6 +148,14 @@ class MGRIT : public StateSource {
                           bool inner);
   double* coarse_slot(int l, index_t p);  // level l+1's g at C-point p of level l
   void relax_f(int l, bool candidates);
+  // The batched forms: step j of every interval in one App::step_batch.
+  void phi_batch(int l, std::vector<StepTask>& tasks, bool add_g);
+  void relax_f_batched(int l, bool candidates);
+  // The leading F-points before this rank's first C-point (after the receive).
+  void relax_leading(int l, bool candidates, bool send_out, int tg);
+  double* batch_work(index_t states);
+  // dst[i] = src[i] for every pair (one batched copy when batching).
+  void copy_all(const std::vector<const double*>& src, const std::vector<double*>& dst);
   void candidates_only(int l);
   void apply_candidates(int l);
   double residual_into_coarse(int l);
@@ -154,6 +171,7 @@ class MGRIT : public StateSource {
   App& app_;
   Executor& ex_;
   bool host_;  // the executor's memory is host memory (no staging for messages)
+  bool batched_ = false;
   MGRITOptions opt_;
   Comm comm_;
   Distribution dist_;
@@ -161,8 +179,10 @@ class MGRIT : public StateSource {
   std::vector<Level> levels_;
   std::vector<Buffer> work_;  // per thread: 3 states
   Buffer g0_;
+  Buffer batch_work_;  // batched sweeps: a state per interval (storage "C": two)
   bool have_solution_ = false;
   std::atomic<long long> steps_{0};
+  long long batches_ = 0;
 };
 
 }  // namespace layerparallel

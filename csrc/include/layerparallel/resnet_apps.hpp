@@ -6,13 +6,17 @@
 // On the host the steps run layer.hpp's kernels (row blocks on the core's
 // threads when the engine allows); with a device executor (use_device) the
 // weights, states and scratch are device memory and the steps run the
-// DeviceLayer kernels, one at a time in stream order.
+// DeviceLayer kernels, one at a time in stream order; a batch of steps
+// (interval-batched MGRIT) runs as the DeviceBatchLayer's batched products.
+// On the host a batch is App's default: one step per interval, threads over
+// the intervals (the same bits as the unbatched sweep).
 #pragma once
 
 #include <vector>
 
 #include "app.hpp"
 #include "backend.hpp"
+#include "device_batch.hpp"
 #include "device_layer.hpp"
 #include "network.hpp"
 #include "state_source.hpp"
@@ -24,9 +28,10 @@ class ForwardApp : public App {
   ForwardApp(const NetConfig& cfg, index_t batch) : cfg_(cfg), batch_(batch) {}
   // Steps on a device: `ex` holds the states, `layer` runs the kernels; both
   // outlive the app. Call before the first bind.
-  void use_device(Executor& ex, DeviceLayer& layer) {
+  void use_device(Executor& ex, DeviceLayer& layer, DeviceBatchLayer* batched = nullptr) {
     dev_ = &ex;
     layer_ = &layer;
+    batched_ = batched;
   }
   // Call before a solve, outside parallel regions: sizes per-thread buffers.
   // theta is in the executor's memory.
@@ -36,6 +41,7 @@ class ForwardApp : public App {
   bool concurrent_steps() const override { return dev_ == nullptr; }
   void step(int level, index_t from, index_t to, const double* in, double* out,
             bool inner) override;
+  void step_batch(int level, const StepTask* tasks, index_t count) override;
 
  private:
   NetConfig cfg_;
@@ -44,16 +50,18 @@ class ForwardApp : public App {
   std::vector<std::vector<double>> z_;  // per thread (host)
   Executor* dev_ = nullptr;
   DeviceLayer* layer_ = nullptr;
-  Buffer z_dev_;
+  DeviceBatchLayer* batched_ = nullptr;
+  Buffer z_dev_, z_batch_;
 };
 
 class AdjointApp : public App {
  public:
   AdjointApp(const NetConfig& cfg, index_t batch, ForwardApp& fwd)
       : cfg_(cfg), batch_(batch), fwd_app_(fwd) {}
-  void use_device(Executor& ex, DeviceLayer& layer) {
+  void use_device(Executor& ex, DeviceLayer& layer, DeviceBatchLayer* batched = nullptr) {
     dev_ = &ex;
     layer_ = &layer;
+    batched_ = batched;
   }
   // Call before a solve (after the forward solve), outside parallel regions.
   // `forward` gives the forward states u_n at forward points n.
@@ -73,6 +81,9 @@ class AdjointApp : public App {
   bool step_at_source() const override { return false; }
   void step(int level, index_t from, index_t to, const double* in, double* out,
             bool inner) override;
+  // On a device with every forward state stored: the batched kernels (else
+  // one step at a time).
+  void step_batch(int level, const StepTask* tasks, index_t count) override;
 
  private:
   // Forward state u_n: stored by the forward solve, or recomputed from its
@@ -94,6 +105,8 @@ class AdjointApp : public App {
   std::vector<Cache> cache_;  // per thread
   Executor* dev_ = nullptr;
   DeviceLayer* layer_ = nullptr;
+  DeviceBatchLayer* batched_ = nullptr;
+  Buffer d_batch_;
 };
 
 }  // namespace layerparallel

@@ -6,6 +6,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "layerparallel/backend.hpp"
 
@@ -56,6 +57,28 @@ void launch2d(cudaStream_t stream, index_t rows, index_t width, const K& k) {
   launch(stream, rows * width, Flat2D<K>{k, width});
 }
 
+constexpr unsigned kReduceBlocks = 256;
+
+// partial[block] = sum of k(i) over this block's grid-stride entries.
+template <class K>
+__global__ void reduce_partial(index_t n, K k, double* partial) {
+  __shared__ double s[kThreads];
+  double acc = 0.0;
+  for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<index_t>(gridDim.x) * blockDim.x)
+    acc += k(i);
+  s[threadIdx.x] = acc;
+  __syncthreads();
+  for (unsigned w = blockDim.x / 2; w > 0; w /= 2) {
+    if (threadIdx.x < w) s[threadIdx.x] += s[threadIdx.x + w];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) partial[blockIdx.x] = s[0];
+}
+
+// *sum += partial[0] + ... + partial[count - 1], in order.
+__global__ void reduce_final(const double* partial, unsigned count, double* sum);
+
 class CudaExecutor final : public Executor {
  public:
   explicit CudaExecutor(int device);
@@ -69,6 +92,15 @@ class CudaExecutor final : public Executor {
   void axpy(index_t n, double a, const double* x, double* y) override;
   void fas_update(index_t n, const double* v, const double* phi, double* g) override;
   void residual_accumulate(index_t n, const double* u, double* r) override;
+  // Batched forms (executor_batch.cu): one launch each.
+  void copy_batch(index_t n, index_t count, const double* const* src,
+                  double* const* dst) override;
+  void axpy_batch(index_t n, index_t count, double a, const double* const* x,
+                  double* const* y) override;
+  void fas_update_batch(index_t n, index_t count, const double* const* v,
+                        const double* const* phi, double* const* g) override;
+  void residual_accumulate_batch(index_t n, index_t count, const double* const* u,
+                                 double* const* r) override;
   double take_sum() override;
   void to_host(index_t n, const double* src, double* host) override;
   void from_host(index_t n, const double* host, double* dst) override;
@@ -77,6 +109,9 @@ class CudaExecutor final : public Executor {
   cudaStream_t stream() const { return stream_; }
   cublasHandle_t blas() const { return blas_; }
   int id() const { return device_; }
+  // A host array of device pointers copied to the device (stream ordered;
+  // valid until the next call): the batched operations' pointer arrays.
+  void** upload_pointers(const std::vector<const void*>& host);
   // Make this executor's device current on the calling thread.
   void activate() const { check(cudaSetDevice(device_), "cudaSetDevice"); }
 
@@ -87,6 +122,8 @@ class CudaExecutor final : public Executor {
   cublasHandle_t blas_ = nullptr;
   double* sum_ = nullptr;       // the accumulator (device)
   double* partial_ = nullptr;   // per-block partial sums (device)
+  void** pointers_ = nullptr;   // the batched operations' pointer arrays (device)
+  std::size_t pointers_cap_ = 0;
 };
 
 }  // namespace layerparallel::cuda
