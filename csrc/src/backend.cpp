@@ -5,6 +5,7 @@
 #include "layerparallel/backend.hpp"
 #include "layerparallel/device_batch.hpp"
 #include "layerparallel/device_layer.hpp"
+#include "layerparallel/device_timing.hpp"
 
 #ifndef LP_WITH_CUDA
 namespace layerparallel {
@@ -20,6 +21,9 @@ std::unique_ptr<DeviceLayer> make_device_layer(Executor&) {
 }
 std::unique_ptr<DeviceBatchLayer> make_device_batch_layer(Executor&) {
   throw std::invalid_argument("no device layer kernels in a build without CUDA");
+}
+DeviceTiming time_on_device(Executor&, const std::function<void()>&, int) {
+  throw std::invalid_argument("no device timing in a build without CUDA");
 }
 
 }  // namespace layerparallel

@@ -115,8 +115,9 @@ MGRIT::MGRIT(App& app, index_t n_steps, const MGRITOptions& opt, const Comm& com
       stored = owned > 0 ? L.p1 / L.cf - ceil_div(L.p0, L.cf) + 1 + (L.p0 % L.cf != 0) : 0;
     L.u = Buffer(ex_, stored * S_);
     if (l > 0) L.g = Buffer(ex_, owned * S_);
-    if (L.left >= 0) L.recv_buf.assign(S_, 0.0);
-    if (L.right >= 0) L.send_buf.assign(S_, 0.0);
+    const bool staged = !host_ && !opt.device_messages;
+    if (L.left >= 0 && (host_ || staged)) L.recv_buf = HostBuffer(ex_, S_);
+    if (L.right >= 0 && (host_ || staged)) L.send_buf = HostBuffer(ex_, S_);
     if (!host_ && L.left >= 0) L.recv_dev = Buffer(ex_, S_);
     if (!host_ && L.right >= 0) L.send_dev = Buffer(ex_, S_);
   }
@@ -210,17 +211,33 @@ void MGRIT::send_boundary(int l, int tg, const double* u_last) {
     phi_plain(l, L.p1, u_last, msg, true);
   else
     ex_.copy(S_, u_last, msg);
+  if (!host_ && opt_.device_messages) {  // CUDA-aware MPI reads device memory
+    ex_.synchronize();                    // the message is complete first
+    comm_.isend(L.right, tg, msg, S_, L.send_req);
+    return;
+  }
   if (!host_) ex_.to_host(S_, msg, L.send_buf.data());
   comm_.isend(L.right, tg, L.send_buf.data(), S_, L.send_req);
 }
 
 void MGRIT::recv_boundary(int l, int tg, double* out, bool add_g) {
   Level& L = levels_[l];
-  comm_.recv(L.left, tg, L.recv_buf.data(), S_);
-  const double* msg = L.recv_buf.data();
-  if (!host_) {
-    ex_.from_host(S_, msg, L.recv_dev.data());
+  const double* msg;
+  if (!host_ && opt_.device_messages) {
+    // Stream work queued earlier may still read recv_dev.
+    ex_.synchronize();
+    comm_.recv(L.left, tg, L.recv_dev.data(), S_);
     msg = L.recv_dev.data();
+  } else if (!host_) {
+    // The page-locked buffer's last copy to the device must be done first.
+    if (L.recv_copying) ex_.synchronize();
+    comm_.recv(L.left, tg, L.recv_buf.data(), S_);
+    ex_.from_host(S_, L.recv_buf.data(), L.recv_dev.data());
+    L.recv_copying = true;
+    msg = L.recv_dev.data();
+  } else {
+    comm_.recv(L.left, tg, L.recv_buf.data(), S_);
+    msg = L.recv_buf.data();
   }
   if (app_.step_at_source())
     ex_.copy(S_, msg, out);
@@ -494,9 +511,29 @@ void MGRIT::correct_from(int l) {
 }
 
 // Serial propagation across the ranks (the chain is the point: it is exact).
+// On a device with one rank the chain is one recorded sequence of launches,
+// replayed without host overhead per step once recorded.
 void MGRIT::coarsest_solve(int l) {
   Level& L = levels_[l];
   if (L.p0 > L.p1) return;
+  const std::uint64_t app_key = app_.replay_key();
+  if (opt_.graphs && !host_ && comm_.size() == 1 && app_key != 0 && L.p1 >= 1) {
+    // Everything the chain touches besides the app's own data: the level and
+    // its arrays, mixed into the app's key.
+    const std::uint64_t key =
+        replay_hash({app_key, static_cast<std::uint64_t>(l), key_of(L.ubuf), key_of(L.g.data()),
+                     static_cast<std::uint64_t>(L.p1), static_cast<std::uint64_t>(S_)});
+    const index_t s = L.stride;
+    const bool ran = ex_.record_or_replay(key, [&] {
+      for (index_t p = 1; p <= L.p1; ++p) {
+        app_.step(l, (p - 1) * s, p * s, u_ptr(l, p - 1), u_ptr(l, p), true);
+        if (const double* g = g_ptr(l, p)) ex_.axpy(S_, 1.0, g, u_ptr(l, p));
+      }
+    });
+    steps_.fetch_add(L.p1, std::memory_order_relaxed);
+    if (!ran) ++replays_;
+    return;
+  }
   const int tg = tag(l, kCoarsest);
   for (index_t p = std::max<index_t>(L.p0, 1); p <= L.p1; ++p) {
     if (p == L.p0)
@@ -584,7 +621,7 @@ void MGRIT::xbraid_start() {
 SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_guess) {
   Level& L0 = levels_[0];
   steps_ = 0;
-  batches_ = 0;
+  batches_ = replays_ = 0;
   if (static_cast<int>(work_.size()) < num_threads()) work_.resize(num_threads());
   for (auto& lv : levels_) lv.consistent = false;
   const bool cold = !(warm_start && have_solution_);
@@ -613,6 +650,7 @@ SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_gue
     info.residuals.push_back(0.0);
     info.steps = steps_;
     info.batches = batches_;
+    info.replays = replays_;
     return info;
   }
   const bool fixed = !(opt_.tol > 0.0) && !(opt_.rtol > 0.0);
@@ -662,6 +700,7 @@ SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_gue
   for (auto& lv : levels_) comm_.wait(lv.send_req);
   info.steps = steps_;
   info.batches = batches_;
+  info.replays = replays_;
   return info;
 }
 

@@ -22,11 +22,31 @@ void ForwardApp::bind(const ParamView<const double>& theta) {
   if (dev_) z_dev_.reserve(*dev_, batch_ * cfg_.width);
 }
 
+std::uint64_t ForwardApp::replay_key() const {
+  if (!dev_) return 0;
+  return replay_hash({key_of(theta_.data), key_of(z_dev_.data()),
+                      static_cast<std::uint64_t>(batch_), static_cast<std::uint64_t>(cfg_.width),
+                      static_cast<std::uint64_t>(cfg_.n_layers)});
+}
+
+std::uint64_t AdjointApp::replay_key() const {
+  if (!dev_ || !forward_ || forward_->stored_spacing() != 1) return 0;
+  const Cache& c = cache_[0];  // a device app steps on the driver thread only
+  return replay_hash({key_of(theta_.data), key_of(D_), static_cast<std::uint64_t>(D_first_),
+                      key_of(grad_ ? grad_->data : nullptr),
+                      key_of(forward_->state(forward_->first_point())), key_of(c.d.data()),
+                      static_cast<std::uint64_t>(batch_), static_cast<std::uint64_t>(cfg_.width),
+                      static_cast<std::uint64_t>(cfg_.n_layers)});
+}
+
 void AdjointApp::bind(const ParamView<const double>& theta, const StateSource* forward) {
   theta_ = theta;
   forward_ = forward;
   if (static_cast<int>(cache_.size()) < num_threads()) cache_.resize(num_threads());
   for (auto& c : cache_) c.first = -1;  // forward states changed
+  // On a device the step's scratch exists before any step (a stable address
+  // for recorded chains).
+  if (dev_) cache_[0].d.reserve(*dev_, batch_ * cfg_.width);
 }
 
 void ForwardApp::step(int, index_t from, index_t to, const double* in, double* out, bool inner) {

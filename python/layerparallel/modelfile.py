@@ -121,12 +121,13 @@ def _read(path):
     return cls, config, theta
 
 
-def load(path, comm=None):
+def load(path, comm=None, device="cpu"):
     """(net, theta) from the model file ``path``, distributed over ``comm``.
 
     With a communicator of several ranks every rank must call; rank 0 reads
     the file and sends it to the others (it need not be on a shared file
-    system), and an unusable file raises on every rank.
+    system), and an unusable file raises on every rank. ``device``: where a
+    dense net's residual layers run ("cpu", "cuda", "cuda:K"; see lp.ODEResNet).
     """
     path = os.fspath(path)
     several = comm is not None and comm.Get_size() > 1
@@ -149,5 +150,9 @@ def load(path, comm=None):
             full = np.empty(spec[2])
         comm.Bcast(full, root=0)
     cls, config, _ = spec
-    net = NETWORKS[cls](**config, comm=comm)
+    if device != "cpu" and cls != "ODEResNet":
+        raise ValueError(f"device={device!r}: only dense ODE-ResNets run on a device, "
+                         f"this model file holds a {cls}")
+    extra = {} if device == "cpu" else {"device": device}
+    net = NETWORKS[cls](**config, comm=comm, **extra)
     return net, net.new_params().scatter(full)

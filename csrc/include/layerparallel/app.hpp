@@ -36,6 +36,9 @@
 //    4 tags per level (relaxation, restriction, coarsest solve).
 #pragma once
 
+#include <cstdint>
+#include <initializer_list>
+
 #include "backend.hpp"
 #include "config.hpp"
 
@@ -51,6 +54,18 @@ struct StepTask {
   const double* in;
   double* out;
 };
+
+// A replay key from the values a recorded sequence depends on (FNV-1a
+// style mixing; never 0, which means "not replayable").
+inline std::uint64_t replay_hash(std::initializer_list<std::uint64_t> values) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (std::uint64_t v : values) h = (h ^ v) * 0x100000001b3ULL;
+  return h == 0 ? 1 : h;
+}
+template <class T>
+std::uint64_t key_of(const T* p) {
+  return reinterpret_cast<std::uint64_t>(p);
+}
 
 class App {
  public:
@@ -72,6 +87,13 @@ class App {
   // The steps tasks[0..count) on `level` (all with to - from = the level's
   // stride), independent of each other; see the rules above.
   virtual void step_batch(int level, const StepTask* tasks, index_t count);
+
+  // Nonzero when every step() of this app queues only work on a device
+  // executor, and the same work for the same arguments until the key
+  // changes (it must change with everything the steps read besides `in`:
+  // weights, scratch, sizes). The engine then records chains of steps once
+  // and replays them (Executor::record_or_replay). 0: never replayed.
+  virtual std::uint64_t replay_key() const { return 0; }
 
   // Whether steps may run concurrently on different threads.
   virtual bool concurrent_steps() const { return true; }

@@ -8,8 +8,11 @@
 // come back to the host only in take_sum(): one synchronization per residual.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "config.hpp"
 
@@ -52,11 +55,29 @@ class Executor {
   virtual void residual_accumulate_batch(index_t n, index_t count, const double* const* u,
                                          double* const* r);
 
+  // A fixed sequence of work, replayed without per-step host overhead:
+  // `work` only queues operations on this executor, always the same ones for
+  // the same `key` (same pointers, sizes and values). The host runs it.
+  // A device runs it normally the first time it sees `key`, records it as a
+  // graph the second time (CUDA graphs) and afterwards replays the recording
+  // with one launch instead of calling `work`. Returns whether `work` was
+  // called. A recording that fails falls back to running `work`.
+  virtual bool record_or_replay(std::uint64_t key, const std::function<void()>& work) {
+    work();
+    (void)key;
+    return true;
+  }
+
   // Between host memory and this executor's memory (plain copies on the CPU).
   // to_host returns with the data on the host (a synchronization); after
   // from_host the host array may be reused at once (no synchronization).
   virtual void to_host(index_t n, const double* src, double* host) = 0;
   virtual void from_host(index_t n, const double* host, double* dst) = 0;
+  // n doubles of host memory for messages to and from this executor: page-
+  // locked on a device (fast copies; a copy from it is asynchronous, so the
+  // caller keeps it unchanged until synchronize()), plain on the host.
+  virtual double* alloc_host(index_t n) { return new double[static_cast<std::size_t>(n)](); }
+  virtual void free_host(double* p) noexcept { delete[] p; }
   // Wait for all work queued on this executor.
   virtual void synchronize() = 0;
 };
@@ -71,6 +92,37 @@ Executor& cpu_executor();
 bool cuda_built();
 int cuda_device_count();
 std::shared_ptr<Executor> cuda_executor(int id);
+
+// n doubles of an executor's host message memory (alloc_host), released with it.
+class HostBuffer {
+ public:
+  HostBuffer() = default;
+  HostBuffer(Executor& ex, index_t n) : ex_(&ex), n_(n), p_(n > 0 ? ex.alloc_host(n) : nullptr) {}
+  HostBuffer(const HostBuffer&) = delete;
+  HostBuffer& operator=(const HostBuffer&) = delete;
+  HostBuffer(HostBuffer&& o) noexcept
+      : ex_(std::exchange(o.ex_, nullptr)), n_(std::exchange(o.n_, 0)),
+        p_(std::exchange(o.p_, nullptr)) {}
+  HostBuffer& operator=(HostBuffer&& o) noexcept {
+    if (this != &o) {
+      if (p_) ex_->free_host(p_);
+      ex_ = std::exchange(o.ex_, nullptr);
+      n_ = std::exchange(o.n_, 0);
+      p_ = std::exchange(o.p_, nullptr);
+    }
+    return *this;
+  }
+  ~HostBuffer() {
+    if (p_) ex_->free_host(p_);
+  }
+  double* data() { return p_; }
+  index_t size() const { return n_; }
+
+ private:
+  Executor* ex_ = nullptr;
+  index_t n_ = 0;
+  double* p_ = nullptr;
+};
 
 // n doubles on an executor, released with it (the engine's state arrays).
 class Buffer {

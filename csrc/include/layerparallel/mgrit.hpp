@@ -43,6 +43,14 @@ struct MGRITOptions {
   // call per step), -1 = on exactly when the app's states live on a device.
   // Both give the same bits.
   int batch_intervals = -1;
+  // On a device and one rank: the serial chain of the coarsest level (all of
+  // a one-level, i.e. serial, solve) is recorded once and replayed as one
+  // launch (a CUDA graph) when the app allows it (App::replay_key).
+  bool graphs = true;
+  // Boundary messages of a device solve: false = staged through page-locked
+  // host buffers (any MPI), true = device pointers handed to MPI (needs a
+  // CUDA-aware MPI; see devices.py for the detection and its override).
+  bool device_messages = false;
 };
 
 // The level hierarchy an MGRIT of n_steps builds with these options: level
@@ -64,6 +72,7 @@ struct SolveInfo {
   std::vector<double> residuals;  // 2-norm over level-0 C-points, one per cycle
   long long steps = 0;            // step applications on this rank
   long long batches = 0;          // App::step_batch calls on this rank (batched sweeps)
+  long long replays = 0;          // serial chains replayed from a recording (device graphs)
 };
 
 // Where each rank's points lie, in the engine's time direction.
@@ -129,8 +138,9 @@ class MGRIT : public StateSource {
     bool consistent = false;
     Buffer u, g;                // g only on levels >= 1
     double* ubuf = nullptr;     // u's storage: u, or (storage "C") level 0's C-points
-    std::vector<double> send_buf, recv_buf;  // host: what MPI sends and receives
+    HostBuffer send_buf, recv_buf;  // host: what MPI sends and receives (staged)
     Buffer send_dev, recv_dev;  // their executor-side copies (device executors only)
+    bool recv_copying = false;  // a copy from recv_buf to the device may be in flight
     Request send_req;
   };
 
@@ -182,7 +192,7 @@ class MGRIT : public StateSource {
   Buffer batch_work_;  // batched sweeps: a state per interval (storage "C": two)
   bool have_solution_ = false;
   std::atomic<long long> steps_{0};
-  long long batches_ = 0;
+  long long batches_ = 0, replays_ = 0;
 };
 
 }  // namespace layerparallel

@@ -39,6 +39,8 @@ class ForwardApp : public App {
   index_t state_size() const override { return batch_ * cfg_.width; }
   Executor& executor() const override { return dev_ ? *dev_ : cpu_executor(); }
   bool concurrent_steps() const override { return dev_ == nullptr; }
+  // On a device: steps depend on theta's address, the scratch and the sizes.
+  std::uint64_t replay_key() const override;
   void step(int level, index_t from, index_t to, const double* in, double* out,
             bool inner) override;
   void step_batch(int level, const StepTask* tasks, index_t count) override;
@@ -79,6 +81,8 @@ class AdjointApp : public App {
   Executor& executor() const override { return dev_ ? *dev_ : cpu_executor(); }
   bool concurrent_steps() const override { return dev_ == nullptr; }
   bool step_at_source() const override { return false; }
+  // On a device with every forward state stored (no recomputation).
+  std::uint64_t replay_key() const override;
   void step(int level, index_t from, index_t to, const double* in, double* out,
             bool inner) override;
   // On a device with every forward state stored: the batched kernels (else

@@ -4,8 +4,10 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <cstring>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "layerparallel/backend.hpp"
@@ -105,10 +107,24 @@ class CudaExecutor final : public Executor {
   void to_host(index_t n, const double* src, double* host) override;
   void from_host(index_t n, const double* host, double* dst) override;
   void synchronize() override;
+  // Page-locked host memory for staged messages (fast, asynchronous copies).
+  double* alloc_host(index_t n) override {
+    void* p = nullptr;
+    check(cudaMallocHost(&p, static_cast<std::size_t>(n) * sizeof(double)), "cudaMallocHost");
+    std::memset(p, 0, static_cast<std::size_t>(n) * sizeof(double));
+    return static_cast<double*>(p);
+  }
+  void free_host(double* p) noexcept override {
+    cudaStreamSynchronize(stream_);
+    cudaFreeHost(p);
+  }
 
   cudaStream_t stream() const { return stream_; }
   cublasHandle_t blas() const { return blas_; }
   int id() const { return device_; }
+  // CUDA graphs (graph.cu): record on the second sighting of a key, replay after.
+  bool record_or_replay(std::uint64_t key, const std::function<void()>& work) override;
+
   // A host array of device pointers copied to the device (stream ordered;
   // valid until the next call): the batched operations' pointer arrays.
   void** upload_pointers(const std::vector<const void*>& host);
@@ -123,6 +139,12 @@ class CudaExecutor final : public Executor {
   double* sum_ = nullptr;       // the accumulator (device)
   double* partial_ = nullptr;   // per-block partial sums (device)
   void** pointers_ = nullptr;   // the batched operations' pointer arrays (device)
+  struct Recording {
+    int seen = 0;
+    bool failed = false;  // recording is not possible for this key: run the work
+    cudaGraphExec_t exec = nullptr;
+  };
+  std::unordered_map<std::uint64_t, Recording> recordings_;
   std::size_t pointers_cap_ = 0;
 };
 

@@ -40,6 +40,8 @@ CudaExecutor::~CudaExecutor() {
   cudaStreamSynchronize(stream_);
   cudaFree(partial_);
   cudaFree(pointers_);
+  for (auto& r : recordings_)
+    if (r.second.exec) cudaGraphExecDestroy(r.second.exec);
   cudaFree(sum_);
   cublasDestroy(blas_);
   cudaStreamDestroy(stream_);

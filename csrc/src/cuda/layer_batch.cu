@@ -73,8 +73,8 @@ class Pack {
   }
   void send(CudaExecutor& ex) { dev_ = ex.upload_pointers(host_); }
   template <class T>
-  T** get(int k) const {
-    return reinterpret_cast<T**>(dev_ + k * count_);
+  T* const* get(int k) const {
+    return reinterpret_cast<T* const*>(dev_ + k * count_);
   }
 
  private:
