@@ -62,7 +62,8 @@ Hierarchy build_hierarchy(index_t n_steps, const MGRITOptions& opt) {
   return h;
 }
 
-MGRIT::MGRIT(App& app, index_t n_steps, const MGRITOptions& opt, const Comm& comm,
+template <class T>
+BasicMGRIT<T>::BasicMGRIT(BasicApp<T>& app, index_t n_steps, const MGRITOptions& opt, const Comm& comm,
              const Distribution& dist)
     : app_(app),
       ex_(app.executor()),
@@ -112,75 +113,84 @@ MGRIT::MGRIT(App& app, index_t n_steps, const MGRITOptions& opt, const Comm& com
     // (the anchor from which this rank recomputes its leading F-points).
     if (!L.store_f)
       stored = owned > 0 ? L.p1 / L.cf - ceil_div(L.p0, L.cf) + 1 + (L.p0 % L.cf != 0) : 0;
-    L.u = Buffer(ex_, stored * S_);
-    if (l > 0) L.g = Buffer(ex_, owned * S_);
-    if (L.left >= 0) L.recv_buf.assign(S_, 0.0);
-    if (L.right >= 0) L.send_buf.assign(S_, 0.0);
-    if (!host_ && L.left >= 0) L.recv_dev = Buffer(ex_, S_);
-    if (!host_ && L.right >= 0) L.send_dev = Buffer(ex_, S_);
+    L.u = BasicBuffer<T>(ex_, stored * S_);
+    if (l > 0) L.g = BasicBuffer<T>(ex_, owned * S_);
+    if (L.left >= 0) L.recv_buf.assign(S_, T(0));
+    if (L.right >= 0) L.send_buf.assign(S_, T(0));
+    if (!host_ && L.left >= 0) L.recv_dev = BasicBuffer<T>(ex_, S_);
+    if (!host_ && L.right >= 0) L.send_dev = BasicBuffer<T>(ex_, S_);
   }
   for (auto& L : levels_) L.ubuf = L.u.data();
   // Storage "C": level 0 holds exactly level 1's points, and FAS with
   // injection overwrites them with level 1's solution anyway, so the two
   // share one array (restriction and correction become no-ops there).
   if (levels_.size() > 1 && !levels_[0].store_f) {
-    levels_[1].u = Buffer();
+    levels_[1].u = BasicBuffer<T>();
     levels_[1].ubuf = levels_[0].u.data();
   }
   work_.resize(std::max(1, num_threads()));
-  g0_ = Buffer(ex_, S_);
+  g0_ = BasicBuffer<T>(ex_, S_);
 }
 
-double* MGRIT::work(int slot) {
+template <class T>
+T* BasicMGRIT<T>::work(int slot) {
   auto& w = work_[thread_id()];
-  if (w.empty()) w = Buffer(ex_, 3 * S_);
+  if (w.empty()) w = BasicBuffer<T>(ex_, 3 * S_);
   return w.data() + slot * S_;
 }
 
-bool MGRIT::stored(index_t p) const {
+template <class T>
+bool BasicMGRIT<T>::stored(index_t p) const {
   const Level& L = levels_[0];
   return p >= L.p0 && p <= L.p1 && (L.store_f || p % L.cf == 0 || p == L.p0);
 }
 
-double* MGRIT::u_ptr(int l, index_t p) {
+template <class T>
+T* BasicMGRIT<T>::u_ptr(int l, index_t p) {
   Level& L = levels_[l];
   if (L.store_f) return L.ubuf + (p - L.p0) * S_;
   if (p % L.cf != 0) return L.ubuf + L.u.size() - S_;  // the anchor p0
   return L.ubuf + (p / L.cf - ceil_div(L.p0, L.cf)) * S_;
 }
 
-const double* MGRIT::state(index_t p) const {
+template <class T>
+const T* BasicMGRIT<T>::state(index_t p) const {
   if (!stored(p)) throw std::out_of_range("MGRIT::state: point not stored on this rank");
-  return const_cast<MGRIT*>(this)->u_ptr(0, p);
+  return const_cast<BasicMGRIT*>(this)->u_ptr(0, p);
 }
 
-const double* MGRIT::g_ptr(int l, index_t p) const {
+template <class T>
+const T* BasicMGRIT<T>::g_ptr(int l, index_t p) const {
   if (l == 0) return nullptr;  // level 0: g_p = 0 for p >= 1
   const Level& L = levels_[l];
   return L.g.data() + (p - L.p0) * S_;
 }
 
-double* MGRIT::coarse_slot(int l, index_t p) {
+template <class T>
+T* BasicMGRIT<T>::coarse_slot(int l, index_t p) {
   Level& M = levels_[l + 1];
   return M.g.data() + (p / levels_[l].cf - M.p0) * S_;
 }
 
-void MGRIT::phi_plain(int l, index_t p, const double* in, double* out, bool inner) {
+template <class T>
+void BasicMGRIT<T>::phi_plain(int l, index_t p, const T* in, T* out, bool inner) {
   const index_t s = levels_[l].stride;
   app_.step(l, p * s, (p + 1) * s, in, out, inner);
   steps_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void MGRIT::phi(int l, index_t p, const double* in, double* out, bool inner) {
+template <class T>
+void BasicMGRIT<T>::phi(int l, index_t p, const T* in, T* out, bool inner) {
   phi_plain(l, p, in, out, inner);
-  if (const double* g = g_ptr(l, p + 1)) ex_.axpy(S_, 1.0, g, out);
+  if (const T* g = g_ptr(l, p + 1)) ex_.axpy(S_, T(1), g, out);
 }
 
-void MGRIT::send_boundary(int l, int tg, const double* u_last) {
+template <class T>
+void BasicMGRIT<T>::send_boundary(int l, int tg, const T* u_last) {
   Level& L = levels_[l];
   if (L.right < 0) return;
   comm_.wait(L.send_req);
-  double* msg = host_ ? L.send_buf.data() : L.send_dev.data();
+  T* msg = host_ ? L.send_buf.data() : L.send_dev.data();
   if (app_.step_at_source())
     phi_plain(l, L.p1, u_last, msg, true);
   else
@@ -189,10 +199,11 @@ void MGRIT::send_boundary(int l, int tg, const double* u_last) {
   comm_.isend(L.right, tg, L.send_buf.data(), S_, L.send_req);
 }
 
-void MGRIT::recv_boundary(int l, int tg, double* out, bool add_g) {
+template <class T>
+void BasicMGRIT<T>::recv_boundary(int l, int tg, T* out, bool add_g) {
   Level& L = levels_[l];
   comm_.recv(L.left, tg, L.recv_buf.data(), S_);
-  const double* msg = L.recv_buf.data();
+  const T* msg = L.recv_buf.data();
   if (!host_) {
     ex_.from_host(S_, msg, L.recv_dev.data());
     msg = L.recv_dev.data();
@@ -202,15 +213,16 @@ void MGRIT::recv_boundary(int l, int tg, double* out, bool add_g) {
   else
     phi_plain(l, L.p0 - 1, msg, out, true);
   if (add_g)
-    if (const double* g = g_ptr(l, L.p0)) ex_.axpy(S_, 1.0, g, out);
+    if (const T* g = g_ptr(l, L.p0)) ex_.axpy(S_, T(1), g, out);
 }
 
-const double* MGRIT::propagate(int l, index_t s, const double* x, index_t e, double* wa,
-                               double* wb, bool inner) {
+template <class T>
+const T* BasicMGRIT<T>::propagate(int l, index_t s, const T* x, index_t e, T* wa,
+                               T* wb, bool inner) {
   const Level& L = levels_[l];
-  const double* cur = x;
+  const T* cur = x;
   for (index_t p = s + 1; p <= e; ++p) {
-    double* dst = L.store_f ? u_ptr(l, p) : (cur == wa ? wb : wa);
+    T* dst = L.store_f ? u_ptr(l, p) : (cur == wa ? wb : wa);
     phi(l, p - 1, cur, dst, inner);
     cur = dst;
   }
@@ -220,7 +232,8 @@ const double* MGRIT::propagate(int l, index_t s, const double* x, index_t e, dou
 // F-relaxation on level l: every interval propagates from its C-point through
 // its F-points. With `candidates`, each C-point p also receives
 // Phi(u_{p-1}) + g_p in level l+1's g slot (for C-relaxation or the residual).
-void MGRIT::relax_f(int l, bool candidates) {
+template <class T>
+void BasicMGRIT<T>::relax_f(int l, bool candidates) {
   Level& L = levels_[l];
   if (L.p0 > L.p1) return;
   if (candidates && L.consistent && L.store_f) {
@@ -236,9 +249,9 @@ void MGRIT::relax_f(int l, bool candidates) {
   // Segment from own C-point s: F-points s+1..e, then maybe a candidate.
   auto run_segment = [&](index_t s, bool inner) {
     const index_t e = std::min({s + c - 1, L.p1, L.n});
-    double* wa = work(0);
-    double* wb = work(1);
-    const double* last = propagate(l, s, u_ptr(l, s), e, wa, wb, inner);
+    T* wa = work(0);
+    T* wb = work(1);
+    const T* last = propagate(l, s, u_ptr(l, s), e, wa, wb, inner);
     if (candidates && e + 1 <= L.p1 && is_c(L, e + 1)) phi(l, e, last, coarse_slot(l, e + 1), inner);
     if (e == L.p1 && send_out) send_boundary(l, tg, last);
   };
@@ -258,16 +271,16 @@ void MGRIT::relax_f(int l, bool candidates) {
     for (index_t s : starts) run_segment(s, true);
 
   if (need_in) {
-    double* wa = work(0);
-    double* wb = work(1);
+    T* wa = work(0);
+    T* wb = work(1);
     if (is_c(L, L.p0)) {  // only the candidate of my first point
       recv_boundary(l, tg, coarse_slot(l, L.p0), true);
     } else {
-      double* first = u_ptr(l, L.p0);
+      T* first = u_ptr(l, L.p0);
       recv_boundary(l, tg, first, true);
       const index_t next_c = ceil_div(L.p0, c) * c;
       const index_t e = std::min({next_c - 1, L.p1, L.n});
-      const double* last = propagate(l, L.p0, first, e, wa, wb, true);
+      const T* last = propagate(l, L.p0, first, e, wa, wb, true);
       if (candidates && e + 1 <= L.p1 && is_c(L, e + 1)) phi(l, e, last, coarse_slot(l, e + 1), true);
       if (e == L.p1 && send_out) send_boundary(l, tg, last);
     }
@@ -276,7 +289,8 @@ void MGRIT::relax_f(int l, bool candidates) {
 
 // With consistent F-points, an F-relaxation would recompute them bit for bit:
 // only the C-point candidates Phi(u_{p-1}) + g_p are new work.
-void MGRIT::candidates_only(int l) {
+template <class T>
+void BasicMGRIT<T>::candidates_only(int l) {
   Level& L = levels_[l];
   const index_t c = L.cf;
   const int tg = tag(l, kRelax);
@@ -295,7 +309,8 @@ void MGRIT::candidates_only(int l) {
   if (L.p0 > 0 && is_c(L, L.p0)) recv_boundary(l, tg, coarse_slot(l, L.p0), true);
 }
 
-void MGRIT::apply_candidates(int l) {
+template <class T>
+void BasicMGRIT<T>::apply_candidates(int l) {
   Level& L = levels_[l];
   L.consistent = false;
   const index_t c = L.cf;
@@ -305,13 +320,14 @@ void MGRIT::apply_candidates(int l) {
 
 // r_p = Phi(u_{p-1}) + g_p - u_p at the C-points, left in level l+1's g;
 // returns the local sum of squares (one host synchronization).
-double MGRIT::residual_into_coarse(int l) {
+template <class T>
+double BasicMGRIT<T>::residual_into_coarse(int l) {
   Level& L = levels_[l];
   const index_t c = L.cf;
   for (index_t p = ceil_div(L.p0, c) * c; p <= L.p1; p += c) {
-    double* r = coarse_slot(l, p);
+    T* r = coarse_slot(l, p);
     if (p == 0)
-      ex_.fill(S_, 0.0, r);
+      ex_.fill(S_, T(0), r);
     else
       ex_.residual_accumulate(S_, u_ptr(l, p), r);
   }
@@ -319,7 +335,8 @@ double MGRIT::residual_into_coarse(int l) {
 }
 
 // FAS: v = u at the C-points, g_c = r + A_c(v): g_k = r_k + v_k - Phi_c(v_{k-1}).
-void MGRIT::restrict_to(int l) {
+template <class T>
+void BasicMGRIT<T>::restrict_to(int l) {
   Level& F = levels_[l];
   Level& M = levels_[l + 1];
   M.consistent = false;
@@ -327,14 +344,14 @@ void MGRIT::restrict_to(int l) {
   for (index_t k = M.p0; k <= M.p1; ++k) ex_.copy(S_, u_ptr(l, k * F.cf), u_ptr(l + 1, k));
   const int tg = tag(l + 1, kRestrict);
   if (M.right >= 0) send_boundary(l + 1, tg, u_ptr(l + 1, M.p1));
-  auto update = [&](index_t k, const double* phi_prev) {
+  auto update = [&](index_t k, const T* phi_prev) {
     // g holds r_k
     ex_.fas_update(S_, u_ptr(l + 1, k), phi_prev, M.g.data() + (k - M.p0) * S_);
   };
   const index_t first = std::max<index_t>(M.p0 + 1, 1);
   auto local = [&](index_t i) {
     const index_t k = first + i;
-    double* tmp = work(0);
+    T* tmp = work(0);
     phi_plain(l + 1, k - 1, u_ptr(l + 1, k - 1), tmp, false);
     update(k, tmp);
   };
@@ -346,13 +363,14 @@ void MGRIT::restrict_to(int l) {
   if (M.p0 == 0) {
     ex_.copy(S_, u_ptr(l + 1, 0), M.g.data());  // g_0 = u_0
   } else {
-    double* tmp = work(0);
+    T* tmp = work(0);
     recv_boundary(l + 1, tg, tmp, false);
     update(M.p0, tmp);
   }
 }
 
-void MGRIT::correct_from(int l) {
+template <class T>
+void BasicMGRIT<T>::correct_from(int l) {
   Level& F = levels_[l];
   Level& M = levels_[l + 1];
   F.consistent = false;
@@ -361,7 +379,8 @@ void MGRIT::correct_from(int l) {
 }
 
 // Serial propagation across the ranks (the chain is the point: it is exact).
-void MGRIT::coarsest_solve(int l) {
+template <class T>
+void BasicMGRIT<T>::coarsest_solve(int l) {
   Level& L = levels_[l];
   if (L.p0 > L.p1) return;
   const int tg = tag(l, kCoarsest);
@@ -374,7 +393,8 @@ void MGRIT::coarsest_solve(int l) {
   send_boundary(l, tg, u_ptr(l, L.p1));
 }
 
-void MGRIT::cycle(int l, bool fcycle, double* fine_residual) {
+template <class T>
+void BasicMGRIT<T>::cycle(int l, bool fcycle, double* fine_residual) {
   const int last = n_levels() - 1;
   if (l == last) {
     coarsest_solve(l);
@@ -397,23 +417,25 @@ void MGRIT::cycle(int l, bool fcycle, double* fine_residual) {
 
 // Level l's values injected to level l+1 with a zero right-hand side (the
 // plain coarse propagation from u_0): no residual exists yet.
-void MGRIT::inject_start(int l) {
+template <class T>
+void BasicMGRIT<T>::inject_start(int l) {
   Level& F = levels_[l];
   Level& M = levels_[l + 1];
   M.consistent = false;
   for (index_t k = M.p0; k <= M.p1; ++k) {
     ex_.copy(S_, u_ptr(l, k * F.cf), u_ptr(l + 1, k));
-    double* g = M.g.data() + (k - M.p0) * S_;
+    T* g = M.g.data() + (k - M.p0) * S_;
     if (k == 0)
       ex_.copy(S_, u_ptr(l + 1, 0), g);
     else
-      ex_.fill(S_, 0.0, g);
+      ex_.fill(S_, T(0), g);
   }
 }
 
 // The initial guess injected to every level (right-hand sides zero), solved
 // on the coarsest, and interpolated up with F-relaxation.
-void MGRIT::nested_start() {
+template <class T>
+void BasicMGRIT<T>::nested_start() {
   const int last = n_levels() - 1;
   for (int l = 0; l < last; ++l) inject_start(l);
   coarsest_solve(last);
@@ -425,7 +447,8 @@ void MGRIT::nested_start() {
 
 // Agreed by every rank: a step that failed on any rank fails the solve on
 // all of them, naming the (highest) rank where it happened.
-void MGRIT::check_steps() {
+template <class T>
+void BasicMGRIT<T>::check_steps() {
   const double failed = comm_.allreduce_max(app_.failed() ? comm_.rank() + 1.0 : 0.0);
   if (failed > 0.0)
     throw MGRITDiverged("a step failed on rank " + std::to_string(static_cast<int>(failed) - 1) +
@@ -435,7 +458,8 @@ void MGRIT::check_steps() {
 // XBraid's skipped first down-cycle: the nested start, except that F-cycles
 // run a V-cycle from every intermediate level on the way up (XBraid's
 // up-cycle from the coarsest level with F-cycles on).
-void MGRIT::xbraid_start() {
+template <class T>
+void BasicMGRIT<T>::xbraid_start() {
   const int last = n_levels() - 1;
   for (int l = 0; l < last; ++l) inject_start(l);
   coarsest_solve(last);
@@ -448,7 +472,8 @@ void MGRIT::xbraid_start() {
   }
 }
 
-SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_guess) {
+template <class T>
+SolveInfo BasicMGRIT<T>::solve(const T* g0, bool warm_start, const T* init_guess) {
   Level& L0 = levels_[0];
   steps_ = 0;
   if (static_cast<int>(work_.size()) < num_threads()) work_.resize(num_threads());
@@ -457,11 +482,11 @@ SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_gue
   if (cold) {
     for (index_t p = std::max<index_t>(L0.p0, 1); p <= L0.p1; ++p) {
       if (!stored(p)) continue;
-      double* u = u_ptr(0, p);
+      T* u = u_ptr(0, p);
       if (init_guess)
         ex_.copy(S_, init_guess, u);
       else
-        ex_.fill(S_, 0.0, u);
+        ex_.fill(S_, T(0), u);
     }
   }
   if (L0.p0 == 0) {
@@ -529,35 +554,42 @@ SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_gue
   return info;
 }
 
-void MGRIT::export_states(double* out) const {
+template <class T>
+void BasicMGRIT<T>::export_states(T* out) const {
   ex_.to_host(levels_[0].u.size(), levels_[0].u.data(), out);
 }
 
-void MGRIT::import_states(const double* in) {
+template <class T>
+void BasicMGRIT<T>::import_states(const T* in) {
   ex_.from_host(levels_[0].u.size(), in, levels_[0].u.data());
   have_solution_ = true;
 }
 
-void MGRIT::sweep_steps() {
+template <class T>
+void BasicMGRIT<T>::sweep_steps() {
   if (n_levels() < 2) throw std::logic_error("sweep_steps needs two or more levels");
   levels_[0].consistent = false;  // a step into every point, F-points included
   relax_f(0, true);
   for (auto& lv : levels_) comm_.wait(lv.send_req);
 }
 
-void MGRIT::state_into(index_t p, double* out, double* wk) {
+template <class T>
+void BasicMGRIT<T>::state_into(index_t p, T* out, T* wk) {
   if (stored(p)) {
     ex_.copy(S_, u_ptr(0, p), out);
     return;
   }
   const Level& L = levels_[0];
   const index_t cp = std::max((p / L.cf) * L.cf, L.p0);
-  const double* cur = u_ptr(0, cp);
+  const T* cur = u_ptr(0, cp);
   for (index_t q = cp + 1; q <= p; ++q) {
-    double* dst = ((p - q) % 2 == 0) ? out : wk;
+    T* dst = ((p - q) % 2 == 0) ? out : wk;
     phi(0, q - 1, cur, dst, true);
     cur = dst;
   }
 }
+
+template class BasicMGRIT<float>;
+template class BasicMGRIT<double>;
 
 }  // namespace layerparallel

@@ -8,36 +8,41 @@
 namespace layerparallel {
 
 namespace {
-std::vector<double>& thread_buffer(std::vector<std::vector<double>>& per_thread, index_t size) {
+template <class T>
+std::vector<T>& thread_buffer(std::vector<std::vector<T>>& per_thread, index_t size) {
   const int t = thread_id();
   auto& b = per_thread[t];
-  if (static_cast<index_t>(b.size()) < size) b.assign(size, 0.0);
+  if (static_cast<index_t>(b.size()) < size) b.assign(size, T(0));
   return b;
 }
 }  // namespace
 
-void ForwardApp::bind(const ParamView<const double>& theta) {
+template <class T>
+void BasicForwardApp<T>::bind(const ParamView<const T>& theta) {
   theta_ = theta;
   if (static_cast<int>(z_.size()) < num_threads()) z_.resize(num_threads());
   if (dev_) z_dev_.reserve(*dev_, batch_ * cfg_.width);
 }
 
-void AdjointApp::bind(const ParamView<const double>& theta, const StateSource* forward) {
+template <class T>
+void BasicAdjointApp<T>::bind(const ParamView<const T>& theta,
+                              const BasicStateSource<T>* forward) {
   theta_ = theta;
   forward_ = forward;
   if (static_cast<int>(cache_.size()) < num_threads()) cache_.resize(num_threads());
   for (auto& c : cache_) c.first = -1;  // forward states changed
 }
 
-void ForwardApp::step(int, index_t from, index_t to, const double* in, double* out, bool inner) {
+template <class T>
+void BasicForwardApp<T>::step(int, index_t from, index_t to, const T* in, T* out, bool inner) {
   const index_t w = cfg_.width;
   const double h = cfg_.h() * static_cast<double>(to - from);
-  const double* W = theta_.W(from);
-  const double* b = theta_.b(from);
+  const T* W = theta_.W(from);
+  const T* b = theta_.b(from);
   if (dev_) {
     layer_->forward(cfg_, W, b, h, in, batch_, out, z_dev_.data());
   } else if (inner) {
-    double* z = thread_buffer(z_, batch_ * w).data();
+    T* z = thread_buffer(z_, batch_ * w).data();
     parallel_blocks(batch_, row_product_flops(w), [&](index_t r0, index_t r1) {
       layer_forward(cfg_, W, b, h, in + r0 * w, r1 - r0, out + r0 * w, z + r0 * w);
     });
@@ -46,15 +51,16 @@ void ForwardApp::step(int, index_t from, index_t to, const double* in, double* o
   }
 }
 
-const double* AdjointApp::forward_state(index_t n) {
+template <class T>
+const T* BasicAdjointApp<T>::forward_state(index_t n) {
   if (forward_->stored(n)) return forward_->state(n);
-  Executor& ex = executor();
+  Executor& ex = this->executor();
   const index_t S = batch_ * cfg_.width, c = forward_->stored_spacing();
   Cache& cache = cache_[thread_id()];
   const index_t first = std::max((n / c) * c, forward_->first_point());
   if (cache.first != first) {
     cache.states.reserve(ex, c * S);
-    double* st = cache.states.data();
+    T* st = cache.states.data();
     ex.copy(S, forward_->state(first), st);
     const index_t last = std::min(first + c - 1, forward_->last_point());
     for (index_t q = first + 1; q <= last; ++q)
@@ -66,18 +72,19 @@ const double* AdjointApp::forward_state(index_t n) {
 
 // Engine time t = N - n: the step from t_from to t_to computes lambda at
 // n_dst = N - t_to from lambda at N - t_from, with layer n_dst and u_{n_dst}.
-void AdjointApp::step(int level, index_t from, index_t to, const double* in, double* out,
-                      bool inner) {
+template <class T>
+void BasicAdjointApp<T>::step(int level, index_t from, index_t to, const T* in, T* out,
+                              bool inner) {
   const index_t w = cfg_.width, N = cfg_.n_layers, S = batch_ * w;
   const index_t n = N - to;
   const double h = cfg_.h() * static_cast<double>(to - from);
-  const double* W = theta_.W(n);
-  const double* b = theta_.b(n);
+  const T* W = theta_.W(n);
+  const T* b = theta_.b(n);
   Cache& cache = cache_[thread_id()];
-  const double* u = forward_state(n);
-  cache.d.reserve(executor(), S);
-  double* d = cache.d.data();
-  const double* D = D_ ? D_ + (n - D_first_) * S : nullptr;
+  const T* u = forward_state(n);
+  cache.d.reserve(this->executor(), S);
+  T* d = cache.d.data();
+  const T* D = D_ ? D_ + (n - D_first_) * S : nullptr;
   if (dev_) {
     if (D)
       layer_->adjoint_linearized(cfg_, W, h, D, in, batch_, out, d);
@@ -99,5 +106,10 @@ void AdjointApp::step(int level, index_t from, index_t to, const double* in, dou
     rows(0, batch_);
   if (grad_ && level == 0) layer_gradient(cfg_, h, u, d, batch_, grad_->W(n), grad_->b(n));
 }
+
+template class BasicForwardApp<float>;
+template class BasicForwardApp<double>;
+template class BasicAdjointApp<float>;
+template class BasicAdjointApp<double>;
 
 }  // namespace layerparallel

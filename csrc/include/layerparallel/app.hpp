@@ -1,6 +1,7 @@
 // The contract between the MGRIT engine and a propagator ("app").
 //
-// The engine never knows what a state is: it sees flat double vectors of
+// The engine never knows what a state is: it sees flat vectors of T (double or
+// float; BasicApp<T>, and App = BasicApp<double>) of
 // state_size() entries, kept in the memory of the app's executor, and moves,
 // adds and measures them through that executor (backend.hpp). All it asks of
 // the app is the step Phi between two level-0 points. Apps: the ODE-ResNet
@@ -36,9 +37,11 @@ constexpr int kModelTagFirst = 0;
 constexpr int kModelTagLast = 999;
 constexpr int kEngineTagFirst = 1000;
 
-class App {
+template <class T>
+class BasicApp {
  public:
-  virtual ~App() = default;
+  using scalar = T;
+  virtual ~BasicApp() = default;
 
   // Entries of one state vector.
   virtual index_t state_size() const = 0;
@@ -50,7 +53,7 @@ class App {
   // point `to` (to - from = the level's stride). `inner_parallel` says the
   // caller runs nothing else concurrently, so the step may use the core's
   // threads itself; otherwise it must run on the calling thread.
-  virtual void step(int level, index_t from, index_t to, const double* in, double* out,
+  virtual void step(int level, index_t from, index_t to, const T* in, T* out,
                     bool inner_parallel) = 0;
 
   // Whether steps may run concurrently on different threads.
@@ -68,5 +71,6 @@ class App {
   // reduction, on every rank alike.
   virtual bool failed() const { return false; }
 };
+using App = BasicApp<double>;
 
 }  // namespace layerparallel
