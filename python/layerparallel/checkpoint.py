@@ -316,6 +316,11 @@ def _read(path, signature, iteration, ignore=(), skip=()):
         for key in ignore:
             saved.pop(key, None)
             expected.pop(key, None)
+        saved.setdefault("dtype", "float64")  # written before float32 networks existed
+        if "dtype" in expected and saved["dtype"] != expected["dtype"]:
+            raise CheckpointError(f"checkpoint {path} holds a {saved['dtype']} run; this "
+                                  f"network is {expected['dtype']} (create it with "
+                                  f"dtype={saved['dtype']!r} to resume)")
         if saved != expected:
             diff = {k: (saved.get(k), expected.get(k)) for k in set(saved) | set(expected)
                     if saved.get(k) != expected.get(k)}
@@ -327,9 +332,10 @@ def _read(path, signature, iteration, ignore=(), skip=()):
         history = json.loads(str(arrays["history"]))
         rng_state = json.loads(str(arrays["rng_state"]))
         theta = arrays["theta"]
-        if theta.ndim != 1 or theta.dtype != np.float64:
+        dtype = saved["dtype"]
+        if theta.ndim != 1 or theta.dtype != np.dtype(dtype):
             raise CheckpointError(f"checkpoint {path} holds theta of dtype {theta.dtype} and "
-                                  f"shape {theta.shape}, not a float64 vector")
+                                  f"shape {theta.shape}, not a {dtype} vector")
         out = {
             "iteration": it,
             "theta": _finite(theta, "theta", path),
