@@ -316,11 +316,13 @@ def _read(path, signature, iteration, ignore=(), skip=()):
         for key in ignore:
             saved.pop(key, None)
             expected.pop(key, None)
-        saved.setdefault("dtype", "float64")  # written before float32 networks existed
-        if "dtype" in expected and saved["dtype"] != expected["dtype"]:
-            raise CheckpointError(f"checkpoint {path} holds a {saved['dtype']} run; this "
-                                  f"network is {expected['dtype']} (create it with "
-                                  f"dtype={saved['dtype']!r} to resume)")
+        dtype = saved.get("dtype", "float64")  # none before float32 networks existed
+        if "dtype" in expected:
+            if dtype != expected["dtype"]:
+                raise CheckpointError(f"checkpoint {path} holds a {dtype} run; this network "
+                                      f"is {expected['dtype']} (create it with "
+                                      f"dtype={dtype!r} to resume)")
+            saved["dtype"] = dtype
         if saved != expected:
             diff = {k: (saved.get(k), expected.get(k)) for k in set(saved) | set(expected)
                     if saved.get(k) != expected.get(k)}
@@ -332,7 +334,6 @@ def _read(path, signature, iteration, ignore=(), skip=()):
         history = json.loads(str(arrays["history"]))
         rng_state = json.loads(str(arrays["rng_state"]))
         theta = arrays["theta"]
-        dtype = saved["dtype"]
         if theta.ndim != 1 or theta.dtype != np.dtype(dtype):
             raise CheckpointError(f"checkpoint {path} holds theta of dtype {theta.dtype} and "
                                   f"shape {theta.shape}, not a {dtype} vector")
