@@ -204,6 +204,9 @@ def test_bad_dtypes_are_value_errors(data):
     # plain float64 arrays are converted once (rounded), not refused
     theta = net32.init(seed=1)
     assert net32.loss(theta.data.astype(np.float64), X, Y) == net32.loss(theta, X, Y)
+    # an absolute tolerance float32 cannot reach is said, not silently run to max_iter
+    with pytest.warns(RuntimeWarning, match="absolute MGRIT tolerance tol=1e-09"):
+        net32.forward(theta, X, solver=lp.MGRIT(cfactor=2, max_iter=2))
 
 
 def test_cli_train_and_evaluate_float32(tmp_path, capsys):

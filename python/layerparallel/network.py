@@ -9,6 +9,7 @@ runs the whole sweep.
 """
 
 import math
+import warnings
 
 import numpy as np
 
@@ -180,6 +181,8 @@ class ODEResNet:
             self._check_solver(solver)
             key, opts, handle = solver._key(), solver.options(), self._handle
         model = self._solvers.get(key)
+        if model is None and solver is not None and self.dtype == np.float32:
+            _warn_float32_tolerance(solver)
         if model is None:
             model = self._core_class("LayerParallelModel")(self._net_config, opts, handle,
                                                            self._device)
@@ -332,6 +335,17 @@ class ODEResNet:
                 f"opening={self.opening!r}, head={self.head!r}"
                 + (f", device={self.device!r}" if self._device >= 0 else "")
                 + (f", dtype={self.dtype.name!r})" if self.dtype != np.float64 else ")"))
+
+
+def _warn_float32_tolerance(solver):
+    """A float32 residual stalls near float32 rounding of the states (~1e-7 of
+    their size): an absolute tolerance far below that makes every solve run
+    max_iter cycles. Said once per solver configuration (models are cached)."""
+    if solver.rtol is None and solver.tol is not None and solver.tol < 1e-6:
+        warnings.warn(f"float32 network with an absolute MGRIT tolerance tol={solver.tol:g}: "
+                      "float32 residuals stop near 1e-7 of the states, so the solves may run "
+                      f"all max_iter={solver.max_iter} cycles; give rtol (e.g. 1e-5, with "
+                      "tol=None) or a fixed cycle count", RuntimeWarning, stacklevel=4)
 
 
 def parse_dtype(dtype):
