@@ -8,7 +8,8 @@ For N layers and width w (batch B), in the same run:
   - a converged forward solve (rtol 1e-8): time, iterations, time / serial sweep;
   - the modelled critical-path speedup at P = N/c ranks (lp.mgrit.potential_speedup).
 Plus the torchbraid reference configuration (width 8, 32 layers, batch 5000,
-3 levels, 2 iterations, forward + backward).
+3 levels, 2 iterations, forward + backward), in float64 and float32
+(dtype="float32"), all four timed interleaved.
 
     python bench/mgrit_cost.py [--layers 256 1024 4096] [--widths 8 64] [--batch 100]
     mpiexec -n 2 python -m mpi4py bench/mgrit_cost.py ...   (communication cost)
@@ -118,20 +119,29 @@ def main():
         return
     # torchbraid's configuration: 0.10-0.12 s for MGRIT forward+backward on this machine class.
     Xr, Yr = lp.datasets.peaks(n=5000, seed=0)
-    net = lp.ODEResNet(2, 8, 32, 5, T=5.0, activation="relu", comm=COMM)
-    theta = net.init("he", seed=0)
-    theta.data[...] *= 0.5
-    mg = lp.MGRIT(cfactor=4, max_levels=3, tol=None, max_iter=2, comm=COMM)
-    rows = timed_together([("mgrit", lambda: net.loss_and_grad(theta, Xr, Yr, solver=mg)),
-                           ("serial", lambda: net.loss_and_grad(theta, Xr, Yr))],
-                          args.min_seconds)
-    t_mg, t_serial = rows["mgrit"]["median_s"], rows["serial"]["median_s"]
-    emit(bench="mgrit_cost", kind="torchbraid_config", nranks=nranks, threads=threads,
-         n_layers=32, width=8, batch=5000, levels=3, iterations=2, median_s=t_mg,
-         min_s=rows["mgrit"]["min_s"], calls=rows["mgrit"]["calls"],
-         serial_fwd_bwd_s=t_serial, serial_fwd_bwd_min_s=rows["serial"]["min_s"],
-         torchbraid_reference_s=0.11, speedup_vs_torchbraid=0.11 / t_mg,
-         processor=rows["mgrit"]["processor"], load_avg=rows["mgrit"]["load_avg_before"])
+    named = []
+    for dt in ("float64", "float32"):
+        net = lp.ODEResNet(2, 8, 32, 5, T=5.0, activation="relu", comm=COMM, dtype=dt)
+        theta = net.init("he", seed=0)
+        theta.data[...] *= 0.5
+        Xd, Yd = Xr.astype(dt), Yr.astype(dt)  # converted once, not in every call
+        mg = lp.MGRIT(cfactor=4, max_levels=3, tol=None, max_iter=2, comm=COMM)
+        sfx = "" if dt == "float64" else "_" + dt
+        named += [("mgrit" + sfx, lambda net=net, theta=theta, Xd=Xd, Yd=Yd, mg=mg:
+                   net.loss_and_grad(theta, Xd, Yd, solver=mg)),
+                  ("serial" + sfx, lambda net=net, theta=theta, Xd=Xd, Yd=Yd:
+                   net.loss_and_grad(theta, Xd, Yd))]
+    rows = timed_together(named, args.min_seconds)
+    for dt in ("float64", "float32"):
+        sfx = "" if dt == "float64" else "_" + dt
+        t_mg, t_serial = rows["mgrit" + sfx]["median_s"], rows["serial" + sfx]["median_s"]
+        emit(bench="mgrit_cost", kind="torchbraid_config", dtype=dt, nranks=nranks,
+             threads=threads, n_layers=32, width=8, batch=5000, levels=3, iterations=2,
+             median_s=t_mg, min_s=rows["mgrit" + sfx]["min_s"],
+             calls=rows["mgrit" + sfx]["calls"], serial_fwd_bwd_s=t_serial,
+             serial_fwd_bwd_min_s=rows["serial" + sfx]["min_s"], torchbraid_reference_s=0.11,
+             speedup_vs_torchbraid=0.11 / t_mg, processor=rows["mgrit" + sfx]["processor"],
+             load_avg=rows["mgrit" + sfx]["load_avg_before"])
 
 
 if __name__ == "__main__":

@@ -95,3 +95,18 @@ def test_batched_equals_unbatched_across_ranks(tmp_path, ranks):
         assert d[f"J_{a}"] == d[f"J_{b}"]
         np.testing.assert_array_equal(d[f"g_{a}"], d[f"g_{b}"])
         np.testing.assert_array_equal(d[f"U_{a}"], d[f"U_{b}"])
+
+
+def test_batched_sweeps_in_float32_give_the_unbatched_bits():
+    X, Y = lp.datasets.peaks(n=60, seed=3)
+    net = lp.ODEResNet(2, 5, 37, 5, T=4.0, activation="tanh", gamma_tik=1e-3, dtype="float32")
+    theta = net.init("glorot", seed=2)
+    out = {}
+    for batched in (False, True):
+        mg = lp.MGRIT(cfactor=4, tol=None, rtol=None, max_iter=6, warm_start=False,
+                      batch_intervals=batched)
+        J, g, info = net.loss_and_grad(theta, X, Y, solver=mg)
+        assert (info["forward"]["batches"] > 0) == batched
+        out[batched] = (J, g.data.copy())
+    assert out[True][0] == out[False][0]
+    np.testing.assert_array_equal(out[True][1], out[False][1])

@@ -140,3 +140,21 @@ def test_one_and_two_ranks_equal_on_the_gpu(tmp_path):
     assert two["J"] == pytest.approx(float(one["J"]), rel=RTOL)
     close(two["g"], one["g"])
     close(two["U"], one["U"])
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "smoothrelu"])
+def test_float32_on_the_device_equals_the_host(activation):
+    # cuBLAS S routines and the float kernels against the host's sgemm path:
+    # both round each product to float32, in another order, so 1e-5 relative.
+    X, Y = lp.datasets.peaks(n=300, seed=2)
+    host = lp.ODEResNet(2, 8, 24, 5, activation=activation, dtype="float32")
+    dev = lp.ODEResNet(2, 8, 24, 5, activation=activation, dtype="float32", device="cuda")
+    theta = host.init("glorot", seed=1)
+    J0, g0 = host.loss_and_grad(theta, X, Y)
+    J1, g1 = dev.loss_and_grad(theta, X, Y)
+    assert g1.dtype == np.float32 and abs(J1 - J0) <= 1e-5 * abs(J0)
+    close(g1.data, g0.data, 1e-5)
+    mg = lp.MGRIT(cfactor=2, tol=None, rtol=1e-6, max_iter=40, warm_start=False)
+    J2, g2, info = dev.loss_and_grad(theta, X, Y, solver=mg)
+    assert info["forward"]["converged"] and info["adjoint"]["converged"]
+    close(g2.data, g0.data, 1e-5)

@@ -88,7 +88,7 @@ py::dict layer_op(int device, const std::string& op, const std::string& activati
   double* work = s.zeros(S);
   double* gW = s.zeros(w * w);
   double* gb = s.zeros(w);
-  std::unique_ptr<DeviceLayer> dl_ops = device < 0 ? nullptr : make_device_layer(*ex);
+  std::unique_ptr<DeviceLayer> dl_ops = device < 0 ? nullptr : make_device_layer<double>(*ex);
   if (op == "forward") {
     if (dl_ops) dl_ops->forward(cfg, dW, db, h, du, batch, out, work);
     else layer_forward(cfg, dW, db, h, du, batch, out, work);

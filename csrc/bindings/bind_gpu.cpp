@@ -79,8 +79,8 @@ py::dict check_resnet_apps(const NetConfig& cfg, int device, const carray& theta
   std::unique_ptr<DeviceLayer> layer;
   std::unique_ptr<DeviceBatchLayer> batched;
   if (ex.device() != Device::cpu) {
-    layer = make_device_layer(ex);
-    batched = make_device_batch_layer(ex);
+    layer = make_device_layer<double>(ex);
+    batched = make_device_batch_layer<double>(ex);
   }
   ForwardApp fwd(cfg, batch);
   if (layer) fwd.use_device(ex, *layer, batched.get());
@@ -109,8 +109,8 @@ py::dict time_batched_step(const NetConfig& cfg, int device, index_t batch, inde
   Executor& ex = *exp;
   py::gil_scoped_release nogil;
   const index_t w = cfg.width, S = batch * w;
-  auto layer = make_device_layer(ex);
-  auto batched = make_device_batch_layer(ex);
+  auto layer = make_device_layer<double>(ex);
+  auto batched = make_device_batch_layer<double>(ex);
   Buffer W(ex, count * w * w), b(ex, count * w), u(ex, count * S), out(ex, count * S),
       z(ex, count * S);
   ex.fill(count * w * w, 0.01, W.data());

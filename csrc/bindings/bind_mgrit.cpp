@@ -107,13 +107,14 @@ class PropagatorSolver {
 };
 
 // u_N, the solve's info and its tape id.
-py::tuple parallel_forward(LayerParallelModel& s, const carray& theta, const carray& X,
-                           bool warm) {
+template <class T>
+py::tuple parallel_forward(BasicLayerParallelModel<T>& s, const tarray<T>& theta,
+                           const tarray<T>& X, bool warm) {
   const auto& c = s.config();
   require_size(theta, "theta", s.layout().size);
   const auto n = rows_of(X, "X");
   require_shape(X, "X", n, c.n_in);
-  carray out({n, static_cast<py::ssize_t>(c.width)});
+  tarray<T> out({n, static_cast<py::ssize_t>(c.width)});
   SolveInfo info;
   std::uint64_t tape;
   {
@@ -121,6 +122,109 @@ py::tuple parallel_forward(LayerParallelModel& s, const carray& theta, const car
     tape = s.forward(theta.data(), X.data(), n, out.mutable_data(), warm, &info);
   }
   return py::make_tuple(out, info_dict(info), tape);
+}
+
+// The layer-parallel model of scalar T as the Python class `name`.
+template <class T>
+void bind_parallel(py::module_& m, const char* name) {
+  using M = BasicLayerParallelModel<T>;
+  using A = tarray<T>;
+  py::class_<M>(m, name)
+      .def(py::init([](const NetConfig& c, const py::dict& opt, py::object comm, int device) {
+             // device: -1 the host, k >= 0 CUDA device k.
+             return std::make_unique<M>(
+                 c, make_comm(comm), make_options(opt),
+                 device < 0 ? nullptr : cuda_executor(device));
+           }),
+           py::arg("config"), py::arg("options"), py::arg("comm"), py::arg("device") = -1)
+      .def_property_readonly("size", [](const M& s) { return s.layout().size; })
+      .def_property_readonly("levels", &M::levels)
+      .def("set_max_iter", &M::set_max_iter, py::arg("n"),
+           "Cycles per solve from now on (the warm states are kept).")
+      .def("warm_state",
+           [](M& s) -> py::object {
+             if (s.batch() < 0) return py::none();
+             A out(s.warm_state_size(s.batch()));
+             s.get_warm_state(out.mutable_data());
+             return py::make_tuple(s.batch(), out);
+           },
+           "(batch, states) the next warm start begins from, or None before any solve.")
+      .def("set_warm_state",
+           [](M& s, index_t n, const A& states) {
+             if (n < 1) throw std::invalid_argument("batch must be positive");
+             require_size(states, "states", s.warm_state_size(n));
+             s.set_warm_state(n, states.data());
+           },
+           py::arg("batch"), py::arg("states").noconvert())
+      .def("owns", &M::owns, py::arg("n"), py::arg("adjoint"))
+      .def("state",
+           [](M& s, index_t n, bool adjoint) {
+             if (s.batch() < 0 || !s.owns(n, adjoint))
+               throw std::out_of_range("layer point " + std::to_string(n) +
+                                       " is not held on this rank or nothing was solved yet");
+             A out({static_cast<py::ssize_t>(s.batch()),
+                         static_cast<py::ssize_t>(s.config().width)});
+             {
+               py::gil_scoped_release nogil;
+               s.state(n, adjoint, out.mutable_data());
+             }
+             return out;
+           },
+           py::arg("n"), py::arg("adjoint"),
+           "u_n (adjoint=False) or lambda_n of the last solve, (batch, width); n owned here.")
+      .def("forward",
+           [](M& s, const A& theta, const A& X, bool warm) {
+             auto r = parallel_forward<T>(s, theta, X, warm);
+             return py::make_tuple(r[0], r[1]);
+           },
+           py::arg("theta").noconvert(), py::arg("X").noconvert(), py::arg("warm"))
+      .def("forward_tape", &parallel_forward<T>, py::arg("theta").noconvert(),
+           py::arg("X").noconvert(), py::arg("warm"),
+           "(u_N, info, tape): the tape id lets backward() reuse this solve's states.")
+      .def("backward",
+           [](M& s, const A& theta, const A& X, const A& lamN,
+              std::uint64_t tape, py::object grad, py::object dX, bool warm) {
+             const auto& c = s.config();
+             require_size(theta, "theta", s.layout().size);
+             const auto n = rows_of(X, "X");
+             require_shape(X, "X", n, c.n_in);
+             require_shape(lamN, "lamN", n, c.width);
+             T* g = inplace_output<T>(grad, "grad", s.layout().size);
+             if (!g) throw std::invalid_argument("grad: an output array is required");
+             T* dx = inplace_output<T>(dX, "dX", n * c.n_in);
+             SolveInfo info;
+             {
+               py::gil_scoped_release nogil;
+               s.backward(theta.data(), X.data(), n, lamN.data(), tape, g, dx, warm, &info);
+             }
+             return info_dict(info);
+           },
+           py::arg("theta").noconvert(), py::arg("X").noconvert(), py::arg("lamN").noconvert(),
+           py::arg("tape"), py::arg("grad"), py::arg("dX"), py::arg("warm"),
+           "From lam_N = dL/du_N: this rank's dL/dtheta into grad (head entries zero), "
+           "dL/dX into dX (flat, n * n_in) when given; the adjoint solve's info.")
+      .def("loss_and_grad",
+           [](M& s, const A& theta, const A& X, const A& Y,
+              py::object grad, bool warm) {
+             const auto& c = s.config();
+             require_size(theta, "theta", s.layout().size);
+             const auto n = rows_of(X, "X");
+             require_shape(X, "X", n, c.n_in);
+             require_shape(Y, "Y", n, c.n_out);
+             T* g = inplace_output<T>(grad, "grad", s.layout().size);
+             ModelSolveInfo info;
+             double J;
+             {
+               py::gil_scoped_release nogil;
+               J = s.loss_and_grad(theta.data(), X.data(), Y.data(), n, g, warm, &info);
+             }
+             py::dict d;
+             d["forward"] = info_dict(info.forward);
+             d["adjoint"] = info_dict(info.adjoint);
+             return py::make_tuple(J, d);
+           },
+           py::arg("theta").noconvert(), py::arg("X").noconvert(), py::arg("Y").noconvert(),
+           py::arg("grad"), py::arg("warm"));
 }
 
 }  // namespace
@@ -148,102 +252,8 @@ void bind_mgrit(py::module_& m) {
       "cfactor (to the next level; 1 on the coarsest) and stride per level.");
   m.def("first_layers", &LayerParallelModel::first_layers);
 
-  py::class_<LayerParallelModel>(m, "LayerParallelModel")
-      .def(py::init([](const NetConfig& c, const py::dict& opt, py::object comm, int device) {
-             // device: -1 the host, k >= 0 CUDA device k.
-             return std::make_unique<LayerParallelModel>(
-                 c, make_comm(comm), make_options(opt),
-                 device < 0 ? nullptr : cuda_executor(device));
-           }),
-           py::arg("config"), py::arg("options"), py::arg("comm"), py::arg("device") = -1)
-      .def_property_readonly("size", [](const LayerParallelModel& s) { return s.layout().size; })
-      .def_property_readonly("levels", &LayerParallelModel::levels)
-      .def("set_max_iter", &LayerParallelModel::set_max_iter, py::arg("n"),
-           "Cycles per solve from now on (the warm states are kept).")
-      .def("warm_state",
-           [](LayerParallelModel& s) -> py::object {
-             if (s.batch() < 0) return py::none();
-             carray out(s.warm_state_size(s.batch()));
-             s.get_warm_state(out.mutable_data());
-             return py::make_tuple(s.batch(), out);
-           },
-           "(batch, states) the next warm start begins from, or None before any solve.")
-      .def("set_warm_state",
-           [](LayerParallelModel& s, index_t n, const carray& states) {
-             if (n < 1) throw std::invalid_argument("batch must be positive");
-             require_size(states, "states", s.warm_state_size(n));
-             s.set_warm_state(n, states.data());
-           },
-           py::arg("batch"), py::arg("states").noconvert())
-      .def("owns", &LayerParallelModel::owns, py::arg("n"), py::arg("adjoint"))
-      .def("state",
-           [](LayerParallelModel& s, index_t n, bool adjoint) {
-             if (s.batch() < 0 || !s.owns(n, adjoint))
-               throw std::out_of_range("layer point " + std::to_string(n) +
-                                       " is not held on this rank or nothing was solved yet");
-             carray out({static_cast<py::ssize_t>(s.batch()),
-                         static_cast<py::ssize_t>(s.config().width)});
-             {
-               py::gil_scoped_release nogil;
-               s.state(n, adjoint, out.mutable_data());
-             }
-             return out;
-           },
-           py::arg("n"), py::arg("adjoint"),
-           "u_n (adjoint=False) or lambda_n of the last solve, (batch, width); n owned here.")
-      .def("forward",
-           [](LayerParallelModel& s, const carray& theta, const carray& X, bool warm) {
-             auto r = parallel_forward(s, theta, X, warm);
-             return py::make_tuple(r[0], r[1]);
-           },
-           py::arg("theta").noconvert(), py::arg("X").noconvert(), py::arg("warm"))
-      .def("forward_tape", &parallel_forward, py::arg("theta").noconvert(),
-           py::arg("X").noconvert(), py::arg("warm"),
-           "(u_N, info, tape): the tape id lets backward() reuse this solve's states.")
-      .def("backward",
-           [](LayerParallelModel& s, const carray& theta, const carray& X, const carray& lamN,
-              std::uint64_t tape, py::object grad, py::object dX, bool warm) {
-             const auto& c = s.config();
-             require_size(theta, "theta", s.layout().size);
-             const auto n = rows_of(X, "X");
-             require_shape(X, "X", n, c.n_in);
-             require_shape(lamN, "lamN", n, c.width);
-             double* g = inplace_output(grad, "grad", s.layout().size);
-             if (!g) throw std::invalid_argument("grad: an output array is required");
-             double* dx = inplace_output(dX, "dX", n * c.n_in);
-             SolveInfo info;
-             {
-               py::gil_scoped_release nogil;
-               s.backward(theta.data(), X.data(), n, lamN.data(), tape, g, dx, warm, &info);
-             }
-             return info_dict(info);
-           },
-           py::arg("theta").noconvert(), py::arg("X").noconvert(), py::arg("lamN").noconvert(),
-           py::arg("tape"), py::arg("grad"), py::arg("dX"), py::arg("warm"),
-           "From lam_N = dL/du_N: this rank's dL/dtheta into grad (head entries zero), "
-           "dL/dX into dX (flat, n * n_in) when given; the adjoint solve's info.")
-      .def("loss_and_grad",
-           [](LayerParallelModel& s, const carray& theta, const carray& X, const carray& Y,
-              py::object grad, bool warm) {
-             const auto& c = s.config();
-             require_size(theta, "theta", s.layout().size);
-             const auto n = rows_of(X, "X");
-             require_shape(X, "X", n, c.n_in);
-             require_shape(Y, "Y", n, c.n_out);
-             double* g = inplace_output(grad, "grad", s.layout().size);
-             ModelSolveInfo info;
-             double J;
-             {
-               py::gil_scoped_release nogil;
-               J = s.loss_and_grad(theta.data(), X.data(), Y.data(), n, g, warm, &info);
-             }
-             py::dict d;
-             d["forward"] = info_dict(info.forward);
-             d["adjoint"] = info_dict(info.adjoint);
-             return py::make_tuple(J, d);
-           },
-           py::arg("theta").noconvert(), py::arg("X").noconvert(), py::arg("Y").noconvert(),
-           py::arg("grad"), py::arg("warm"));
+  bind_parallel<double>(m, "LayerParallelModel");
+  bind_parallel<float>(m, "LayerParallelModel32");
 
   py::class_<PropagatorSolver>(m, "PropagatorSolver")
       .def(py::init<py::function, index_t, index_t, const py::dict&, py::object,

@@ -32,16 +32,17 @@ Head parse_head(const std::string& s) {
 }
 
 // u_N and the tape id of one serial propagation.
-std::pair<carray, std::uint64_t> serial_forward(SerialModel& s, const carray& theta,
-                                                const carray& X) {
+template <class T>
+std::pair<tarray<T>, std::uint64_t> serial_forward(BasicSerialModel<T>& s, const tarray<T>& theta,
+                                                   const tarray<T>& X) {
   const auto& c = s.config();
   require_size(theta, "theta", s.layout().size);
   const auto n = rows_of(X, "X");
   require_shape(X, "X", n, c.n_in);
-  carray out({n, static_cast<py::ssize_t>(c.width)});
-  const double* t = theta.data();
-  const double* x = X.data();
-  double* o = out.mutable_data();
+  tarray<T> out({n, static_cast<py::ssize_t>(c.width)});
+  const T* t = theta.data();
+  const T* x = X.data();
+  T* o = out.mutable_data();
   std::uint64_t tape;
   {
     py::gil_scoped_release nogil;
@@ -90,6 +91,91 @@ py::dict layout_dict(const NetConfig& c, const ParamLayout& p) {
   return d;
 }
 
+// The serial model of scalar T as the Python class `name`.
+template <class T>
+void bind_serial(py::module_& m, const char* name) {
+  using M = BasicSerialModel<T>;
+  using A = tarray<T>;
+  py::class_<M>(m, name, "Serial ODE-ResNet: forward and backward sweeps in one call each.")
+      .def(py::init([](const NetConfig& c) { return std::make_unique<M>(c); }),
+           py::arg("config"))
+      .def_property_readonly("size", [](const M& s) { return s.layout().size; })
+      .def("layout", [](const M& s) { return layout_dict(s.config(), s.layout()); })
+      .def(
+          "forward",
+          [](M& s, const A& theta, const A& X) {
+            return serial_forward<T>(s, theta, X).first;
+          },
+          py::arg("theta").noconvert(), py::arg("X").noconvert())
+      .def(
+          "forward_tape",
+          [](M& s, const A& theta, const A& X) {
+            auto r = serial_forward<T>(s, theta, X);
+            return py::make_tuple(r.first, r.second);
+          },
+          py::arg("theta").noconvert(), py::arg("X").noconvert(),
+          "(u_N, tape): the tape id lets backward() reuse this propagation's states.")
+      .def(
+          "backward",
+          [](M& s, const A& theta, const A& X, const A& lamN,
+             std::uint64_t tape, py::object grad, py::object dX) {
+            const auto& c = s.config();
+            require_size(theta, "theta", s.layout().size);
+            const auto n = rows_of(X, "X");
+            require_shape(X, "X", n, c.n_in);
+            require_shape(lamN, "lamN", n, c.width);
+            T* g = inplace_output<T>(grad, "grad", s.layout().size);
+            if (!g) throw std::invalid_argument("grad: an output array is required");
+            T* dx = inplace_output<T>(dX, "dX", n * c.n_in);
+            const T* t = theta.data();
+            const T* x = X.data();
+            const T* l = lamN.data();
+            py::gil_scoped_release nogil;
+            s.backward(t, x, n, l, tape, g, dx);
+          },
+          py::arg("theta").noconvert(), py::arg("X").noconvert(), py::arg("lamN").noconvert(),
+          py::arg("tape"), py::arg("grad"), py::arg("dX") = py::none(),
+          "From lam_N = dL/du_N: dL/dtheta into grad (head entries zero) and dL/dX "
+          "into dX (flat, n * n_in) when given.")
+      .def(
+          "predict",
+          [](M& s, const A& theta, const A& X) {
+            const auto& c = s.config();
+            require_size(theta, "theta", s.layout().size);
+            const auto n = rows_of(X, "X");
+            require_shape(X, "X", n, c.n_in);
+            A out({n, static_cast<py::ssize_t>(c.n_out)});
+            const T* t = theta.data();
+            const T* x = X.data();
+            T* o = out.mutable_data();
+            {
+              py::gil_scoped_release nogil;
+              s.predict(t, x, n, o);
+            }
+            return out;
+          },
+          py::arg("theta").noconvert(), py::arg("X").noconvert())
+      .def(
+          "loss_and_grad",
+          [](M& s, const A& theta, const A& X, const A& Y,
+             py::object grad) {
+            const auto& c = s.config();
+            require_size(theta, "theta", s.layout().size);
+            const auto n = rows_of(X, "X");
+            require_shape(X, "X", n, c.n_in);
+            require_shape(Y, "Y", n, c.n_out);
+            T* g = inplace_output<T>(grad, "grad", s.layout().size);
+            const T* t = theta.data();
+            const T* x = X.data();
+            const T* y = Y.data();
+            py::gil_scoped_release nogil;
+            return s.loss_and_grad(t, x, y, n, g);
+          },
+          py::arg("theta").noconvert(), py::arg("X").noconvert(), py::arg("Y").noconvert(),
+          py::arg("grad") = py::none(),
+          "J(theta) on (X, Y); writes the gradient into `grad` in place when given.");
+}
+
 void bind_model(py::module_& m) {
   // The network's configuration crosses into C++ once, as this object; the
   // models and the layout take it whole.
@@ -112,85 +198,8 @@ void bind_model(py::module_& m) {
         py::arg("config"), py::arg("first_layer"), py::arg("n_stored"),
         "Layout {block: (offset, shape)} of a parameter vector holding layers "
         "[first_layer, first_layer + n_stored).");
-  py::class_<SerialModel>(m, "SerialModel",
-                          "Serial ODE-ResNet: forward and backward sweeps in one call each.")
-      .def(py::init([](const NetConfig& c) { return std::make_unique<SerialModel>(c); }),
-           py::arg("config"))
-      .def_property_readonly("size", [](const SerialModel& s) { return s.layout().size; })
-      .def("layout", [](const SerialModel& s) { return layout_dict(s.config(), s.layout()); })
-      .def(
-          "forward",
-          [](SerialModel& s, const carray& theta, const carray& X) {
-            return serial_forward(s, theta, X).first;
-          },
-          py::arg("theta").noconvert(), py::arg("X").noconvert())
-      .def(
-          "forward_tape",
-          [](SerialModel& s, const carray& theta, const carray& X) {
-            auto r = serial_forward(s, theta, X);
-            return py::make_tuple(r.first, r.second);
-          },
-          py::arg("theta").noconvert(), py::arg("X").noconvert(),
-          "(u_N, tape): the tape id lets backward() reuse this propagation's states.")
-      .def(
-          "backward",
-          [](SerialModel& s, const carray& theta, const carray& X, const carray& lamN,
-             std::uint64_t tape, py::object grad, py::object dX) {
-            const auto& c = s.config();
-            require_size(theta, "theta", s.layout().size);
-            const auto n = rows_of(X, "X");
-            require_shape(X, "X", n, c.n_in);
-            require_shape(lamN, "lamN", n, c.width);
-            double* g = inplace_output(grad, "grad", s.layout().size);
-            if (!g) throw std::invalid_argument("grad: an output array is required");
-            double* dx = inplace_output(dX, "dX", n * c.n_in);
-            const double* t = theta.data();
-            const double* x = X.data();
-            const double* l = lamN.data();
-            py::gil_scoped_release nogil;
-            s.backward(t, x, n, l, tape, g, dx);
-          },
-          py::arg("theta").noconvert(), py::arg("X").noconvert(), py::arg("lamN").noconvert(),
-          py::arg("tape"), py::arg("grad"), py::arg("dX") = py::none(),
-          "From lam_N = dL/du_N: dL/dtheta into grad (head entries zero) and dL/dX "
-          "into dX (flat, n * n_in) when given.")
-      .def(
-          "predict",
-          [](SerialModel& s, const carray& theta, const carray& X) {
-            const auto& c = s.config();
-            require_size(theta, "theta", s.layout().size);
-            const auto n = rows_of(X, "X");
-            require_shape(X, "X", n, c.n_in);
-            carray out({n, static_cast<py::ssize_t>(c.n_out)});
-            const double* t = theta.data();
-            const double* x = X.data();
-            double* o = out.mutable_data();
-            {
-              py::gil_scoped_release nogil;
-              s.predict(t, x, n, o);
-            }
-            return out;
-          },
-          py::arg("theta").noconvert(), py::arg("X").noconvert())
-      .def(
-          "loss_and_grad",
-          [](SerialModel& s, const carray& theta, const carray& X, const carray& Y,
-             py::object grad) {
-            const auto& c = s.config();
-            require_size(theta, "theta", s.layout().size);
-            const auto n = rows_of(X, "X");
-            require_shape(X, "X", n, c.n_in);
-            require_shape(Y, "Y", n, c.n_out);
-            double* g = inplace_output(grad, "grad", s.layout().size);
-            const double* t = theta.data();
-            const double* x = X.data();
-            const double* y = Y.data();
-            py::gil_scoped_release nogil;
-            return s.loss_and_grad(t, x, y, n, g);
-          },
-          py::arg("theta").noconvert(), py::arg("X").noconvert(), py::arg("Y").noconvert(),
-          py::arg("grad") = py::none(),
-          "J(theta) on (X, Y); writes the gradient into `grad` in place when given.");
+  bind_serial<double>(m, "SerialModel");
+  bind_serial<float>(m, "SerialModel32");
 }
 
 }  // namespace layerparallel::bind

@@ -7,7 +7,8 @@
 
 namespace layerparallel {
 
-void App::step_batch(int level, const StepTask* tasks, index_t count) {
+template <class T>
+void BasicApp<T>::step_batch(int level, const BasicStepTask<T>* tasks, index_t count) {
   if (count == 1 || !concurrent_steps()) {
     for (index_t i = 0; i < count; ++i)
       step(level, tasks[i].from, tasks[i].to, tasks[i].in, tasks[i].out, true);
@@ -17,5 +18,8 @@ void App::step_batch(int level, const StepTask* tasks, index_t count) {
     step(level, tasks[i].from, tasks[i].to, tasks[i].in, tasks[i].out, false);
   });
 }
+
+template class BasicApp<float>;
+template class BasicApp<double>;
 
 }  // namespace layerparallel

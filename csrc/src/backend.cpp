@@ -16,12 +16,18 @@ std::shared_ptr<Executor> cuda_executor(int) {
   throw std::invalid_argument("device='cuda': this build of layerparallel has no CUDA backend "
                               "(reinstall with -Ccmake.define.LP_CUDA=ON)");
 }
-std::unique_ptr<DeviceLayer> make_device_layer(Executor&) {
+template <class T>
+std::unique_ptr<BasicDeviceLayer<T>> make_device_layer(Executor&) {
   throw std::invalid_argument("no device layer kernels in a build without CUDA");
 }
-std::unique_ptr<DeviceBatchLayer> make_device_batch_layer(Executor&) {
+template std::unique_ptr<BasicDeviceLayer<float>> make_device_layer<float>(Executor&);
+template std::unique_ptr<BasicDeviceLayer<double>> make_device_layer<double>(Executor&);
+template <class T>
+std::unique_ptr<BasicDeviceBatchLayer<T>> make_device_batch_layer(Executor&) {
   throw std::invalid_argument("no device layer kernels in a build without CUDA");
 }
+template std::unique_ptr<BasicDeviceBatchLayer<float>> make_device_batch_layer<float>(Executor&);
+template std::unique_ptr<BasicDeviceBatchLayer<double>> make_device_batch_layer<double>(Executor&);
 DeviceTiming time_on_device(Executor&, const std::function<void()>&, int) {
   throw std::invalid_argument("no device timing in a build without CUDA");
 }

@@ -18,33 +18,64 @@ namespace layerparallel::blas {
 
 namespace {
 constexpr index_t kTransposeLimit = 32 * 32;
+
+template <class T>
+void transpose_t(index_t rows, index_t cols, const T* a, index_t lda, T* out) {
+  for (index_t i = 0; i < rows; ++i)
+    for (index_t j = 0; j < cols; ++j) out[j * rows + i] = a[i * lda + j];
 }
 
-void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, double alpha,
-          const double* a, index_t lda, const double* b, index_t ldb, double beta, double* c,
-          index_t ldc) {
+inline void cblas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m, blasint n, blasint k,
+                       double alpha, const double* a, blasint lda, const double* b, blasint ldb,
+                       double beta, double* c, blasint ldc) {
+  LP_BLAS(cblas_dgemm)(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+inline void cblas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, blasint m, blasint n, blasint k,
+                       double alpha, const float* a, blasint lda, const float* b, blasint ldb,
+                       double beta, float* c, blasint ldc) {
+  LP_BLAS(cblas_sgemm)(CblasRowMajor, ta, tb, m, n, k, static_cast<float>(alpha), a, lda, b,
+                       ldb, static_cast<float>(beta), c, ldc);
+}
+
+template <class T>
+void gemm_t(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, double alpha,
+            const T* a, index_t lda, const T* b, index_t ldb, double beta, T* c, index_t ldc) {
   if (m == 0 || n == 0) return;
   // OpenBLAS's row-major A B^T with a small B (a narrow layer's u W^T) runs
   // several times slower than A B on the transposed copy (bench/RESULTS.md);
   // the copy of a <= 32x32 block is free next to the product.
   if (trans_b && k * n <= kTransposeLimit) {
-    thread_local std::vector<double> bt;
+    thread_local std::vector<T> bt;
     bt.resize(static_cast<std::size_t>(k * n));
-    transpose(n, k, b, ldb, bt.data());
+    transpose_t(n, k, b, ldb, bt.data());
     b = bt.data();
     ldb = n;
     trans_b = false;
   }
-  LP_BLAS(cblas_dgemm)(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                       trans_b ? CblasTrans : CblasNoTrans, static_cast<blasint>(m),
-                       static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
-                       static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c,
-                       static_cast<blasint>(ldc));
+  cblas_gemm(trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+             static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
+             static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c,
+             static_cast<blasint>(ldc));
+}
+}  // namespace
+
+void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, double alpha,
+          const double* a, index_t lda, const double* b, index_t ldb, double beta, double* c,
+          index_t ldc) {
+  gemm_t(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, double alpha,
+          const float* a, index_t lda, const float* b, index_t ldb, double beta, float* c,
+          index_t ldc) {
+  gemm_t(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 void transpose(index_t rows, index_t cols, const double* a, index_t lda, double* out) {
-  for (index_t i = 0; i < rows; ++i)
-    for (index_t j = 0; j < cols; ++j) out[j * rows + i] = a[i * lda + j];
+  transpose_t(rows, cols, a, lda, out);
+}
+void transpose(index_t rows, index_t cols, const float* a, index_t lda, float* out) {
+  transpose_t(rows, cols, a, lda, out);
 }
 
 #ifdef LP_OPENBLAS

@@ -42,27 +42,61 @@ Comm Comm::from_fortran(long long handle) {
 
 bool Comm::mpi_available() { return true; }
 
-void Comm::send(int dest, int tag, const double* data, index_t n) const {
+namespace {
+MPI_Datatype mpi_type(const double*) { return MPI_DOUBLE; }
+MPI_Datatype mpi_type(const float*) { return MPI_FLOAT; }
+
+template <class T>
+void send_t(long long h, int dest, int tag, const T* data, index_t n) {
   for (index_t off = 0; off < n; off += kChunk) {
     const int cnt = static_cast<int>(std::min(kChunk, n - off));
-    check(MPI_Send(data + off, cnt, MPI_DOUBLE, dest, tag, to_mpi(handle_)), "MPI_Send");
+    check(MPI_Send(data + off, cnt, mpi_type(data), dest, tag, to_mpi(h)), "MPI_Send");
   }
 }
-void Comm::recv(int src, int tag, double* data, index_t n) const {
+template <class T>
+void recv_t(long long h, int src, int tag, T* data, index_t n) {
   for (index_t off = 0; off < n; off += kChunk) {
     const int cnt = static_cast<int>(std::min(kChunk, n - off));
-    check(MPI_Recv(data + off, cnt, MPI_DOUBLE, src, tag, to_mpi(handle_), MPI_STATUS_IGNORE),
+    check(MPI_Recv(data + off, cnt, mpi_type(data), src, tag, to_mpi(h), MPI_STATUS_IGNORE),
           "MPI_Recv");
   }
 }
-void Comm::isend(int dest, int tag, const double* data, index_t n, Request& req) const {
+template <class T>
+void isend_t(long long h, int dest, int tag, const T* data, index_t n, Request& req) {
   if (n > kChunk) throw std::invalid_argument("isend: message too large");
   MPI_Request r;
-  check(MPI_Isend(data, static_cast<int>(n), MPI_DOUBLE, dest, tag, to_mpi(handle_), &r),
+  check(MPI_Isend(data, static_cast<int>(n), mpi_type(data), dest, tag, to_mpi(h), &r),
         "MPI_Isend");
   static_assert(sizeof(MPI_Request) <= sizeof(long long), "MPI_Request does not fit");
   std::memcpy(&req.handle, &r, sizeof(MPI_Request));
   req.active = true;
+}
+template <class T>
+void broadcast_t(long long h, int root, T* data, index_t n) {
+  for (index_t off = 0; off < n; off += kChunk) {
+    const int cnt = static_cast<int>(std::min(kChunk, n - off));
+    check(MPI_Bcast(data + off, cnt, mpi_type(data), root, to_mpi(h)), "MPI_Bcast");
+  }
+}
+}  // namespace
+
+void Comm::send(int dest, int tag, const double* data, index_t n) const {
+  send_t(handle_, dest, tag, data, n);
+}
+void Comm::send(int dest, int tag, const float* data, index_t n) const {
+  send_t(handle_, dest, tag, data, n);
+}
+void Comm::recv(int src, int tag, double* data, index_t n) const {
+  recv_t(handle_, src, tag, data, n);
+}
+void Comm::recv(int src, int tag, float* data, index_t n) const {
+  recv_t(handle_, src, tag, data, n);
+}
+void Comm::isend(int dest, int tag, const double* data, index_t n, Request& req) const {
+  isend_t(handle_, dest, tag, data, n, req);
+}
+void Comm::isend(int dest, int tag, const float* data, index_t n, Request& req) const {
+  isend_t(handle_, dest, tag, data, n, req);
 }
 void Comm::wait(Request& req) const {
   if (!req.active) return;
@@ -92,11 +126,10 @@ double Comm::allreduce_max(double x) const {
   return y;
 }
 void Comm::broadcast(int root, double* data, index_t n) const {
-  if (!has_mpi_) return;
-  for (index_t off = 0; off < n; off += kChunk) {
-    const int cnt = static_cast<int>(std::min(kChunk, n - off));
-    check(MPI_Bcast(data + off, cnt, MPI_DOUBLE, root, to_mpi(handle_)), "MPI_Bcast");
-  }
+  if (has_mpi_) broadcast_t(handle_, root, data, n);
+}
+void Comm::broadcast(int root, float* data, index_t n) const {
+  if (has_mpi_) broadcast_t(handle_, root, data, n);
 }
 void Comm::barrier() const {
   if (has_mpi_) check(MPI_Barrier(to_mpi(handle_)), "MPI_Barrier");
@@ -117,11 +150,21 @@ void Comm::recv(int, int, double*, index_t) const {
 void Comm::isend(int, int, const double*, index_t, Request&) const {
   throw std::logic_error("isend on a single-rank communicator");
 }
+void Comm::send(int, int, const float*, index_t) const {
+  throw std::logic_error("send on a single-rank communicator");
+}
+void Comm::recv(int, int, float*, index_t) const {
+  throw std::logic_error("recv on a single-rank communicator");
+}
+void Comm::isend(int, int, const float*, index_t, Request&) const {
+  throw std::logic_error("isend on a single-rank communicator");
+}
 void Comm::wait(Request&) const {}
 double Comm::allreduce_sum(double x) const { return x; }
 void Comm::allreduce_sum(double*, index_t) const {}
 double Comm::allreduce_max(double x) const { return x; }
 void Comm::broadcast(int, double*, index_t) const {}
+void Comm::broadcast(int, float*, index_t) const {}
 void Comm::barrier() const {}
 
 #endif

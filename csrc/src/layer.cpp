@@ -22,31 +22,33 @@ namespace {
 // level-2 cache (w <= 128 with 512 KiB): their products run on chunks of rows
 // and on a transposed copy of W. Wide layers go to the BLAS whole, where its
 // packed kernels are faster and chunks only add calls.
+template <class T>
 bool narrow(index_t w) {
-  return 4 * w * w * static_cast<index_t>(sizeof(double)) <= cache_bytes(2);
+  return 4 * w * w * static_cast<index_t>(sizeof(T)) <= cache_bytes(2);
 }
 
 // Rows per BLAS call for narrow layers: the chunk's u, z and u_next (3 rows x
-// w doubles each) fill at most half the level-2 cache, so the element-wise pass
+// w entries each) fill at most half the level-2 cache, so the element-wise pass
 // after the product finds z still in cache; at least 16 rows.
+template <class T>
 index_t chunk_rows(index_t w, index_t batch) {
-  if (!narrow(w)) return batch;
-  const index_t fit = cache_bytes(2) / 2 / (3 * w * static_cast<index_t>(sizeof(double)));
+  if (!narrow<T>(w)) return batch;
+  const index_t fit = cache_bytes(2) / 2 / (3 * w * static_cast<index_t>(sizeof(T)));
   const index_t c = std::max<index_t>(16, fit / 8 * 8);
   return std::min(c, batch);
 }
 
 // f(rows, offset) over the batch in chunk_rows-sized pieces.
-template <class F>
+template <class T, class F>
 void for_chunks(index_t w, index_t batch, F&& f) {
-  const index_t chunk = chunk_rows(w, batch);
+  const index_t chunk = chunk_rows<T>(w, batch);
   for (index_t r0 = 0; r0 < batch; r0 += chunk) f(std::min(chunk, batch - r0), r0 * w);
 }
 
 // z = b (each row) + u W^T for `rows` rows; with `wt` = W^T the product is the
 // plain NN form, which OpenBLAS runs much faster than NT for narrow layers.
-void affine(index_t w, const double* W, const double* wt, const double* b, const double* u,
-            index_t rows, double* z) {
+template <class T>
+void affine(index_t w, const T* W, const T* wt, const T* b, const T* u, index_t rows, T* z) {
   for (index_t r = 0; r < rows; ++r) std::copy(b, b + w, z + r * w);
   if (wt)
     blas::gemm(false, false, rows, w, w, 1.0, u, w, wt, w, 1.0, z, w);
@@ -55,9 +57,10 @@ void affine(index_t w, const double* W, const double* wt, const double* b, const
 }
 
 // W^T in thread-local scratch for narrow layers (see affine), else null.
-const double* transposed(index_t w, const double* W) {
-  if (!narrow(w)) return nullptr;
-  thread_local std::vector<double> wt;
+template <class T>
+const T* transposed(index_t w, const T* W) {
+  if (!narrow<T>(w)) return nullptr;
+  thread_local std::vector<T> wt;
   wt.resize(w * w);
   blas::transpose(w, w, W, w, wt.data());
   return wt.data();
@@ -65,27 +68,29 @@ const double* transposed(index_t w, const double* W) {
 
 }  // namespace
 
-void layer_forward(const NetConfig& cfg, const double* W, const double* b, double h,
-                   const double* u, index_t batch, double* u_next, double* z) {
+template <class T>
+void layer_forward(const NetConfig& cfg, const T* W, const T* b, double h,
+                   const T* u, index_t batch, T* u_next, T* z) {
   const index_t w = cfg.width;
   if (batch <= 0) return;
-  const double* wt = transposed(w, W);
+  const T* wt = transposed(w, W);
   with_activation(cfg.activation, cfg.eta, [&](auto act) {
-    for_chunks(w, batch, [&](index_t rows, index_t off) {
+    for_chunks<T>(w, batch, [&](index_t rows, index_t off) {
       affine(w, W, wt, b, u + off, rows, z + off);
       step_update(act, h, rows * w, u + off, z + off, u_next + off);
     });
   });
 }
 
-void layer_adjoint(const NetConfig& cfg, const double* W, const double* b, double h,
-                   const double* u, const double* lam_next, index_t batch, double* lam,
-                   double* work, bool z_known) {
+template <class T>
+void layer_adjoint(const NetConfig& cfg, const T* W, const T* b, double h,
+                   const T* u, const T* lam_next, index_t batch, T* lam,
+                   T* work, bool z_known) {
   const index_t w = cfg.width;
   if (batch <= 0) return;
-  const double* wt = z_known ? nullptr : transposed(w, W);
+  const T* wt = z_known ? nullptr : transposed(w, W);
   with_activation(cfg.activation, cfg.eta, [&](auto act) {
-    for_chunks(w, batch, [&](index_t rows, index_t off) {
+    for_chunks<T>(w, batch, [&](index_t rows, index_t off) {
       if (!z_known) affine(w, W, wt, b, u + off, rows, work + off);
       adjoint_scale(act, rows * w, lam_next + off, work + off);
       if (lam != lam_next) std::copy(lam_next + off, lam_next + off + rows * w, lam + off);
@@ -94,49 +99,70 @@ void layer_adjoint(const NetConfig& cfg, const double* W, const double* b, doubl
   });
 }
 
-void layer_gradient(const NetConfig& cfg, double h, const double* u, const double* d,
-                    index_t batch, double* gW, double* gb) {
+template <class T>
+void layer_gradient(const NetConfig& cfg, double h, const T* u, const T* d,
+                    index_t batch, T* gW, T* gb) {
   const index_t w = cfg.width;
   if (batch <= 0) {
-    std::fill(gW, gW + w * w, 0.0);
-    std::fill(gb, gb + w, 0.0);
+    std::fill(gW, gW + w * w, T(0));
+    std::fill(gb, gb + w, T(0));
     return;
   }
-  for_chunks(w, batch, [&](index_t rows, index_t off) {
+  for_chunks<T>(w, batch, [&](index_t rows, index_t off) {
     blas::gemm(true, false, w, w, rows, h, d + off, w, u + off, w, off == 0 ? 0.0 : 1.0, gW, w);
   });
   column_sums(d, batch, w, h, gb);
 }
 
-void layer_adjoint_gradient(const NetConfig& cfg, const double* W, const double* b, double h,
-                            const double* u, const double* lam_next, index_t batch, double* lam,
-                            double* work, bool z_known, double* gW, double* gb) {
+template <class T>
+void layer_adjoint_gradient(const NetConfig& cfg, const T* W, const T* b, double h,
+                            const T* u, const T* lam_next, index_t batch, T* lam,
+                            T* work, bool z_known, T* gW, T* gb) {
   layer_adjoint(cfg, W, b, h, u, lam_next, batch, lam, work, z_known);
   layer_gradient(cfg, h, u, work, batch, gW, gb);
 }
 
-void layer_derivative(const NetConfig& cfg, const double* W, const double* b, const double* u,
-                      index_t batch, double* D) {
+template <class T>
+void layer_derivative(const NetConfig& cfg, const T* W, const T* b, const T* u,
+                      index_t batch, T* D) {
   const index_t w = cfg.width;
   if (batch <= 0) return;
-  const double* wt = transposed(w, W);
+  const T* wt = transposed(w, W);
   with_activation(cfg.activation, cfg.eta, [&](auto act) {
-    for_chunks(w, batch, [&](index_t rows, index_t off) {
+    for_chunks<T>(w, batch, [&](index_t rows, index_t off) {
       affine(w, W, wt, b, u + off, rows, D + off);
       derivative_in_place(act, rows * w, D + off);
     });
   });
 }
 
-void layer_adjoint_linearized(const NetConfig& cfg, const double* W, double h, const double* D,
-                              const double* lam_next, index_t batch, double* lam, double* work) {
+template <class T>
+void layer_adjoint_linearized(const NetConfig& cfg, const T* W, double h, const T* D,
+                              const T* lam_next, index_t batch, T* lam, T* work) {
   const index_t w = cfg.width;
   if (batch <= 0) return;
-  for_chunks(w, batch, [&](index_t rows, index_t off) {
+  for_chunks<T>(w, batch, [&](index_t rows, index_t off) {
     scale_by(rows * w, D + off, lam_next + off, work + off);
     if (lam != lam_next) std::copy(lam_next + off, lam_next + off + rows * w, lam + off);
     blas::gemm(false, false, rows, w, w, h, work + off, w, W, w, 1.0, lam + off, w);
   });
 }
+
+#define LP_LAYER_INSTANTIATE(T)                                                              \
+  template void layer_forward<T>(const NetConfig&, const T*, const T*, double, const T*,      \
+                                 index_t, T*, T*);                                            \
+  template void layer_adjoint<T>(const NetConfig&, const T*, const T*, double, const T*,      \
+                                 const T*, index_t, T*, T*, bool);                            \
+  template void layer_gradient<T>(const NetConfig&, double, const T*, const T*, index_t, T*, \
+                                  T*);                                                        \
+  template void layer_adjoint_gradient<T>(const NetConfig&, const T*, const T*, double,      \
+                                          const T*, const T*, index_t, T*, T*, bool, T*, T*); \
+  template void layer_derivative<T>(const NetConfig&, const T*, const T*, const T*, index_t,  \
+                                    T*);                                                      \
+  template void layer_adjoint_linearized<T>(const NetConfig&, const T*, double, const T*,    \
+                                            const T*, index_t, T*, T*);
+LP_LAYER_INSTANTIATE(float)
+LP_LAYER_INSTANTIATE(double)
+#undef LP_LAYER_INSTANTIATE
 
 }  // namespace layerparallel

@@ -62,7 +62,8 @@ Hierarchy build_hierarchy(index_t n_steps, const MGRITOptions& opt) {
   return h;
 }
 
-MGRIT::MGRIT(App& app, index_t n_steps, const MGRITOptions& opt, const Comm& comm,
+template <class T>
+BasicMGRIT<T>::BasicMGRIT(BasicApp<T>& app, index_t n_steps, const MGRITOptions& opt, const Comm& comm,
              const Distribution& dist)
     : app_(app),
       ex_(app.executor()),
@@ -113,79 +114,89 @@ MGRIT::MGRIT(App& app, index_t n_steps, const MGRITOptions& opt, const Comm& com
     // (the anchor from which this rank recomputes its leading F-points).
     if (!L.store_f)
       stored = owned > 0 ? L.p1 / L.cf - ceil_div(L.p0, L.cf) + 1 + (L.p0 % L.cf != 0) : 0;
-    L.u = Buffer(ex_, stored * S_);
-    if (l > 0) L.g = Buffer(ex_, owned * S_);
+    L.u = BasicBuffer<T>(ex_, stored * S_);
+    if (l > 0) L.g = BasicBuffer<T>(ex_, owned * S_);
     const bool staged = !host_ && !opt.device_messages;
-    if (L.left >= 0 && (host_ || staged)) L.recv_buf = HostBuffer(ex_, S_);
-    if (L.right >= 0 && (host_ || staged)) L.send_buf = HostBuffer(ex_, S_);
-    if (!host_ && L.left >= 0) L.recv_dev = Buffer(ex_, S_);
-    if (!host_ && L.right >= 0) L.send_dev = Buffer(ex_, S_);
+    if (L.left >= 0 && (host_ || staged)) L.recv_buf = BasicHostBuffer<T>(ex_, S_);
+    if (L.right >= 0 && (host_ || staged)) L.send_buf = BasicHostBuffer<T>(ex_, S_);
+    if (!host_ && L.left >= 0) L.recv_dev = BasicBuffer<T>(ex_, S_);
+    if (!host_ && L.right >= 0) L.send_dev = BasicBuffer<T>(ex_, S_);
   }
   for (auto& L : levels_) L.ubuf = L.u.data();
   // Storage "C": level 0 holds exactly level 1's points, and FAS with
   // injection overwrites them with level 1's solution anyway, so the two
   // share one array (restriction and correction become no-ops there).
   if (levels_.size() > 1 && !levels_[0].store_f) {
-    levels_[1].u = Buffer();
+    levels_[1].u = BasicBuffer<T>();
     levels_[1].ubuf = levels_[0].u.data();
   }
   work_.resize(std::max(1, num_threads()));
-  g0_ = Buffer(ex_, S_);
+  g0_ = BasicBuffer<T>(ex_, S_);
 }
 
-double* MGRIT::batch_work(index_t states) {
+template <class T>
+T* BasicMGRIT<T>::batch_work(index_t states) {
   batch_work_.reserve(ex_, states * S_);
   return batch_work_.data();
 }
 
-double* MGRIT::work(int slot) {
+template <class T>
+T* BasicMGRIT<T>::work(int slot) {
   auto& w = work_[thread_id()];
-  if (w.empty()) w = Buffer(ex_, 3 * S_);
+  if (w.empty()) w = BasicBuffer<T>(ex_, 3 * S_);
   return w.data() + slot * S_;
 }
 
-bool MGRIT::stored(index_t p) const {
+template <class T>
+bool BasicMGRIT<T>::stored(index_t p) const {
   const Level& L = levels_[0];
   return p >= L.p0 && p <= L.p1 && (L.store_f || p % L.cf == 0 || p == L.p0);
 }
 
-double* MGRIT::u_ptr(int l, index_t p) {
+template <class T>
+T* BasicMGRIT<T>::u_ptr(int l, index_t p) {
   Level& L = levels_[l];
   if (L.store_f) return L.ubuf + (p - L.p0) * S_;
   if (p % L.cf != 0) return L.ubuf + L.u.size() - S_;  // the anchor p0
   return L.ubuf + (p / L.cf - ceil_div(L.p0, L.cf)) * S_;
 }
 
-const double* MGRIT::state(index_t p) const {
+template <class T>
+const T* BasicMGRIT<T>::state(index_t p) const {
   if (!stored(p)) throw std::out_of_range("MGRIT::state: point not stored on this rank");
-  return const_cast<MGRIT*>(this)->u_ptr(0, p);
+  return const_cast<BasicMGRIT*>(this)->u_ptr(0, p);
 }
 
-const double* MGRIT::g_ptr(int l, index_t p) const {
+template <class T>
+const T* BasicMGRIT<T>::g_ptr(int l, index_t p) const {
   if (l == 0) return nullptr;  // level 0: g_p = 0 for p >= 1
   const Level& L = levels_[l];
   return L.g.data() + (p - L.p0) * S_;
 }
 
-double* MGRIT::coarse_slot(int l, index_t p) {
+template <class T>
+T* BasicMGRIT<T>::coarse_slot(int l, index_t p) {
   Level& M = levels_[l + 1];
   return M.g.data() + (p / levels_[l].cf - M.p0) * S_;
 }
 
-void MGRIT::phi_plain(int l, index_t p, const double* in, double* out, bool inner) {
+template <class T>
+void BasicMGRIT<T>::phi_plain(int l, index_t p, const T* in, T* out, bool inner) {
   const index_t s = levels_[l].stride;
   app_.step(l, p * s, (p + 1) * s, in, out, inner);
   steps_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void MGRIT::phi(int l, index_t p, const double* in, double* out, bool inner) {
+template <class T>
+void BasicMGRIT<T>::phi(int l, index_t p, const T* in, T* out, bool inner) {
   phi_plain(l, p, in, out, inner);
-  if (const double* g = g_ptr(l, p + 1)) ex_.axpy(S_, 1.0, g, out);
+  if (const T* g = g_ptr(l, p + 1)) ex_.axpy(S_, T(1), g, out);
 }
 
 // Batched Phi: all tasks in one App::step_batch, then (add_g) g_{p+1} added
 // to each output in one batched axpy.
-void MGRIT::phi_batch(int l, std::vector<StepTask>& tasks, bool add_g) {
+template <class T>
+void BasicMGRIT<T>::phi_batch(int l, std::vector<BasicStepTask<T>>& tasks, bool add_g) {
   const index_t count = static_cast<index_t>(tasks.size());
   if (count == 0) return;
   app_.step_batch(l, tasks.data(), count);
@@ -193,20 +204,21 @@ void MGRIT::phi_batch(int l, std::vector<StepTask>& tasks, bool add_g) {
   ++batches_;
   if (!add_g || l == 0) return;
   const index_t stride = levels_[l].stride;
-  std::vector<const double*> g(count);
-  std::vector<double*> out(count);
+  std::vector<const T*> g(count);
+  std::vector<T*> out(count);
   for (index_t i = 0; i < count; ++i) {
     g[i] = g_ptr(l, tasks[i].to / stride);
     out[i] = tasks[i].out;
   }
-  ex_.axpy_batch(S_, count, 1.0, g.data(), out.data());
+  ex_.axpy_batch(S_, count, T(1), g.data(), out.data());
 }
 
-void MGRIT::send_boundary(int l, int tg, const double* u_last) {
+template <class T>
+void BasicMGRIT<T>::send_boundary(int l, int tg, const T* u_last) {
   Level& L = levels_[l];
   if (L.right < 0) return;
   comm_.wait(L.send_req);
-  double* msg = host_ ? L.send_buf.data() : L.send_dev.data();
+  T* msg = host_ ? L.send_buf.data() : L.send_dev.data();
   if (app_.step_at_source())
     phi_plain(l, L.p1, u_last, msg, true);
   else
@@ -220,9 +232,10 @@ void MGRIT::send_boundary(int l, int tg, const double* u_last) {
   comm_.isend(L.right, tg, L.send_buf.data(), S_, L.send_req);
 }
 
-void MGRIT::recv_boundary(int l, int tg, double* out, bool add_g) {
+template <class T>
+void BasicMGRIT<T>::recv_boundary(int l, int tg, T* out, bool add_g) {
   Level& L = levels_[l];
-  const double* msg;
+  const T* msg;
   if (!host_ && opt_.device_messages) {
     // Stream work queued earlier may still read recv_dev.
     ex_.synchronize();
@@ -244,15 +257,16 @@ void MGRIT::recv_boundary(int l, int tg, double* out, bool add_g) {
   else
     phi_plain(l, L.p0 - 1, msg, out, true);
   if (add_g)
-    if (const double* g = g_ptr(l, L.p0)) ex_.axpy(S_, 1.0, g, out);
+    if (const T* g = g_ptr(l, L.p0)) ex_.axpy(S_, T(1), g, out);
 }
 
-const double* MGRIT::propagate(int l, index_t s, const double* x, index_t e, double* wa,
-                               double* wb, bool inner) {
+template <class T>
+const T* BasicMGRIT<T>::propagate(int l, index_t s, const T* x, index_t e, T* wa,
+                               T* wb, bool inner) {
   const Level& L = levels_[l];
-  const double* cur = x;
+  const T* cur = x;
   for (index_t p = s + 1; p <= e; ++p) {
-    double* dst = L.store_f ? u_ptr(l, p) : (cur == wa ? wb : wa);
+    T* dst = L.store_f ? u_ptr(l, p) : (cur == wa ? wb : wa);
     phi(l, p - 1, cur, dst, inner);
     cur = dst;
   }
@@ -262,7 +276,8 @@ const double* MGRIT::propagate(int l, index_t s, const double* x, index_t e, dou
 // F-relaxation on level l: every interval propagates from its C-point through
 // its F-points. With `candidates`, each C-point p also receives
 // Phi(u_{p-1}) + g_p in level l+1's g slot (for C-relaxation or the residual).
-void MGRIT::relax_f(int l, bool candidates) {
+template <class T>
+void BasicMGRIT<T>::relax_f(int l, bool candidates) {
   Level& L = levels_[l];
   if (L.p0 > L.p1) return;
   if (candidates && L.consistent && L.store_f) {
@@ -281,9 +296,9 @@ void MGRIT::relax_f(int l, bool candidates) {
   // Segment from own C-point s: F-points s+1..e, then maybe a candidate.
   auto run_segment = [&](index_t s, bool inner) {
     const index_t e = std::min({s + c - 1, L.p1, L.n});
-    double* wa = work(0);
-    double* wb = work(1);
-    const double* last = propagate(l, s, u_ptr(l, s), e, wa, wb, inner);
+    T* wa = work(0);
+    T* wb = work(1);
+    const T* last = propagate(l, s, u_ptr(l, s), e, wa, wb, inner);
     if (candidates && e + 1 <= L.p1 && is_c(L, e + 1)) phi(l, e, last, coarse_slot(l, e + 1), inner);
     if (e == L.p1 && send_out) send_boundary(l, tg, last);
   };
@@ -304,20 +319,21 @@ void MGRIT::relax_f(int l, bool candidates) {
   relax_leading(l, candidates, send_out, tg);
 }
 
-void MGRIT::relax_leading(int l, bool candidates, bool send_out, int tg) {
+template <class T>
+void BasicMGRIT<T>::relax_leading(int l, bool candidates, bool send_out, int tg) {
   Level& L = levels_[l];
   const index_t c = L.cf;
   if (!(L.p0 > 0 && (!is_c(L, L.p0) || candidates))) return;
-  double* wa = work(0);
-  double* wb = work(1);
+  T* wa = work(0);
+  T* wb = work(1);
   if (is_c(L, L.p0)) {  // only the candidate of my first point
     recv_boundary(l, tg, coarse_slot(l, L.p0), true);
   } else {
-    double* first = u_ptr(l, L.p0);
+    T* first = u_ptr(l, L.p0);
     recv_boundary(l, tg, first, true);
     const index_t next_c = ceil_div(L.p0, c) * c;
     const index_t e = std::min({next_c - 1, L.p1, L.n});
-    const double* last = propagate(l, L.p0, first, e, wa, wb, true);
+    const T* last = propagate(l, L.p0, first, e, wa, wb, true);
     if (candidates && e + 1 <= L.p1 && is_c(L, e + 1)) phi(l, e, last, coarse_slot(l, e + 1), true);
     if (e == L.p1 && send_out) send_boundary(l, tg, last);
   }
@@ -327,7 +343,8 @@ void MGRIT::relax_leading(int l, bool candidates, bool send_out, int tg) {
 // starts at an own C-point is one App::step_batch (j = c: the C-point
 // candidates). Storage "C" keeps each interval's running state in two slots
 // of its own. The leading F-points (after the receive) follow one by one.
-void MGRIT::relax_f_batched(int l, bool candidates) {
+template <class T>
+void BasicMGRIT<T>::relax_f_batched(int l, bool candidates) {
   Level& L = levels_[l];
   const index_t c = L.cf, s0 = L.stride;
   const bool send_out = L.right >= 0 && (!is_c(L, L.p1 + 1) || candidates);
@@ -336,10 +353,10 @@ void MGRIT::relax_f_batched(int l, bool candidates) {
   for (index_t s = ceil_div(L.p0, c) * c; s <= L.p1; s += c) starts.push_back(s);
   const index_t m = static_cast<index_t>(starts.size());
   auto end_of = [&](index_t s) { return std::min({s + c - 1, L.p1, L.n}); };
-  double* wk = (L.store_f || m == 0) ? nullptr : batch_work(2 * m);
-  std::vector<const double*> cur(m);
+  T* wk = (L.store_f || m == 0) ? nullptr : batch_work(2 * m);
+  std::vector<const T*> cur(m);
   for (index_t i = 0; i < m; ++i) cur[i] = u_ptr(l, starts[i]);
-  std::vector<StepTask> tasks;
+  std::vector<BasicStepTask<T>> tasks;
   std::vector<index_t> fpoint;  // segment of each F-point task (-1: a candidate)
   tasks.reserve(m);
   fpoint.reserve(m);
@@ -348,7 +365,7 @@ void MGRIT::relax_f_batched(int l, bool candidates) {
     fpoint.clear();
     for (index_t i = 0; i < m; ++i) {
       const index_t s = starts[i], e = end_of(s), p = s + j;
-      double* dst;
+      T* dst;
       if (p <= e) {
         dst = L.store_f ? u_ptr(l, p) : wk + (2 * i + (j & 1)) * S_;
         fpoint.push_back(i);
@@ -371,7 +388,8 @@ void MGRIT::relax_f_batched(int l, bool candidates) {
 
 // With consistent F-points, an F-relaxation would recompute them bit for bit:
 // only the C-point candidates Phi(u_{p-1}) + g_p are new work.
-void MGRIT::candidates_only(int l) {
+template <class T>
+void BasicMGRIT<T>::candidates_only(int l) {
   Level& L = levels_[l];
   const index_t c = L.cf;
   const int tg = tag(l, kRelax);
@@ -384,7 +402,7 @@ void MGRIT::candidates_only(int l) {
     phi(l, p - 1, u_ptr(l, p - 1), coarse_slot(l, p), !app_.concurrent_steps());
   };
   if (batched_) {
-    std::vector<StepTask> tasks;
+    std::vector<BasicStepTask<T>> tasks;
     tasks.reserve(targets.size());
     for (index_t p : targets)
       tasks.push_back({(p - 1) * L.stride, p * L.stride, u_ptr(l, p - 1), coarse_slot(l, p)});
@@ -396,12 +414,13 @@ void MGRIT::candidates_only(int l) {
   if (L.p0 > 0 && is_c(L, L.p0)) recv_boundary(l, tg, coarse_slot(l, L.p0), true);
 }
 
-void MGRIT::apply_candidates(int l) {
+template <class T>
+void BasicMGRIT<T>::apply_candidates(int l) {
   Level& L = levels_[l];
   L.consistent = false;
   const index_t c = L.cf;
-  std::vector<const double*> src;
-  std::vector<double*> dst;
+  std::vector<const T*> src;
+  std::vector<T*> dst;
   for (index_t p = std::max<index_t>(c, ceil_div(L.p0, c) * c); p <= L.p1; p += c) {
     src.push_back(coarse_slot(l, p));
     dst.push_back(u_ptr(l, p));
@@ -409,7 +428,8 @@ void MGRIT::apply_candidates(int l) {
   copy_all(src, dst);
 }
 
-void MGRIT::copy_all(const std::vector<const double*>& src, const std::vector<double*>& dst) {
+template <class T>
+void BasicMGRIT<T>::copy_all(const std::vector<const T*>& src, const std::vector<T*>& dst) {
   const index_t count = static_cast<index_t>(src.size());
   if (batched_) {
     ex_.copy_batch(S_, count, src.data(), dst.data());
@@ -420,14 +440,15 @@ void MGRIT::copy_all(const std::vector<const double*>& src, const std::vector<do
 
 // r_p = Phi(u_{p-1}) + g_p - u_p at the C-points, left in level l+1's g;
 // returns the local sum of squares (one host synchronization).
-double MGRIT::residual_into_coarse(int l) {
+template <class T>
+double BasicMGRIT<T>::residual_into_coarse(int l) {
   Level& L = levels_[l];
   const index_t c = L.cf;
-  std::vector<const double*> u;
-  std::vector<double*> r;
+  std::vector<const T*> u;
+  std::vector<T*> r;
   for (index_t p = ceil_div(L.p0, c) * c; p <= L.p1; p += c) {
     if (p == 0) {
-      ex_.fill(S_, 0.0, coarse_slot(l, p));
+      ex_.fill(S_, T(0), coarse_slot(l, p));
     } else if (batched_) {
       u.push_back(u_ptr(l, p));
       r.push_back(coarse_slot(l, p));
@@ -441,14 +462,15 @@ double MGRIT::residual_into_coarse(int l) {
 }
 
 // FAS: v = u at the C-points, g_c = r + A_c(v): g_k = r_k + v_k - Phi_c(v_{k-1}).
-void MGRIT::restrict_to(int l) {
+template <class T>
+void BasicMGRIT<T>::restrict_to(int l) {
   Level& F = levels_[l];
   Level& M = levels_[l + 1];
   M.consistent = false;
   if (M.p0 > M.p1) return;
   {
-    std::vector<const double*> src;
-    std::vector<double*> dst;
+    std::vector<const T*> src;
+    std::vector<T*> dst;
     for (index_t k = M.p0; k <= M.p1; ++k) {
       src.push_back(u_ptr(l, k * F.cf));
       dst.push_back(u_ptr(l + 1, k));
@@ -457,23 +479,23 @@ void MGRIT::restrict_to(int l) {
   }
   const int tg = tag(l + 1, kRestrict);
   if (M.right >= 0) send_boundary(l + 1, tg, u_ptr(l + 1, M.p1));
-  auto update = [&](index_t k, const double* phi_prev) {
+  auto update = [&](index_t k, const T* phi_prev) {
     // g holds r_k
     ex_.fas_update(S_, u_ptr(l + 1, k), phi_prev, M.g.data() + (k - M.p0) * S_);
   };
   const index_t first = std::max<index_t>(M.p0 + 1, 1);
   auto local = [&](index_t i) {
     const index_t k = first + i;
-    double* tmp = work(0);
+    T* tmp = work(0);
     phi_plain(l + 1, k - 1, u_ptr(l + 1, k - 1), tmp, false);
     update(k, tmp);
   };
   const index_t count = std::max<index_t>(0, M.p1 - first + 1);
   if (batched_ && count > 0) {
-    double* tmp = batch_work(count);
-    std::vector<StepTask> tasks(count);
-    std::vector<const double*> v(count), ph(count);
-    std::vector<double*> g(count);
+    T* tmp = batch_work(count);
+    std::vector<BasicStepTask<T>> tasks(count);
+    std::vector<const T*> v(count), ph(count);
+    std::vector<T*> g(count);
     for (index_t i = 0; i < count; ++i) {
       const index_t k = first + i;
       tasks[i] = {(k - 1) * M.stride, k * M.stride, u_ptr(l + 1, k - 1), tmp + i * S_};
@@ -491,18 +513,19 @@ void MGRIT::restrict_to(int l) {
   if (M.p0 == 0) {
     ex_.copy(S_, u_ptr(l + 1, 0), M.g.data());  // g_0 = u_0
   } else {
-    double* tmp = work(0);
+    T* tmp = work(0);
     recv_boundary(l + 1, tg, tmp, false);
     update(M.p0, tmp);
   }
 }
 
-void MGRIT::correct_from(int l) {
+template <class T>
+void BasicMGRIT<T>::correct_from(int l) {
   Level& F = levels_[l];
   Level& M = levels_[l + 1];
   F.consistent = false;
-  std::vector<const double*> src;
-  std::vector<double*> dst;
+  std::vector<const T*> src;
+  std::vector<T*> dst;
   for (index_t k = std::max<index_t>(M.p0, 1); k <= M.p1; ++k) {
     src.push_back(u_ptr(l + 1, k));
     dst.push_back(u_ptr(l, k * F.cf));
@@ -513,7 +536,8 @@ void MGRIT::correct_from(int l) {
 // Serial propagation across the ranks (the chain is the point: it is exact).
 // On a device with one rank the chain is one recorded sequence of launches,
 // replayed without host overhead per step once recorded.
-void MGRIT::coarsest_solve(int l) {
+template <class T>
+void BasicMGRIT<T>::coarsest_solve(int l) {
   Level& L = levels_[l];
   if (L.p0 > L.p1) return;
   const std::uint64_t app_key = app_.replay_key();
@@ -527,7 +551,7 @@ void MGRIT::coarsest_solve(int l) {
     const bool ran = ex_.record_or_replay(key, [&] {
       for (index_t p = 1; p <= L.p1; ++p) {
         app_.step(l, (p - 1) * s, p * s, u_ptr(l, p - 1), u_ptr(l, p), true);
-        if (const double* g = g_ptr(l, p)) ex_.axpy(S_, 1.0, g, u_ptr(l, p));
+        if (const T* g = g_ptr(l, p)) ex_.axpy(S_, 1.0, g, u_ptr(l, p));
       }
     });
     steps_.fetch_add(L.p1, std::memory_order_relaxed);
@@ -544,7 +568,8 @@ void MGRIT::coarsest_solve(int l) {
   send_boundary(l, tg, u_ptr(l, L.p1));
 }
 
-void MGRIT::cycle(int l, bool fcycle, double* fine_residual) {
+template <class T>
+void BasicMGRIT<T>::cycle(int l, bool fcycle, double* fine_residual) {
   const int last = n_levels() - 1;
   if (l == last) {
     coarsest_solve(l);
@@ -567,23 +592,25 @@ void MGRIT::cycle(int l, bool fcycle, double* fine_residual) {
 
 // Level l's values injected to level l+1 with a zero right-hand side (the
 // plain coarse propagation from u_0): no residual exists yet.
-void MGRIT::inject_start(int l) {
+template <class T>
+void BasicMGRIT<T>::inject_start(int l) {
   Level& F = levels_[l];
   Level& M = levels_[l + 1];
   M.consistent = false;
   for (index_t k = M.p0; k <= M.p1; ++k) {
     ex_.copy(S_, u_ptr(l, k * F.cf), u_ptr(l + 1, k));
-    double* g = M.g.data() + (k - M.p0) * S_;
+    T* g = M.g.data() + (k - M.p0) * S_;
     if (k == 0)
       ex_.copy(S_, u_ptr(l + 1, 0), g);
     else
-      ex_.fill(S_, 0.0, g);
+      ex_.fill(S_, T(0), g);
   }
 }
 
 // The initial guess injected to every level (right-hand sides zero), solved
 // on the coarsest, and interpolated up with F-relaxation.
-void MGRIT::nested_start() {
+template <class T>
+void BasicMGRIT<T>::nested_start() {
   const int last = n_levels() - 1;
   for (int l = 0; l < last; ++l) inject_start(l);
   coarsest_solve(last);
@@ -595,7 +622,8 @@ void MGRIT::nested_start() {
 
 // Agreed by every rank: a step that failed on any rank fails the solve on
 // all of them, naming the (highest) rank where it happened.
-void MGRIT::check_steps() {
+template <class T>
+void BasicMGRIT<T>::check_steps() {
   const double failed = comm_.allreduce_max(app_.failed() ? comm_.rank() + 1.0 : 0.0);
   if (failed > 0.0)
     throw MGRITDiverged("a step failed on rank " + std::to_string(static_cast<int>(failed) - 1) +
@@ -605,7 +633,8 @@ void MGRIT::check_steps() {
 // XBraid's skipped first down-cycle: the nested start, except that F-cycles
 // run a V-cycle from every intermediate level on the way up (XBraid's
 // up-cycle from the coarsest level with F-cycles on).
-void MGRIT::xbraid_start() {
+template <class T>
+void BasicMGRIT<T>::xbraid_start() {
   const int last = n_levels() - 1;
   for (int l = 0; l < last; ++l) inject_start(l);
   coarsest_solve(last);
@@ -618,7 +647,8 @@ void MGRIT::xbraid_start() {
   }
 }
 
-SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_guess) {
+template <class T>
+SolveInfo BasicMGRIT<T>::solve(const T* g0, bool warm_start, const T* init_guess) {
   Level& L0 = levels_[0];
   steps_ = 0;
   batches_ = replays_ = 0;
@@ -628,11 +658,11 @@ SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_gue
   if (cold) {
     for (index_t p = std::max<index_t>(L0.p0, 1); p <= L0.p1; ++p) {
       if (!stored(p)) continue;
-      double* u = u_ptr(0, p);
+      T* u = u_ptr(0, p);
       if (init_guess)
         ex_.copy(S_, init_guess, u);
       else
-        ex_.fill(S_, 0.0, u);
+        ex_.fill(S_, T(0), u);
     }
   }
   if (L0.p0 == 0) {
@@ -704,35 +734,42 @@ SolveInfo MGRIT::solve(const double* g0, bool warm_start, const double* init_gue
   return info;
 }
 
-void MGRIT::export_states(double* out) const {
+template <class T>
+void BasicMGRIT<T>::export_states(T* out) const {
   ex_.to_host(levels_[0].u.size(), levels_[0].u.data(), out);
 }
 
-void MGRIT::import_states(const double* in) {
+template <class T>
+void BasicMGRIT<T>::import_states(const T* in) {
   ex_.from_host(levels_[0].u.size(), in, levels_[0].u.data());
   have_solution_ = true;
 }
 
-void MGRIT::sweep_steps() {
+template <class T>
+void BasicMGRIT<T>::sweep_steps() {
   if (n_levels() < 2) throw std::logic_error("sweep_steps needs two or more levels");
   levels_[0].consistent = false;  // a step into every point, F-points included
   relax_f(0, true);
   for (auto& lv : levels_) comm_.wait(lv.send_req);
 }
 
-void MGRIT::state_into(index_t p, double* out, double* wk) {
+template <class T>
+void BasicMGRIT<T>::state_into(index_t p, T* out, T* wk) {
   if (stored(p)) {
     ex_.copy(S_, u_ptr(0, p), out);
     return;
   }
   const Level& L = levels_[0];
   const index_t cp = std::max((p / L.cf) * L.cf, L.p0);
-  const double* cur = u_ptr(0, cp);
+  const T* cur = u_ptr(0, cp);
   for (index_t q = cp + 1; q <= p; ++q) {
-    double* dst = ((p - q) % 2 == 0) ? out : wk;
+    T* dst = ((p - q) % 2 == 0) ? out : wk;
     phi(0, q - 1, cur, dst, true);
     cur = dst;
   }
 }
+
+template class BasicMGRIT<float>;
+template class BasicMGRIT<double>;
 
 }  // namespace layerparallel

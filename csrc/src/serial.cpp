@@ -14,8 +14,9 @@ constexpr index_t kFusedMaxWidth = 128;
 }  // namespace
 
 // Samples propagate independently: each block of rows runs through all layers.
-void forward_sweep(const NetConfig& cfg, const ParamView<const double>& theta, index_t n,
-                   double* U, double* Z) {
+template <class T>
+void forward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
+                   T* U, T* Z) {
   const index_t w = cfg.width, sz = n * w;
   const double h = cfg.h();
   const double flops_per_row = cfg.n_layers * row_product_flops(w);
@@ -36,8 +37,9 @@ void forward_sweep(const NetConfig& cfg, const ParamView<const double>& theta, i
 // reading all of U and Z back for a separate gradient pass. Wide layers keep
 // the separate pass, one layer per task over the whole batch: there the
 // products dominate and the partials would cost L w^2 doubles per block.
-void backward_sweep(const NetConfig& cfg, const ParamView<const double>& theta, index_t n,
-                    const double* U, double* Z, double* lam, const ParamView<double>& grad) {
+template <class T>
+void backward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
+                    const T* U, T* Z, T* lam, const ParamView<T>& grad) {
   const index_t w = cfg.width, sz = n * w, L = cfg.n_layers;
   const double h = cfg.h();
   const double layer_flops = row_product_flops(w);  // per row and product
@@ -56,45 +58,48 @@ void backward_sweep(const NetConfig& cfg, const ParamView<const double>& theta, 
   const index_t gsz = w * w + w;  // one layer's partial: gW then gb
   const double flops_per_row = 2 * L * layer_flops;  // adjoint and gradient products
   const int blocks = block_count(n, flops_per_row);
-  thread_local std::vector<double> partials;
+  thread_local std::vector<T> partials;
   partials.resize(static_cast<std::size_t>(blocks - 1) * L * gsz);
-  double* P = partials.data();
+  T* P = partials.data();
   run_blocks(blocks, n, flops_per_row, [&](int t, index_t r0, index_t r1) {
     const index_t off = r0 * w;
     for (index_t l = L - 1; l >= 0; --l) {
-      double* gW = t == 0 ? grad.W(l) : P + ((t - 1) * L + l) * gsz;
-      double* gb = t == 0 ? grad.b(l) : gW + w * w;
+      T* gW = t == 0 ? grad.W(l) : P + ((t - 1) * L + l) * gsz;
+      T* gb = t == 0 ? grad.b(l) : gW + w * w;
       layer_adjoint_gradient(cfg, theta.W(l), theta.b(l), h, U + l * sz + off, lam + off,
                              r1 - r0, lam + off, Z + l * sz + off, true, gW, gb);
     }
   });
   if (blocks > 1)
     parallel_for(L, [&](index_t l) {
-      double* __restrict gW = grad.W(l);
-      double* __restrict gb = grad.b(l);
+      T* __restrict gW = grad.W(l);
+      T* __restrict gb = grad.b(l);
       for (int t = 1; t < blocks; ++t) {
-        const double* __restrict p = P + ((t - 1) * L + l) * gsz;
+        const T* __restrict p = P + ((t - 1) * L + l) * gsz;
         for (index_t i = 0; i < w * w; ++i) gW[i] += p[i];
         for (index_t j = 0; j < w; ++j) gb[j] += p[w * w + j];
       }
     }, blocks * (w * w + w));
 }
 
-SerialModel::SerialModel(const NetConfig& cfg) : cfg_(cfg), layout_(ParamLayout::of(cfg)) {}
+template <class T>
+BasicSerialModel<T>::BasicSerialModel(const NetConfig& cfg) : cfg_(cfg), layout_(ParamLayout::of(cfg)) {}
 
-void SerialModel::propagate(const double* theta, const double* X, index_t n) {
+template <class T>
+void BasicSerialModel<T>::propagate(const T* theta, const T* X, index_t n) {
   const index_t sz = n * cfg_.width;
   U_.resize((cfg_.n_layers + 1) * sz);
   Z_.resize(cfg_.n_layers * sz);
   z0_.resize(sz);
-  const ParamView<const double> p{theta, layout_, cfg_.width};
+  const ParamView<const T> p{theta, layout_, cfg_.width};
   opening_forward(cfg_, p, X, n, U_.data(), z0_.data());
   forward_sweep(cfg_, p, n, U_.data(), Z_.data());
   tape_ = next_tape_++;
   tape_rows_ = n;
 }
 
-std::uint64_t SerialModel::forward(const double* theta, const double* X, index_t n, double* uN) {
+template <class T>
+std::uint64_t BasicSerialModel<T>::forward(const T* theta, const T* X, index_t n, T* uN) {
   std::lock_guard<std::mutex> lock(mutex_);
   propagate(theta, X, n);
   const index_t sz = n * cfg_.width;
@@ -102,24 +107,26 @@ std::uint64_t SerialModel::forward(const double* theta, const double* X, index_t
   return tape_;
 }
 
-void SerialModel::predict(const double* theta, const double* X, index_t n, double* out) {
+template <class T>
+void BasicSerialModel<T>::predict(const T* theta, const T* X, index_t n, T* out) {
   std::lock_guard<std::mutex> lock(mutex_);
   propagate(theta, X, n);
-  const ParamView<const double> p{theta, layout_, cfg_.width};
+  const ParamView<const T> p{theta, layout_, cfg_.width};
   head_output(cfg_, p, U_.data() + cfg_.n_layers * n * cfg_.width, n, out);
 }
 
-double SerialModel::loss_and_grad(const double* theta, const double* X, const double* Y,
-                                  index_t n, double* grad) {
+template <class T>
+double BasicSerialModel<T>::loss_and_grad(const T* theta, const T* X, const T* Y,
+                                  index_t n, T* grad) {
   std::lock_guard<std::mutex> lock(mutex_);
   propagate(theta, X, n);
   const index_t sz = n * cfg_.width;
-  const ParamView<const double> p{theta, layout_, cfg_.width};
+  const ParamView<const T> p{theta, layout_, cfg_.width};
   work_.resize(n * cfg_.n_out);
-  const double* uN = U_.data() + cfg_.n_layers * sz;
+  const T* uN = U_.data() + cfg_.n_layers * sz;
   if (!grad) return head_loss(cfg_, p, uN, Y, n, work_.data(), nullptr, nullptr) +
                     regularization(cfg_, p, nullptr);
-  const ParamView<double> g{grad, layout_, cfg_.width};
+  const ParamView<T> g{grad, layout_, cfg_.width};
   lam_.resize(sz);
   double J = head_loss(cfg_, p, uN, Y, n, work_.data(), lam_.data(), &g);
   tape_ = 0;  // the sweeps below consume Z_ and z0_
@@ -129,18 +136,30 @@ double SerialModel::loss_and_grad(const double* theta, const double* X, const do
   return J;
 }
 
-void SerialModel::backward(const double* theta, const double* X, index_t n, const double* lamN,
-                           std::uint64_t tape, double* grad, double* dX) {
+template <class T>
+void BasicSerialModel<T>::backward(const T* theta, const T* X, index_t n, const T* lamN,
+                           std::uint64_t tape, T* grad, T* dX) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (tape == 0 || tape != tape_ || n != tape_rows_) propagate(theta, X, n);
   tape_ = 0;
   const index_t sz = n * cfg_.width;
-  const ParamView<const double> p{theta, layout_, cfg_.width};
-  const ParamView<double> g{grad, layout_, cfg_.width};
-  std::fill(grad, grad + layout_.size, 0.0);
+  const ParamView<const T> p{theta, layout_, cfg_.width};
+  const ParamView<T> g{grad, layout_, cfg_.width};
+  std::fill(grad, grad + layout_.size, T(0));
   lam_.assign(lamN, lamN + sz);
   backward_sweep(cfg_, p, n, U_.data(), Z_.data(), lam_.data(), g);
   opening_backward(cfg_, p, X, n, z0_.data(), lam_.data(), g, dX);
 }
+
+template void forward_sweep<float>(const NetConfig&, const ParamView<const float>&, index_t,
+                                   float*, float*);
+template void forward_sweep<double>(const NetConfig&, const ParamView<const double>&, index_t,
+                                    double*, double*);
+template void backward_sweep<float>(const NetConfig&, const ParamView<const float>&, index_t,
+                                    const float*, float*, float*, const ParamView<float>&);
+template void backward_sweep<double>(const NetConfig&, const ParamView<const double>&, index_t,
+                                     const double*, double*, double*, const ParamView<double>&);
+template class BasicSerialModel<float>;
+template class BasicSerialModel<double>;
 
 }  // namespace layerparallel

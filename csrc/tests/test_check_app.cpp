@@ -77,9 +77,9 @@ void resnet_apps(lptest::Session& t, Executor& ex) {
   ex.from_host(layout.size, theta_host.data(), theta.data());
   const ParamView<const double> view{theta.data(), layout, cfg.width};
   std::unique_ptr<DeviceLayer> layer =
-      ex.device() == Device::cpu ? nullptr : make_device_layer(ex);
+      ex.device() == Device::cpu ? nullptr : make_device_layer<double>(ex);
   std::unique_ptr<DeviceBatchLayer> batched =
-      ex.device() == Device::cpu ? nullptr : make_device_batch_layer(ex);
+      ex.device() == Device::cpu ? nullptr : make_device_batch_layer<double>(ex);
 
   ForwardApp fwd(cfg, batch);
   if (layer) fwd.use_device(ex, *layer, batched.get());

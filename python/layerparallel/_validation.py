@@ -40,11 +40,14 @@ def choice(value, name, options):
     return value
 
 
-def float_array(a, name, ndim, columns=None, rows=None):
-    """A C-contiguous float64 copy-or-view of ``a`` with the given shape, all finite.
+def float_array(a, name, ndim, columns=None, rows=None, dtype=np.float64):
+    """A C-contiguous ``dtype`` (float64 or float32) copy-or-view of ``a`` with
+    the given shape, all finite.
 
-    Real numeric input (ints, float32, lists) is converted: these arrays are
-    only read, so a converted copy is harmless. Anything else is refused.
+    Real numeric input (ints, other floats, lists) is converted: these arrays
+    are only read, so a converted copy is harmless (float64 into float32 rounds
+    each entry once; values beyond float32's range are refused). Anything else
+    is refused.
     """
     try:
         arr = np.asarray(a)
@@ -64,8 +67,12 @@ def float_array(a, name, ndim, columns=None, rows=None):
         raise ValueError(f"{name} must have {columns} columns, got shape {arr.shape}")
     if rows is not None and arr.shape[0] != rows:
         raise ValueError(f"{name} must have {rows} rows, got shape {arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    src = arr
+    with np.errstate(over="ignore"):
+        arr = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(arr).all():
+        if arr is not src and np.isfinite(src).all():
+            raise ValueError(f"{name} has values beyond the range of {np.dtype(dtype).name}")
         raise ValueError(f"{name} contains NaN or Inf")
     return arr
 

@@ -316,6 +316,13 @@ def _read(path, signature, iteration, ignore=(), skip=()):
         for key in ignore:
             saved.pop(key, None)
             expected.pop(key, None)
+        dtype = saved.get("dtype", "float64")  # none before float32 networks existed
+        if "dtype" in expected:
+            if dtype != expected["dtype"]:
+                raise CheckpointError(f"checkpoint {path} holds a {dtype} run; this network "
+                                      f"is {expected['dtype']} (create it with "
+                                      f"dtype={dtype!r} to resume)")
+            saved["dtype"] = dtype
         if saved != expected:
             diff = {k: (saved.get(k), expected.get(k)) for k in set(saved) | set(expected)
                     if saved.get(k) != expected.get(k)}
@@ -327,9 +334,9 @@ def _read(path, signature, iteration, ignore=(), skip=()):
         history = json.loads(str(arrays["history"]))
         rng_state = json.loads(str(arrays["rng_state"]))
         theta = arrays["theta"]
-        if theta.ndim != 1 or theta.dtype != np.float64:
+        if theta.ndim != 1 or theta.dtype != np.dtype(dtype):
             raise CheckpointError(f"checkpoint {path} holds theta of dtype {theta.dtype} and "
-                                  f"shape {theta.shape}, not a float64 vector")
+                                  f"shape {theta.shape}, not a {dtype} vector")
         out = {
             "iteration": it,
             "theta": _finite(theta, "theta", path),

@@ -4,8 +4,10 @@
     net, theta = lp.load("model.npz", comm=None)
 
 The file holds plain arrays only (read with allow_pickle=False): "format",
-"network" (JSON: the class and its constructor arguments), "theta" (float64,
-the whole vector as ``Params.gather`` gives it) and "version". It does not
+"network" (JSON: the class and its constructor arguments, "dtype" among them),
+"theta" (the whole vector as ``Params.gather`` gives it, in the network's
+dtype: float64, or float32) and "version". Files without a "dtype" hold
+float64 networks. It does not
 depend on the number of ranks that wrote it; ``load`` distributes the layers
 over whatever communicator it is given.
 """
@@ -16,7 +18,7 @@ import tempfile
 
 import numpy as np
 
-from .network import ODEResNet
+from .network import ODEResNet, parse_dtype
 from .params import Params
 
 FORMAT = 1
@@ -78,10 +80,11 @@ def save(path, net, theta):
     if net.rank == 0:
         from . import __version__
 
-        spec = {"class": type(inner).__name__,
-                "config": {k: getattr(inner, k) for k in _CONFIG_KEYS}}
+        config = {k: getattr(inner, k) for k in _CONFIG_KEYS}
+        config["dtype"] = inner.dtype.name
+        spec = {"class": type(inner).__name__, "config": config}
         arrays = {"format": np.array(FORMAT), "network": np.array(json.dumps(spec)),
-                  "theta": np.ascontiguousarray(full, dtype=np.float64),
+                  "theta": np.ascontiguousarray(full, dtype=inner.dtype),
                   "version": np.array(__version__)}
         try:
             write_atomic(path, lambda f: np.savez(f, **arrays))
@@ -113,46 +116,72 @@ def _read(path):
         raise ValueError(f"model file {path} holds a {cls!r}; this version reads "
                          f"{', '.join(NETWORKS)}")
     theta = arrays["theta"]
-    if theta.dtype != np.float64 or theta.ndim != 1:
-        raise ValueError(f"model file {path}: theta must be a 1-d float64 array, "
+    dtype = config.get("dtype", "float64") if isinstance(config, dict) else "float64"
+    if theta.dtype != np.dtype(dtype) or theta.ndim != 1:
+        raise ValueError(f"model file {path}: theta must be a 1-d {dtype} array, "
                          f"got {theta.dtype} {theta.shape}")
     if not np.isfinite(theta).all():
         raise ValueError(f"model file {path}: theta contains NaN or Inf")
     return cls, config, theta
 
 
-def load(path, comm=None, device="cpu"):
+def load(path, comm=None, dtype=None, device="cpu"):
     """(net, theta) from the model file ``path``, distributed over ``comm``.
 
     With a communicator of several ranks every rank must call; rank 0 reads
     the file and sends it to the others (it need not be on a shared file
-    system), and an unusable file raises on every rank. ``device``: where a
-    dense net's residual layers run ("cpu", "cuda", "cuda:K"; see lp.ODEResNet).
+    system), and an unusable file raises on every rank. The network gets the
+    file's dtype; a ``dtype`` given ("float64" or "float32") must match it
+    (ValueError on every rank otherwise: convert by building a network of the
+    other dtype and scattering ``theta.gather()`` into its Params).
+    ``device``: where a dense net's residual layers run ("cpu", "cuda",
+    "cuda:K"; see lp.ODEResNet).
     """
     path = os.fspath(path)
+    dtype = None if dtype is None else parse_dtype(dtype)
     several = comm is not None and comm.Get_size() > 1
     rank = comm.Get_rank() if several else 0
     spec, error = None, None
     if rank == 0:
         try:
             cls, config, full = _read(path)
+            if dtype is not None and full.dtype != dtype:
+                raise ValueError(f"model file {path} holds a {full.dtype} network, "
+                                 f"dtype={dtype.name!r} was asked for")
             whole = NETWORKS[cls](**config)  # checked here, before any rank builds it
             if full.shape[0] != whole.n_params:
                 raise ValueError(f"model file {path}: theta has {full.shape[0]} entries, "
                                  f"the network needs {whole.n_params}")
-            spec = (cls, config, full.shape[0])
+            spec = (cls, config, full.shape[0], full.dtype.name)
         except (ValueError, TypeError) as exc:
             error = f"{exc}" if path in str(exc) else f"model file {path}: {exc}"
     _bcast_outcome(comm if several else None, error)
     if several:
         spec = comm.bcast(spec, root=0)
         if rank != 0:
-            full = np.empty(spec[2])
+            full = np.empty(spec[2], dtype=spec[3])
         comm.Bcast(full, root=0)
-    cls, config, _ = spec
+    cls, config, _, _ = spec
     if device != "cpu" and cls != "ODEResNet":
         raise ValueError(f"device={device!r}: only dense ODE-ResNets run on a device, "
                          f"this model file holds a {cls}")
     extra = {} if device == "cpu" else {"device": device}
     net = NETWORKS[cls](**config, comm=comm, **extra)
     return net, net.new_params().scatter(full)
+
+
+def convert(net, theta, dtype):
+    """(net, theta) in another dtype ("float64" or "float32"): the same network
+    and parameters, rounded (float64 to float32) or widened (exactly). Collective
+    on net's ranks (the parameters are gathered); returns the inputs unchanged
+    when the dtype already matches."""
+    dtype = parse_dtype(dtype)
+    if net.dtype == dtype:
+        return net, theta
+    if type(net).__name__ not in NETWORKS:
+        raise ValueError(f"convert supports {', '.join(NETWORKS)}; got {type(net).__name__}")
+    full = theta.gather() if isinstance(theta, Params) else net._theta(theta)
+    config = {k: getattr(net, k) for k in _CONFIG_KEYS}
+    other = NETWORKS[type(net).__name__](**config, comm=net.comm, device=net.device,
+                                         dtype=dtype)
+    return other, other.scatter(full.astype(dtype))

@@ -43,9 +43,12 @@ def refine_layers(W, interp):
 
 
 def refine_vector(vec, coarse_layout, fine_layout, interp):
-    """A full (gathered) parameter-shaped vector refined from coarse to fine layout."""
-    coarse = Params(coarse_layout, np.ascontiguousarray(vec, dtype=np.float64))
-    fine = Params(fine_layout)
+    """A full (gathered) parameter-shaped vector refined from coarse to fine
+    layout, in its own dtype (float32 stays float32; anything else float64)."""
+    vec = np.asarray(vec)
+    dtype = np.float32 if vec.dtype == np.float32 else np.float64
+    coarse = Params(coarse_layout, np.ascontiguousarray(vec, dtype=dtype))
+    fine = Params(fine_layout, dtype=dtype)
     for name in ("W_in", "b_in", "W_out", "b_out"):  # opening layer and head carry over
         getattr(fine, name)[...] = getattr(coarse, name)
     fine.W[...] = refine_layers(coarse.W, interp)
@@ -60,7 +63,7 @@ def _with_layers(net, n_layers):
     return ODEResNet(net.n_in, net.width, n_layers, net.n_out, T=net.T,
                      activation=net.activation, opening=net.opening, head=net.head,
                      gamma_tik=net.gamma_tik, gamma_ddt=net.gamma_ddt, gamma_out=net.gamma_out,
-                     eta=net.eta, comm=net.comm, device=net.device)
+                     eta=net.eta, comm=net.comm, device=net.device, dtype=net.dtype)
 
 
 def refine(net, theta, interp="constant"):

@@ -9,6 +9,7 @@ runs the whole sweep.
 """
 
 import math
+import warnings
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from .params import Params
 ACTIVATIONS = ("relu", "tanh", "smoothrelu")
 OPENINGS = ("activation", "linear", "padding")
 HEADS = ("classification", "regression")
+DTYPES = ("float64", "float32")
 MAX_WIDTH = 1 << 16
 MAX_LAYERS = 1 << 24
 _NO_Y = object()  # forward and predict take no targets
@@ -61,22 +63,30 @@ class ODEResNet:
         Where the residual layers run (forward, adjoint, gradients and MGRIT
         sweeps). "cuda" keeps them on the device for a whole evaluation; it
         needs the CUDA build and a visible device (else ValueError).
+    dtype : "float64" | "float32"
+        The scalar of parameters, states and gradients (numpy dtypes and
+        np.float32/np.float64 are accepted too). A float32 network takes
+        float32 Params; data (X, Y) and plain theta arrays of another dtype
+        are converted to float32 once per call (``lp.train`` converts the
+        data set once). Losses and residual norms are summed in float64.
     """
 
     # The host unless __init__ resolves a device (subclasses that run on the
     # host only, such as the convolutional net, keep these).
     _device = -1
     device = "cpu"
+    dtype = np.dtype(np.float64)
 
     def __init__(self, n_in, width, n_layers, n_out, T=5.0, activation="smoothrelu",
                  opening="activation", head="classification", gamma_tik=0.0, gamma_ddt=0.0,
-                 gamma_out=0.0, eta=0.1, comm=None, device="cpu"):
+                 gamma_out=0.0, eta=0.1, comm=None, device="cpu", dtype="float64"):
         self.comm = comm
         self._handle, self.rank, self.size = comm_handle(comm)
         # Every rank must build the same network: checks and configuration agreed.
         with collective.checks(self._agreeing(), "creating the ODEResNet") as agreed:
             self._configure(n_in, width, n_layers, n_out, T, activation, opening, head,
                             gamma_tik, gamma_ddt, gamma_out, eta)
+            self.dtype = parse_dtype(dtype)
             agreed.fingerprint = {"network": self._config(), "ranks": self.size}
         self._device = devices.resolve(device, comm)  # agreed over the ranks itself
         self.device = "cpu" if self._device < 0 else f"cuda:{self._device}"
@@ -85,7 +95,7 @@ class ODEResNet:
             n_in=self.n_in, width=self.width, n_layers=self.n_layers, n_out=self.n_out, T=self.T,
             activation=self.activation, eta=self.eta, opening=self.opening, head=self.head,
             gamma_tik=self.gamma_tik, gamma_ddt=self.gamma_ddt, gamma_out=self.gamma_out)
-        self._model = _core.SerialModel(self._net_config)
+        self._model = self._core_class("SerialModel")(self._net_config)
         self._global_layout = self._model.layout()
         firsts = list(_core.first_layers(self.n_layers, self.size)) + [self.n_layers]
         self.first_layer = firsts[self.rank]
@@ -97,7 +107,11 @@ class ODEResNet:
         """The configuration as plain values (what ranks agree on)."""
         return (self.n_in, self.width, self.n_layers, self.n_out, self.T, self.activation,
                 self.eta, self.opening, self.head, self.gamma_tik, self.gamma_ddt,
-                self.gamma_out)
+                self.gamma_out, self.dtype.name)
+
+    def _core_class(self, name):
+        """The compiled class `name` for this network's scalar (float32: `name`32)."""
+        return getattr(_core, name + ("32" if self.dtype == np.float32 else ""))
 
     def block_layout(self, first_layer, n_layers):
         """Layout of a parameter vector holding layers [first_layer, first_layer + n_layers)."""
@@ -167,8 +181,11 @@ class ODEResNet:
             self._check_solver(solver)
             key, opts, handle = solver._key(), solver.options(), self._handle
         model = self._solvers.get(key)
+        if model is None and solver is not None and self.dtype == np.float32:
+            _warn_float32_tolerance(solver)
         if model is None:
-            model = _core.LayerParallelModel(self._net_config, opts, handle, self._device)
+            model = self._core_class("LayerParallelModel")(self._net_config, opts, handle,
+                                                           self._device)
             self._solvers[key] = model
         return model
 
@@ -192,7 +209,7 @@ class ODEResNet:
 
     def new_params(self):
         """Zero parameters with this network's (this rank's) layout."""
-        return Params(self._layout, dist=self._dist())
+        return Params(self._layout, dist=self._dist(), dtype=self.dtype)
 
     def _dist(self):
         if not self.distributed:
@@ -210,7 +227,8 @@ class ODEResNet:
         for the opening layer and head (e.g. small uniform hidden layers with
         Glorot outer layers, which need random weights to break symmetry).
         """
-        full = initialize(self, Params(self._global_layout), method, seed, magnitude, outer)
+        full = initialize(self, Params(self._global_layout, dtype=self.dtype), method, seed,
+                          magnitude, outer)
         return full if not self.distributed else self.scatter(full.data)
 
     def scatter(self, full):
@@ -220,13 +238,19 @@ class ODEResNet:
         return self.new_params().scatter(full)
 
     def _theta(self, theta):
-        """The flat float64 vector of ``theta`` (Params or array), checked."""
+        """The flat vector of ``theta`` (Params or array) in this network's
+        dtype, checked. Params of the other dtype are refused (they are the
+        optimizer's state); plain arrays are converted."""
         if isinstance(theta, Params):
             if theta.layout != self._layout:
                 raise ValueError("theta: Params layout does not match this network")
+            if theta.dtype != self.dtype:
+                raise ValueError(f"theta: Params of dtype {theta.dtype} for a {self.dtype} "
+                                 f"network; create them with this network's init() or "
+                                 f"new_params()")
             data = theta.data
         else:
-            data = check.float_array(theta, "theta", 1)
+            data = check.float_array(theta, "theta", 1, dtype=self.dtype)
             if data.shape[0] != self.n_params:
                 raise ValueError(
                     f"theta must have {self.n_params} entries, got {data.shape[0]}")
@@ -236,10 +260,10 @@ class ODEResNet:
         return data
 
     def _X(self, X):
-        return check.float_array(X, "X", 2, columns=self.n_in)
+        return check.float_array(X, "X", 2, columns=self.n_in, dtype=self.dtype)
 
     def _Y(self, Y, rows):
-        Y = check.float_array(Y, "Y", 2, columns=self.n_out, rows=rows)
+        Y = check.float_array(Y, "Y", 2, columns=self.n_out, rows=rows, dtype=self.dtype)
         if self.head == "classification" and (Y < 0).any():
             raise ValueError("Y: classification targets must be nonnegative (one-hot rows)")
         return Y
@@ -265,6 +289,7 @@ class ODEResNet:
             return self._model.predict(self._theta(theta), self._X(X))
         U = self.forward(theta, X)  # checks theta and X on every rank
         p = theta if isinstance(theta, Params) else Params(self._layout, self._theta(theta))
+        # U and p are in the network's dtype, so the output is too.
         return U @ p.W_out.T + p.b_out
 
     def loss(self, theta, X, Y, solver=None):
@@ -308,4 +333,29 @@ class ODEResNet:
         return (f"ODEResNet(n_in={self.n_in}, width={self.width}, n_layers={self.n_layers}, "
                 f"n_out={self.n_out}, T={self.T}, activation={self.activation!r}, "
                 f"opening={self.opening!r}, head={self.head!r}"
-                + (f", device={self.device!r})" if self._device >= 0 else ")"))
+                + (f", device={self.device!r}" if self._device >= 0 else "")
+                + (f", dtype={self.dtype.name!r})" if self.dtype != np.float64 else ")"))
+
+
+def _warn_float32_tolerance(solver):
+    """A float32 residual stalls near float32 rounding of the states (~1e-7 of
+    their size): an absolute tolerance far below that makes every solve run
+    max_iter cycles. Said once per solver configuration (models are cached)."""
+    if solver.rtol is None and solver.tol is not None and solver.tol < 1e-6:
+        warnings.warn(f"float32 network with an absolute MGRIT tolerance tol={solver.tol:g}: "
+                      "float32 residuals stop near 1e-7 of the states, so the solves may run "
+                      f"all max_iter={solver.max_iter} cycles; give rtol (e.g. 1e-5, with "
+                      "tol=None) or a fixed cycle count", RuntimeWarning, stacklevel=4)
+
+
+def parse_dtype(dtype):
+    """np.dtype float64 or float32 from a name, numpy dtype or type; else ValueError."""
+    try:
+        dt = None if dtype is None else np.dtype(
+            dtype.strip().lower() if isinstance(dtype, str) else dtype)
+    except (TypeError, ValueError):
+        dt = None
+    if dt is None or dt.name not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(repr(d) for d in DTYPES)}, "
+                         f"got {dtype!r}")
+    return dt

@@ -1,11 +1,12 @@
 """Optimizers: GD, SGD with momentum, Adam and L-BFGS.
 
-All of them work on ``lp.Params`` and on 1-d float64 numpy arrays, with one
-call per iteration::
+All of them work on ``lp.Params`` and on 1-d float64 or float32 numpy arrays
+(the state and every vector of a method keep theta's dtype; inner products
+are summed in float64), with one call per iteration::
 
     info = opt.step(theta, loss, grad, closure)
 
-``theta`` (lp.Params or a writable 1-d float64 array) is updated in place
+``theta`` (lp.Params or a writable 1-d float array) is updated in place
 (``theta.data`` keeps its buffer); ``grad`` is the gradient at ``theta``
 (lp.Params or array of the same length), ``loss`` the objective there, and
 ``closure(theta_trial) -> (loss, grad)`` evaluates both at a trial point of
@@ -85,6 +86,8 @@ class _Space:
 
     def dot(self, a, b):
         if self._probe is None:
+            if a.dtype != np.float64:  # float32 parameters: sum in float64
+                a, b = a.astype(np.float64), np.asarray(b, dtype=np.float64)
             return float(np.dot(a, b))
         self._probe.data = a  # a view, no copy
         return self._probe.dot(b)
@@ -97,8 +100,9 @@ def _theta_data(theta):
     """The flat buffer of theta that the step updates in place."""
     if isinstance(theta, Params):
         return theta.data
-    if not isinstance(theta, np.ndarray) or theta.dtype != np.float64 or theta.ndim != 1:
-        raise ValueError("theta must be lp.Params or a 1-d float64 numpy array, got "
+    if (not isinstance(theta, np.ndarray) or theta.dtype not in (np.float64, np.float32)
+            or theta.ndim != 1):
+        raise ValueError("theta must be lp.Params or a 1-d float64 or float32 numpy array, got "
                          f"{type(theta).__name__} {getattr(theta, 'dtype', '')} "
                          f"{getattr(theta, 'shape', '')}")
     if not theta.flags.writeable:
@@ -108,13 +112,15 @@ def _theta_data(theta):
     return theta
 
 
-def _vector(v, name, size):
-    """The flat float64 data of a gradient (lp.Params or array) of ``size`` entries."""
+def _vector(v, name, size, dtype=np.float64):
+    """The flat data of a gradient (lp.Params or array) of ``size`` entries, in
+    theta's ``dtype`` (so every vector of the method, and its state, keeps the
+    parameters' precision)."""
     if isinstance(v, Params):
-        a = v.data
+        a = v.data if v.dtype == dtype else v.data.astype(dtype)
     else:
         try:
-            a = np.asarray(v, dtype=np.float64)
+            a = np.asarray(v, dtype=dtype)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{name} is not an array of numbers: {exc}") from None
     if a.ndim != 1 or a.shape[0] != size:
@@ -166,9 +172,12 @@ def _scalar(d, key):
 
 
 def _array(d, key, ndim):
+    """A copy of a state array: float32 stays float32 (the state of a float32
+    network), anything else becomes float64."""
     if key not in d:
         raise ValueError(f"state dict lacks {key!r}")
-    a = np.array(d[key], dtype=np.float64)  # a copy
+    raw = np.asarray(d[key])
+    a = np.array(raw, dtype=np.float32 if raw.dtype == np.float32 else np.float64)  # a copy
     if a.ndim != ndim:
         raise ValueError(f"state dict entry {key!r} must be {ndim}-dimensional, "
                          f"got shape {a.shape}")
@@ -217,13 +226,14 @@ class Optimizer:
         used by L-BFGS) evaluates the loss alone. A gradient with NaN or Inf
         raises ValueError."""
         x = _theta_data(theta)
+        self._match_dtype(x.dtype)
         evaluations = 0
         if grad is None or (self._needs_loss and loss is None):
             if closure is None:
                 raise ValueError("grad (and, for L-BFGS, loss) is None and no closure was given")
             loss, grad = _evaluate(closure, theta)
             evaluations = 1
-        g = _vector(grad, "grad", x.size)
+        g = _vector(grad, "grad", x.size, x.dtype)
         self._check_size(x.size)
         space = _Space(theta)
         gg = space.dot(g, g)  # one reduction, also the finiteness check on every rank alike
@@ -268,6 +278,14 @@ class Optimizer:
 
     def _state_size(self):
         return None
+
+    def _match_dtype(self, dtype):
+        """Cast state vectors (e.g. loaded from a state dict of the other
+        precision) to theta's dtype."""
+        for name in getattr(self, "_vectors", ()):
+            v = getattr(self, name, None)
+            if isinstance(v, np.ndarray) and v.dtype != dtype:
+                setattr(self, name, v.astype(dtype))
 
     def _check_size(self, n):
         m = self._state_size()
@@ -578,7 +596,7 @@ class LBFGS(Optimizer):
                 ok = math.isfinite(ft_full)
                 ft = ft_full
             if ok:
-                gt = _vector(grad_t, "closure grad", x.size)
+                gt = _vector(grad_t, "closure grad", x.size, x.dtype)
                 if math.isfinite(space.dot(gt, gt)):
                     accepted = (xt, ft, grad_t, gt)
                     break
@@ -606,6 +624,11 @@ class LBFGS(Optimizer):
         info.update(loss=ft, grad=grad_t, step_size=t, step_norm=math.sqrt(ss),
                     memory=len(self._s))
         return info
+
+    def _match_dtype(self, dtype):
+        if self._s and self._s[0].dtype != dtype:
+            self._s = [a.astype(dtype) for a in self._s]
+            self._y = [a.astype(dtype) for a in self._y]
 
     def _forget_pairs(self):
         counts = self._trial_counts

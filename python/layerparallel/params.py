@@ -1,4 +1,5 @@
-"""lp.Params: all parameters of a network in one flat float64 buffer.
+"""lp.Params: all parameters of a network in one flat buffer (float64, or
+float32 for a network built with dtype="float32").
 
 Optimizers, MPI reductions and checkpoints work on the flat vector ``.data``;
 people read and write the named views ``.W_in .b_in .W .b .W_out .b_out``,
@@ -19,28 +20,39 @@ class Params:
     (``W_in`` and ``b_in`` are empty for opening="padding").
     """
 
-    __slots__ = ("_layout", "_size", "_data", "_dist")
+    __slots__ = ("_layout", "_size", "_data", "_dist", "_dtype")
 
-    def __init__(self, layout, data=None, dist=None):
+    def __init__(self, layout, data=None, dist=None, dtype=None):
+        """``dtype`` (float64 or float32) is that of ``data`` when given, else float64."""
         self._layout = dict(layout)
         self._dist = dist  # (comm, global layout, first layer, layers here) when distributed
         self._size = max(off + int(np.prod(shape)) for off, shape in self._layout.values())
+        if dtype is None:
+            dtype = np.asarray(data).dtype if data is not None else np.float64
+        self._dtype = np.dtype(dtype)
+        if self._dtype not in (np.float64, np.float32):
+            raise ValueError(f"Params dtype must be float64 or float32, got {self._dtype}")
         if data is None:
-            self._data = np.zeros(self._size)
+            self._data = np.zeros(self._size, dtype=self._dtype)
         else:
             self.data = data
 
     @property
+    def dtype(self):
+        """numpy dtype of the buffer: float64, or float32 for a float32 network."""
+        return self._dtype
+
+    @property
     def data(self):
-        """The flat float64 buffer that every view shares."""
+        """The flat buffer (of ``dtype``) that every view shares."""
         return self._data
 
     @data.setter
     def data(self, value):
         arr = np.asarray(value)
-        if arr.dtype != np.float64 or arr.ndim != 1 or arr.shape[0] != self._size:
+        if arr.dtype != self._dtype or arr.ndim != 1 or arr.shape[0] != self._size:
             raise ValueError(
-                f"Params.data must be a 1-d float64 array of length {self._size}, "
+                f"Params.data must be a 1-d {self._dtype} array of length {self._size}, "
                 f"got dtype {arr.dtype} shape {arr.shape}"
             )
         self._data = np.ascontiguousarray(arr)
@@ -70,7 +82,7 @@ class Params:
         return Params(self._layout, self._data.copy(), self._dist)
 
     def zeros_like(self):
-        return Params(self._layout, dist=self._dist)
+        return Params(self._layout, dist=self._dist, dtype=self._dtype)
 
     @property
     def distributed(self):
@@ -88,7 +100,7 @@ class Params:
         from mpi4py import MPI
 
         comm, layout, _, _ = self._dist
-        full = Params(layout)
+        full = Params(layout, dtype=self._dtype)
         counts = np.empty(comm.Get_size(), dtype=np.int64)
         comm.Allgather(np.array([self.W.shape[0]], dtype=np.int64), counts)
         for name in ("W", "b"):
@@ -97,7 +109,8 @@ class Params:
             n = counts * per_layer
             displ = np.concatenate([[0], np.cumsum(n)[:-1]])
             comm.Allgatherv(np.ascontiguousarray(mine).reshape(-1),
-                            [full._view(name).reshape(-1), n, displ, MPI.DOUBLE])
+                            [full._view(name).reshape(-1), n, displ,
+                             MPI.FLOAT if self._dtype == np.float32 else MPI.DOUBLE])
         for name in ("W_in", "b_in", "W_out", "b_out"):
             getattr(full, name)[...] = getattr(self, name)
         return full.data
@@ -118,7 +131,7 @@ class Params:
         if self._dist is None:
             self._data[...] = arr
             return self
-        whole = Params(layout, np.ascontiguousarray(arr, dtype=np.float64))
+        whole = Params(layout, np.ascontiguousarray(arr, dtype=self._dtype))
         a = self._dist[2]
         b = a + self._dist[3]
         for name in ("W_in", "b_in", "W_out", "b_out"):
@@ -130,18 +143,21 @@ class Params:
     def dot(self, other):
         """Inner product of the whole vectors (reduced over ranks with one
         buffer-based Allreduce; the replicated opening layer and head counted
-        once)."""
+        once). Summed in float64 for float32 parameters too."""
         o = other.data if isinstance(other, Params) else np.asarray(other)
+        x = self._data
+        if x.dtype != np.float64:
+            x, o = x.astype(np.float64), np.asarray(o, dtype=np.float64)
         if self._dist is None:
-            return float(self._data @ o)
+            return float(x @ o)
         from mpi4py import MPI
 
         lo = self._layout["W"][0]
         hi = self._layout["W_out"][0]
-        local = np.array([self._data[lo:hi] @ o[lo:hi]])
+        local = np.array([x[lo:hi] @ o[lo:hi]])
         total = np.empty(1)
         self._dist[0].Allreduce(local, total, op=MPI.SUM)
-        return float(total[0]) + float(self._data[:lo] @ o[:lo] + self._data[hi:] @ o[hi:])
+        return float(total[0]) + float(x[:lo] @ o[:lo] + x[hi:] @ o[hi:])
 
     def norm(self):
         """2-norm of the whole vector (over all ranks)."""
@@ -149,4 +165,5 @@ class Params:
 
     def __repr__(self):
         shapes = ", ".join(f"{k}={tuple(self._layout[k][1])}" for k in BLOCKS)
-        return f"Params(size={self._size}, {shapes})"
+        dt = "" if self._dtype == np.float64 else f", dtype={self._dtype}"
+        return f"Params(size={self._size}, {shapes}{dt})"

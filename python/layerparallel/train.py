@@ -136,7 +136,7 @@ def _signature(net, optimizer, solver, one_shot, batch_size, seed, lsgd):
         "ranks": net.size, "rank": net.rank, "optimizer": type(optimizer).__name__,
         # the solver's options, not its ranks (a checkpoint may resume on other ranks)
         "solver": None if solver is None else repr(solver._key()[:-1]), "one_shot": one_shot,
-        "batch_size": batch_size, "seed": seed, "lsgd": lsgd,
+        "batch_size": batch_size, "seed": seed, "lsgd": lsgd, "dtype": net.dtype.name,
     }
 
 
@@ -435,9 +435,9 @@ def _redistribute(net, optimizer, state):
     a, b = net.first_layer, net.first_layer + net.n_local_layers
 
     def move(vectors):
-        full = Params(net._global_layout)
+        full = Params(net._global_layout, dtype=net.dtype)
         for q, vec in enumerate(vectors):
-            old = Params(layouts[q], np.ascontiguousarray(vec, dtype=np.float64))
+            old = Params(layouts[q], np.ascontiguousarray(vec, dtype=net.dtype))
             full.W[firsts[q]:firsts[q + 1]] = old.W
             full.b[firsts[q]:firsts[q + 1]] = old.b
             if q == 0:
@@ -503,15 +503,17 @@ def _arguments(net, theta, X, Y, iterations, solver, one_shot, batch_size, valid
             raise ValueError("target_accuracy needs validation data and a classification head")
     if resume and checkpoint is None:
         raise ValueError("resume needs a checkpoint directory")
+    # In the network's dtype once here (a float32 net: float64 data rounded
+    # once), so no call below converts the data again.
     X = _inputs(net, X, "X")
-    Y = check.float_array(Y, "Y", 2, columns=net.n_out, rows=X.shape[0])
+    Y = check.float_array(Y, "Y", 2, columns=net.n_out, rows=X.shape[0], dtype=net.dtype)
     n = X.shape[0]
     if batch_size is not None:
         batch_size = check.positive_int(batch_size, "batch_size", n)
     if validation is not None:
         Xv = _inputs(net, validation[0], "validation X")
         Yv = check.float_array(validation[1], "validation Y", 2, columns=net.n_out,
-                               rows=Xv.shape[0])
+                               rows=Xv.shape[0], dtype=net.dtype)
         validation = (Xv, Yv)
     if checkpoint is not None and (not resume or os.path.exists(checkpoint)):
         ckpt.writable_here(checkpoint, net.rank)  # before any work that a save could lose
@@ -523,7 +525,7 @@ def _inputs(net, X, name):
     """The network's input array, checked (images for a conv net, rows otherwise)."""
     if hasattr(net, "check_inputs"):
         return net.check_inputs(X, name)
-    return check.float_array(X, name, 2, columns=net.n_in)
+    return check.float_array(X, name, 2, columns=net.n_in, dtype=net.dtype)
 
 
 def _fingerprint(signature, theta, X, Y, validation, check_data, **options):

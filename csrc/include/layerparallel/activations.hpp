@@ -16,16 +16,22 @@ namespace layerparallel {
 enum class Activation : int { relu = 0, tanh = 1, smoothrelu = 2 };
 
 // Branch-free forms: the CPU loops vectorize, GPU warps do not diverge.
+// Each method is a template on the scalar (float or double): the arithmetic
+// runs in the state's own precision.
 struct Relu {
-  LP_HD double value(double x) const { return x > 0.0 ? x : 0.0; }
-  LP_HD double derivative(double x) const { return x > 0.0 ? 1.0 : 0.0; }
+  template <class T>
+  LP_HD T value(T x) const { return x > T(0) ? x : T(0); }
+  template <class T>
+  LP_HD T derivative(T x) const { return x > T(0) ? T(1) : T(0); }
 };
 
 struct Tanh {
-  LP_HD double value(double x) const { return std::tanh(x); }
-  LP_HD double derivative(double x) const {
-    const double t = std::tanh(x);
-    return 1.0 - t * t;
+  template <class T>
+  LP_HD T value(T x) const { return std::tanh(x); }
+  template <class T>
+  LP_HD T derivative(T x) const {
+    const T t = std::tanh(x);
+    return T(1) - t * t;
   }
 };
 
@@ -35,13 +41,23 @@ struct Tanh {
 // sigma' = (c + eta) / (2 eta), which covers all three pieces without a branch.
 struct SmoothRelu {
   double eta;
-  LP_HD double clamp(double x) const { return x < -eta ? -eta : (x > eta ? eta : x); }
-  LP_HD double value(double x) const {
-    const double c = clamp(x) + eta;
-    const double r = x - eta;
-    return c * c * (0.25 / eta) + (r > 0.0 ? r : 0.0);
+  template <class T>
+  LP_HD T clamp(T x) const {
+    const T e = static_cast<T>(eta);
+    return x < -e ? -e : (x > e ? e : x);
   }
-  LP_HD double derivative(double x) const { return (clamp(x) + eta) * (0.5 / eta); }
+  template <class T>
+  LP_HD T value(T x) const {
+    const T e = static_cast<T>(eta);
+    const T c = clamp(x) + e;
+    const T r = x - e;
+    return c * c * (T(0.25) / e) + (r > T(0) ? r : T(0));
+  }
+  template <class T>
+  LP_HD T derivative(T x) const {
+    const T e = static_cast<T>(eta);
+    return (clamp(x) + e) * (T(0.5) / e);
+  }
 };
 
 // Calls f(functor) with the functor for `a`: the single point where the

@@ -1,6 +1,7 @@
 // The contract between the MGRIT engine and a propagator ("app").
 //
-// The engine never knows what a state is: it sees flat double vectors of
+// The engine never knows what a state is: it sees flat vectors of T (double or
+// float; BasicApp<T>, and App = BasicApp<double>) of
 // state_size() entries, kept in the memory of the app's executor, and moves,
 // adds and measures them through that executor (backend.hpp). All it asks of
 // the app is the step Phi between two level-0 points. Apps: the ODE-ResNet
@@ -49,11 +50,13 @@ constexpr int kModelTagLast = 999;
 constexpr int kEngineTagFirst = 1000;
 
 // One step of a batch: out = Phi(in) from level-0 point `from` to `to`.
-struct StepTask {
+template <class T>
+struct BasicStepTask {
   index_t from, to;
-  const double* in;
-  double* out;
+  const T* in;
+  T* out;
 };
+using StepTask = BasicStepTask<double>;
 
 // A replay key from the values a recorded sequence depends on (FNV-1a
 // style mixing; never 0, which means "not replayable").
@@ -67,9 +70,11 @@ std::uint64_t key_of(const T* p) {
   return reinterpret_cast<std::uint64_t>(p);
 }
 
-class App {
+template <class T>
+class BasicApp {
  public:
-  virtual ~App() = default;
+  using scalar = T;
+  virtual ~BasicApp() = default;
 
   // Entries of one state vector.
   virtual index_t state_size() const = 0;
@@ -81,12 +86,12 @@ class App {
   // point `to` (to - from = the level's stride). `inner_parallel` says the
   // caller runs nothing else concurrently, so the step may use the core's
   // threads itself; otherwise it must run on the calling thread.
-  virtual void step(int level, index_t from, index_t to, const double* in, double* out,
+  virtual void step(int level, index_t from, index_t to, const T* in, T* out,
                     bool inner_parallel) = 0;
 
   // The steps tasks[0..count) on `level` (all with to - from = the level's
   // stride), independent of each other; see the rules above.
-  virtual void step_batch(int level, const StepTask* tasks, index_t count);
+  virtual void step_batch(int level, const BasicStepTask<T>* tasks, index_t count);
 
   // Nonzero when every step() of this app queues only work on a device
   // executor, and the same work for the same arguments until the key
@@ -110,5 +115,6 @@ class App {
   // reduction, on every rank alike.
   virtual bool failed() const { return false; }
 };
+using App = BasicApp<double>;
 
 }  // namespace layerparallel

@@ -36,6 +36,12 @@ class Comm {
   void allreduce_sum(double* data, index_t n) const;
   double allreduce_max(double x) const;
   void broadcast(int root, double* data, index_t n) const;
+  // The point-to-point messages and broadcasts of float networks (sums and
+  // maxima stay double).
+  void send(int dest, int tag, const float* data, index_t n) const;
+  void recv(int src, int tag, float* data, index_t n) const;
+  void isend(int dest, int tag, const float* data, index_t n, Request& req) const;
+  void broadcast(int root, float* data, index_t n) const;
   void barrier() const;
 
   static bool mpi_available();

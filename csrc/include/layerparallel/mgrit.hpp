@@ -5,6 +5,8 @@
 // level-0 points. The engine owns the states (in the memory of the app's
 // executor) and does all vector arithmetic through that executor; the App
 // only steps. Messages go through host buffers (one copy each way on a device).
+// BasicMGRIT<T> runs on states of T (float or double; instantiated for both in
+// mgrit.cpp); MGRIT is the double engine. Residual norms are double for both.
 #pragma once
 
 #include <atomic>
@@ -84,16 +86,17 @@ struct Distribution {
                              bool reversed);
 };
 
-class MGRIT : public StateSource {
+template <class T>
+class BasicMGRIT : public BasicStateSource<T> {
  public:
-  MGRIT(App& app, index_t n_steps, const MGRITOptions& opt, const Comm& comm,
-        const Distribution& dist);
+  BasicMGRIT(BasicApp<T>& app, index_t n_steps, const MGRITOptions& opt, const Comm& comm,
+             const Distribution& dist);
 
   // Solve with initial condition g0 (read on the owner of point 0 only).
   // Without warm start the level-0 states start from init_guess (every
   // owned point), else from the previous solution. Both are in the memory of
   // the app's executor.
-  SolveInfo solve(const double* g0, bool warm_start, const double* init_guess);
+  SolveInfo solve(const T* g0, bool warm_start, const T* init_guess);
   // Cycles per solve from now on (adaptive one-shot training); states are kept.
   void set_max_iter(int n) { opt_.max_iter = n; }
 
@@ -117,16 +120,16 @@ class MGRIT : public StateSource {
   // checkpoints, as host arrays; import_states makes the next warm solve
   // start from them.
   index_t stored_size() const { return static_cast<index_t>(levels_[0].u.size()); }
-  void export_states(double* out) const;
-  void import_states(const double* in);
+  void export_states(T* out) const;
+  void import_states(const T* in);
 
   // Whether level-0 point p (owned) has a stored state, and that state.
   bool stored(index_t p) const override;
-  const double* state(index_t p) const override;  // executor memory
+  const T* state(index_t p) const override;  // executor memory
   index_t stored_spacing() const override { return levels_[0].cf; }
   // The state at owned level-0 point p into out: stored, or recomputed from
   // its C-point (storage "C").
-  void state_into(index_t p, double* out, double* work);
+  void state_into(index_t p, T* out, T* work);
 
  private:
   struct Level {
@@ -136,36 +139,35 @@ class MGRIT : public StateSource {
     // F-points hold exactly what F-relaxation from the current C-points gives
     // (then a relaxation only needs the C-point steps).
     bool consistent = false;
-    Buffer u, g;                // g only on levels >= 1
-    double* ubuf = nullptr;     // u's storage: u, or (storage "C") level 0's C-points
-    HostBuffer send_buf, recv_buf;  // host: what MPI sends and receives (staged)
-    Buffer send_dev, recv_dev;  // their executor-side copies (device executors only)
+    BasicBuffer<T> u, g;        // g only on levels >= 1
+    T* ubuf = nullptr;          // u's storage: u, or (storage "C") level 0's C-points
+    BasicHostBuffer<T> send_buf, recv_buf;  // host: what MPI sends and receives (staged)
+    BasicBuffer<T> send_dev, recv_dev;  // their executor-side copies (device executors only)
     bool recv_copying = false;  // a copy from recv_buf to the device may be in flight
     Request send_req;
   };
 
   bool is_c(const Level& L, index_t p) const { return L.cf > 1 && p % L.cf == 0; }
-  double* u_ptr(int l, index_t p);
-  const double* g_ptr(int l, index_t p) const;  // null for zero
-  void phi(int l, index_t p, const double* in, double* out, bool inner);  // Phi_p(in)+g_{p+1}
-  void phi_plain(int l, index_t p, const double* in, double* out, bool inner);
-  void send_boundary(int l, int tag, const double* u_last);
+  T* u_ptr(int l, index_t p);
+  const T* g_ptr(int l, index_t p) const;  // null for zero
+  void phi(int l, index_t p, const T* in, T* out, bool inner);  // Phi_p(in)+g_{p+1}
+  void phi_plain(int l, index_t p, const T* in, T* out, bool inner);
+  void send_boundary(int l, int tag, const T* u_last);
   // Phi(u_{p0-1}) (+ g_{p0} if add_g) from the left neighbour's message.
-  void recv_boundary(int l, int tag, double* out, bool add_g);
-  double* work(int slot);
+  void recv_boundary(int l, int tag, T* out, bool add_g);
+  T* work(int slot);
 
-  const double* propagate(int l, index_t s, const double* x, index_t e, double* wa, double* wb,
-                          bool inner);
-  double* coarse_slot(int l, index_t p);  // level l+1's g at C-point p of level l
+  const T* propagate(int l, index_t s, const T* x, index_t e, T* wa, T* wb, bool inner);
+  T* coarse_slot(int l, index_t p);  // level l+1's g at C-point p of level l
   void relax_f(int l, bool candidates);
   // The batched forms: step j of every interval in one App::step_batch.
-  void phi_batch(int l, std::vector<StepTask>& tasks, bool add_g);
+  void phi_batch(int l, std::vector<BasicStepTask<T>>& tasks, bool add_g);
   void relax_f_batched(int l, bool candidates);
   // The leading F-points before this rank's first C-point (after the receive).
   void relax_leading(int l, bool candidates, bool send_out, int tg);
-  double* batch_work(index_t states);
+  T* batch_work(index_t states);
   // dst[i] = src[i] for every pair (one batched copy when batching).
-  void copy_all(const std::vector<const double*>& src, const std::vector<double*>& dst);
+  void copy_all(const std::vector<const T*>& src, const std::vector<T*>& dst);
   void candidates_only(int l);
   void apply_candidates(int l);
   double residual_into_coarse(int l);
@@ -178,7 +180,7 @@ class MGRIT : public StateSource {
   void inject_start(int l);
   void xbraid_start();
 
-  App& app_;
+  BasicApp<T>& app_;
   Executor& ex_;
   bool host_;  // the executor's memory is host memory (no staging for messages)
   bool batched_ = false;
@@ -187,12 +189,13 @@ class MGRIT : public StateSource {
   Distribution dist_;
   index_t S_;
   std::vector<Level> levels_;
-  std::vector<Buffer> work_;  // per thread: 3 states
-  Buffer g0_;
-  Buffer batch_work_;  // batched sweeps: a state per interval (storage "C": two)
+  std::vector<BasicBuffer<T>> work_;  // per thread: 3 states
+  BasicBuffer<T> g0_;
+  BasicBuffer<T> batch_work_;  // batched sweeps: a state per interval (storage "C": two)
   bool have_solution_ = false;
   std::atomic<long long> steps_{0};
   long long batches_ = 0, replays_ = 0;
 };
+using MGRIT = BasicMGRIT<double>;
 
 }  // namespace layerparallel

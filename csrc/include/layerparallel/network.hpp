@@ -50,6 +50,15 @@ struct ParamLayout {
   static ParamLayout of(const NetConfig& c) { return of(c, 0, c.n_layers); }
 };
 
+// T itself, in a form template deduction skips: optional pointer arguments
+// (often nullptr) then take their scalar from the other arguments.
+template <class T>
+struct type_identity {
+  using type = T;
+};
+template <class T>
+using nondeduced = typename type_identity<T>::type;
+
 // Typed pointers into one theta (or gradient) buffer.
 template <class T>
 struct ParamView {

@@ -7,19 +7,21 @@
 
 namespace layerparallel {
 
-class StateSource {
+template <class T>
+class BasicStateSource {
  public:
-  virtual ~StateSource() = default;
+  virtual ~BasicStateSource() = default;
   // Level-0 points held here: [first_point(), last_point()].
   virtual index_t first_point() const = 0;
   virtual index_t last_point() const = 0;
   // Whether owned point p has a stored state, and that state (in the memory of
   // the solve's executor; valid until the next solve).
   virtual bool stored(index_t p) const = 0;
-  virtual const double* state(index_t p) const = 0;
+  virtual const T* state(index_t p) const = 0;
   // Points not stored are recomputed by steps from the stored point
   // max(floor(p / spacing) * spacing, first_point()).
   virtual index_t stored_spacing() const = 0;
 };
+using StateSource = BasicStateSource<double>;
 
 }  // namespace layerparallel

@@ -9,35 +9,45 @@
 
 namespace layerparallel::vk {
 
+// Templated on the state's scalar T (float or double); the residual's
+// squared norm is returned in double (see ResidualSq).
+template <class T>
 struct Fill {
-  double a;
-  double* x;
+  T a;
+  T* x;
   LP_HD void operator()(index_t i) const { x[i] = a; }
 };
 
+template <class T>
 struct Axpy {
-  double a;
-  const double* x;
-  double* y;
+  T a;
+  const T* x;
+  T* y;
   LP_HD void operator()(index_t i) const { y[i] += a * x[i]; }
 };
 
 // g += v - phi (FAS: the coarse right-hand side from the restricted state).
+template <class T>
 struct FasUpdate {
-  const double* v;
-  const double* phi;
-  double* g;
+  const T* v;
+  const T* phi;
+  T* g;
   LP_HD void operator()(index_t i) const { g[i] += v[i] - phi[i]; }
 };
 
-// r -= u, returning r^2 (the residual and its squared norm).
+// r -= u, returning r^2 (the residual and its squared norm). The square is
+// formed and returned in double even for float states: the norm sums up to
+// millions of entries, where float accumulation would lose most digits of the
+// convergence test's number (and the engine compares it across cycles).
+template <class T>
 struct ResidualSq {
-  const double* u;
-  double* r;
+  const T* u;
+  T* r;
   LP_HD double operator()(index_t i) const {
-    const double ri = r[i] - u[i];
+    const T ri = r[i] - u[i];
     r[i] = ri;
-    return ri * ri;
+    const double d = static_cast<double>(ri);
+    return d * d;
   }
 };
 

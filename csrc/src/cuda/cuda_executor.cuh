@@ -87,34 +87,55 @@ class CudaExecutor final : public Executor {
   ~CudaExecutor() override;
   Device device() const override { return Device::cuda; }
   std::string name() const override { return name_; }
-  double* alloc(index_t n) override;
-  void free(double* p) noexcept override;
-  void copy(index_t n, const double* src, double* dst) override;
-  void fill(index_t n, double a, double* x) override;
-  void axpy(index_t n, double a, const double* x, double* y) override;
-  void fas_update(index_t n, const double* v, const double* phi, double* g) override;
-  void residual_accumulate(index_t n, const double* u, double* r) override;
+  void* alloc_bytes(std::size_t bytes) override;
+  void free(void* p) noexcept override;
+  void copy(index_t n, const double* src, double* dst) override { copy_t(n, src, dst); }
+  void copy(index_t n, const float* src, float* dst) override { copy_t(n, src, dst); }
+  void fill(index_t n, double a, double* x) override { fill_t(n, a, x); }
+  void fill(index_t n, float a, float* x) override { fill_t(n, a, x); }
+  void axpy(index_t n, double a, const double* x, double* y) override { axpy_t(n, a, x, y); }
+  void axpy(index_t n, float a, const float* x, float* y) override { axpy_t(n, a, x, y); }
+  void fas_update(index_t n, const double* v, const double* phi, double* g) override {
+    fas_update_t(n, v, phi, g);
+  }
+  void fas_update(index_t n, const float* v, const float* phi, float* g) override {
+    fas_update_t(n, v, phi, g);
+  }
+  void residual_accumulate(index_t n, const double* u, double* r) override {
+    residual_t(n, u, r);
+  }
+  void residual_accumulate(index_t n, const float* u, float* r) override { residual_t(n, u, r); }
   // Batched forms (executor_batch.cu): one launch each.
   void copy_batch(index_t n, index_t count, const double* const* src,
                   double* const* dst) override;
+  void copy_batch(index_t n, index_t count, const float* const* src, float* const* dst) override;
   void axpy_batch(index_t n, index_t count, double a, const double* const* x,
                   double* const* y) override;
+  void axpy_batch(index_t n, index_t count, float a, const float* const* x,
+                  float* const* y) override;
   void fas_update_batch(index_t n, index_t count, const double* const* v,
                         const double* const* phi, double* const* g) override;
+  void fas_update_batch(index_t n, index_t count, const float* const* v,
+                        const float* const* phi, float* const* g) override;
   void residual_accumulate_batch(index_t n, index_t count, const double* const* u,
                                  double* const* r) override;
+  void residual_accumulate_batch(index_t n, index_t count, const float* const* u,
+                                 float* const* r) override;
   double take_sum() override;
-  void to_host(index_t n, const double* src, double* host) override;
-  void from_host(index_t n, const double* host, double* dst) override;
+  void to_host(index_t n, const double* src, double* host) override { to_host_t(n, src, host); }
+  void from_host(index_t n, const double* host, double* dst) override {
+    from_host_t(n, host, dst);
+  }
+  void to_host(index_t n, const float* src, float* host) override { to_host_t(n, src, host); }
+  void from_host(index_t n, const float* host, float* dst) override { from_host_t(n, host, dst); }
   void synchronize() override;
   // Page-locked host memory for staged messages (fast, asynchronous copies).
-  double* alloc_host(index_t n) override {
+  void* alloc_host_bytes(std::size_t bytes) override {
     void* p = nullptr;
-    check(cudaMallocHost(&p, static_cast<std::size_t>(n) * sizeof(double)), "cudaMallocHost");
-    std::memset(p, 0, static_cast<std::size_t>(n) * sizeof(double));
-    return static_cast<double*>(p);
+    check(cudaMallocHost(&p, bytes), "cudaMallocHost");
+    return p;
   }
-  void free_host(double* p) noexcept override {
+  void free_host(void* p) noexcept override {
     cudaStreamSynchronize(stream_);
     cudaFreeHost(p);
   }
@@ -132,6 +153,24 @@ class CudaExecutor final : public Executor {
   void activate() const { check(cudaSetDevice(device_), "cudaSetDevice"); }
 
  private:
+  // One definition per operation, for float and double (executor.cu).
+  template <class T>
+  void copy_t(index_t n, const T* src, T* dst);
+  template <class T>
+  void fill_t(index_t n, T a, T* x);
+  template <class T>
+  void axpy_t(index_t n, T a, const T* x, T* y);
+  template <class T>
+  void fas_update_t(index_t n, const T* v, const T* phi, T* g);
+  template <class T>
+  void residual_t(index_t n, const T* u, T* r);
+  template <class T>
+  void residual_batch_t(index_t n, index_t count, const T* const* u, T* const* r);
+  template <class T>
+  void to_host_t(index_t n, const T* src, T* host);
+  template <class T>
+  void from_host_t(index_t n, const T* host, T* dst);
+
   int device_;
   std::string name_;
   cudaStream_t stream_ = nullptr;

@@ -47,41 +47,48 @@ CudaExecutor::~CudaExecutor() {
   cudaStreamDestroy(stream_);
 }
 
-double* CudaExecutor::alloc(index_t n) {
+void* CudaExecutor::alloc_bytes(std::size_t bytes) {
   activate();
   void* p = nullptr;
-  const std::size_t bytes = static_cast<std::size_t>(n) * sizeof(double);
   check(cudaMalloc(&p, bytes), "cudaMalloc");
   check(cudaMemsetAsync(p, 0, bytes, stream_), "cudaMemset");
-  return static_cast<double*>(p);
+  return p;
 }
 
-void CudaExecutor::free(double* p) noexcept {
+void CudaExecutor::free(void* p) noexcept {
   cudaStreamSynchronize(stream_);
   cudaFree(p);
 }
 
-void CudaExecutor::copy(index_t n, const double* src, double* dst) {
+template <class T>
+void CudaExecutor::copy_t(index_t n, const T* src, T* dst) {
   if (dst == src || n <= 0) return;
-  check(cudaMemcpyAsync(dst, src, static_cast<std::size_t>(n) * sizeof(double),
+  check(cudaMemcpyAsync(dst, src, static_cast<std::size_t>(n) * sizeof(T),
                         cudaMemcpyDeviceToDevice, stream_),
         "cudaMemcpy (device)");
 }
 
-void CudaExecutor::fill(index_t n, double a, double* x) { launch(stream_, n, vk::Fill{a, x}); }
-
-void CudaExecutor::axpy(index_t n, double a, const double* x, double* y) {
-  launch(stream_, n, vk::Axpy{a, x, y});
+template <class T>
+void CudaExecutor::fill_t(index_t n, T a, T* x) {
+  launch(stream_, n, vk::Fill<T>{a, x});
 }
 
-void CudaExecutor::fas_update(index_t n, const double* v, const double* phi, double* g) {
-  launch(stream_, n, vk::FasUpdate{v, phi, g});
+template <class T>
+void CudaExecutor::axpy_t(index_t n, T a, const T* x, T* y) {
+  launch(stream_, n, vk::Axpy<T>{a, x, y});
 }
 
-void CudaExecutor::residual_accumulate(index_t n, const double* u, double* r) {
+template <class T>
+void CudaExecutor::fas_update_t(index_t n, const T* v, const T* phi, T* g) {
+  launch(stream_, n, vk::FasUpdate<T>{v, phi, g});
+}
+
+// The partial sums are double for float states too (see vk::ResidualSq).
+template <class T>
+void CudaExecutor::residual_t(index_t n, const T* u, T* r) {
   if (n <= 0) return;
   const unsigned blocks = std::min<unsigned>(kReduceBlocks, blocks_for(n));
-  reduce_partial<<<blocks, kThreads, 0, stream_>>>(n, vk::ResidualSq{u, r}, partial_);
+  reduce_partial<<<blocks, kThreads, 0, stream_>>>(n, vk::ResidualSq<T>{u, r}, partial_);
   check(cudaGetLastError(), "kernel launch");
   reduce_final<<<1, 1, 0, stream_>>>(partial_, blocks, sum_);
   check(cudaGetLastError(), "kernel launch");
@@ -96,17 +103,19 @@ double CudaExecutor::take_sum() {
   return s;
 }
 
-void CudaExecutor::to_host(index_t n, const double* src, double* host) {
+template <class T>
+void CudaExecutor::to_host_t(index_t n, const T* src, T* host) {
   if (n <= 0) return;
-  check(cudaMemcpyAsync(host, src, static_cast<std::size_t>(n) * sizeof(double),
+  check(cudaMemcpyAsync(host, src, static_cast<std::size_t>(n) * sizeof(T),
                         cudaMemcpyDeviceToHost, stream_),
         "cudaMemcpy (to host)");
   check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
 }
 
-void CudaExecutor::from_host(index_t n, const double* host, double* dst) {
+template <class T>
+void CudaExecutor::from_host_t(index_t n, const T* host, T* dst) {
   if (n <= 0) return;
-  check(cudaMemcpyAsync(dst, host, static_cast<std::size_t>(n) * sizeof(double),
+  check(cudaMemcpyAsync(dst, host, static_cast<std::size_t>(n) * sizeof(T),
                         cudaMemcpyHostToDevice, stream_),
         "cudaMemcpy (from host)");
   // No synchronization: from pageable host memory (every host array here) the
@@ -115,6 +124,19 @@ void CudaExecutor::from_host(index_t n, const double* host, double* dst) {
 }
 
 void CudaExecutor::synchronize() { check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
+
+// The header's inline overrides may be expanded in other files (layer.cu).
+#define LP_CUDA_EXECUTOR_OPS(T)                                                   \
+  template void CudaExecutor::copy_t<T>(index_t, const T*, T*);                 \
+  template void CudaExecutor::fill_t<T>(index_t, T, T*);                        \
+  template void CudaExecutor::axpy_t<T>(index_t, T, const T*, T*);              \
+  template void CudaExecutor::fas_update_t<T>(index_t, const T*, const T*, T*); \
+  template void CudaExecutor::residual_t<T>(index_t, const T*, T*);             \
+  template void CudaExecutor::to_host_t<T>(index_t, const T*, T*);              \
+  template void CudaExecutor::from_host_t<T>(index_t, const T*, T*);
+LP_CUDA_EXECUTOR_OPS(float)
+LP_CUDA_EXECUTOR_OPS(double)
+#undef LP_CUDA_EXECUTOR_OPS
 
 }  // namespace cuda
 

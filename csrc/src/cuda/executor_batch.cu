@@ -13,33 +13,39 @@ namespace cuda {
 namespace {
 
 // Entry k of vector t for flat index i over count x n entries.
+template <class T>
 struct CopyB {
   index_t n;
-  const double* const* src;
-  double* const* dst;
+  const T* const* src;
+  T* const* dst;
   __device__ void operator()(index_t i) const { dst[i / n][i % n] = src[i / n][i % n]; }
 };
+template <class T>
 struct AxpyB {
   index_t n;
-  double a;
-  const double* const* x;
-  double* const* y;
-  __device__ void operator()(index_t i) const { vk::Axpy{a, x[i / n], y[i / n]}(i % n); }
+  T a;
+  const T* const* x;
+  T* const* y;
+  __device__ void operator()(index_t i) const { vk::Axpy<T>{a, x[i / n], y[i / n]}(i % n); }
 };
+template <class T>
 struct FasUpdateB {
   index_t n;
-  const double* const* v;
-  const double* const* phi;
-  double* const* g;
+  const T* const* v;
+  const T* const* phi;
+  T* const* g;
   __device__ void operator()(index_t i) const {
-    vk::FasUpdate{v[i / n], phi[i / n], g[i / n]}(i % n);
+    vk::FasUpdate<T>{v[i / n], phi[i / n], g[i / n]}(i % n);
   }
 };
+template <class T>
 struct ResidualSqB {
   index_t n;
-  const double* const* u;
-  double* const* r;
-  __device__ double operator()(index_t i) const { return vk::ResidualSq{u[i / n], r[i / n]}(i % n); }
+  const T* const* u;
+  T* const* r;
+  __device__ double operator()(index_t i) const {
+    return vk::ResidualSq<T>{u[i / n], r[i / n]}(i % n);
+  }
 };
 
 template <class... P>
@@ -72,43 +78,77 @@ void** CudaExecutor::upload_pointers(const std::vector<const void*>& host) {
   return pointers_;
 }
 
+template <class T>
+void copy_batch_t(CudaExecutor& ex, index_t n, index_t count, const T* const* src,
+                  T* const* dst) {
+  if (n <= 0 || count <= 0) return;
+  void** p = ex.upload_pointers(pack(count, src, dst));
+  launch(ex.stream(), n * count,
+         CopyB<T>{n, reinterpret_cast<const T* const*>(p), reinterpret_cast<T* const*>(p + count)});
+}
+
+template <class T>
+void axpy_batch_t(CudaExecutor& ex, index_t n, index_t count, T a, const T* const* x,
+                  T* const* y) {
+  if (n <= 0 || count <= 0) return;
+  void** p = ex.upload_pointers(pack(count, x, y));
+  launch(ex.stream(), n * count,
+         AxpyB<T>{n, a, reinterpret_cast<const T* const*>(p),
+                  reinterpret_cast<T* const*>(p + count)});
+}
+
+template <class T>
+void fas_update_batch_t(CudaExecutor& ex, index_t n, index_t count, const T* const* v,
+                        const T* const* phi, T* const* g) {
+  if (n <= 0 || count <= 0) return;
+  void** p = ex.upload_pointers(pack(count, v, phi, g));
+  launch(ex.stream(), n * count,
+         FasUpdateB<T>{n, reinterpret_cast<const T* const*>(p),
+                       reinterpret_cast<const T* const*>(p + count),
+                       reinterpret_cast<T* const*>(p + 2 * count)});
+}
+
 void CudaExecutor::copy_batch(index_t n, index_t count, const double* const* src,
                               double* const* dst) {
-  if (n <= 0 || count <= 0) return;
-  void** p = upload_pointers(pack(count, src, dst));
-  launch(stream_, n * count,
-         CopyB{n, reinterpret_cast<const double* const*>(p),
-               reinterpret_cast<double* const*>(p + count)});
+  copy_batch_t(*this, n, count, src, dst);
 }
-
+void CudaExecutor::copy_batch(index_t n, index_t count, const float* const* src,
+                              float* const* dst) {
+  copy_batch_t(*this, n, count, src, dst);
+}
 void CudaExecutor::axpy_batch(index_t n, index_t count, double a, const double* const* x,
                               double* const* y) {
-  if (n <= 0 || count <= 0) return;
-  void** p = upload_pointers(pack(count, x, y));
-  launch(stream_, n * count,
-         AxpyB{n, a, reinterpret_cast<const double* const*>(p),
-               reinterpret_cast<double* const*>(p + count)});
+  axpy_batch_t(*this, n, count, a, x, y);
 }
-
+void CudaExecutor::axpy_batch(index_t n, index_t count, float a, const float* const* x,
+                              float* const* y) {
+  axpy_batch_t(*this, n, count, a, x, y);
+}
 void CudaExecutor::fas_update_batch(index_t n, index_t count, const double* const* v,
                                     const double* const* phi, double* const* g) {
-  if (n <= 0 || count <= 0) return;
-  void** p = upload_pointers(pack(count, v, phi, g));
-  launch(stream_, n * count,
-         FasUpdateB{n, reinterpret_cast<const double* const*>(p),
-                    reinterpret_cast<const double* const*>(p + count),
-                    reinterpret_cast<double* const*>(p + 2 * count)});
+  fas_update_batch_t(*this, n, count, v, phi, g);
 }
-
+void CudaExecutor::fas_update_batch(index_t n, index_t count, const float* const* v,
+                                    const float* const* phi, float* const* g) {
+  fas_update_batch_t(*this, n, count, v, phi, g);
+}
 void CudaExecutor::residual_accumulate_batch(index_t n, index_t count, const double* const* u,
                                              double* const* r) {
+  residual_batch_t(n, count, u, r);
+}
+void CudaExecutor::residual_accumulate_batch(index_t n, index_t count, const float* const* u,
+                                             float* const* r) {
+  residual_batch_t(n, count, u, r);
+}
+
+template <class T>
+void CudaExecutor::residual_batch_t(index_t n, index_t count, const T* const* u, T* const* r) {
   if (n <= 0 || count <= 0) return;
   void** p = upload_pointers(pack(count, u, r));
   const unsigned blocks = std::min<unsigned>(kReduceBlocks, blocks_for(n * count));
   reduce_partial<<<blocks, kThreads, 0, stream_>>>(
       n * count,
-      ResidualSqB{n, reinterpret_cast<const double* const*>(p),
-                  reinterpret_cast<double* const*>(p + count)},
+      ResidualSqB<T>{n, reinterpret_cast<const T* const*>(p), reinterpret_cast<T* const*>(p + count)},
       partial_);
   check(cudaGetLastError(), "kernel launch");
   reduce_final<<<1, 1, 0, stream_>>>(partial_, blocks, sum_);

@@ -5,6 +5,7 @@
 //   z^T = W u^T + b          gemm(T, N) with A = W (row-major = W^T col-major)
 //   lam^T += h W^T d^T       gemm(N, N)
 //   gW^T = h u^T d           gemm(N, T), gb = h d^T 1 (gemv with a ones vector)
+// Templated on the scalar: cuBLAS's D routines for double, S for float.
 #include <vector>
 
 #include "cuda_executor.cuh"
@@ -23,110 +24,133 @@ int as_int(index_t n) {
   return static_cast<int>(n);
 }
 
-class CudaLayer final : public DeviceLayer {
+cublasStatus_t gemm(cublasHandle_t hd, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                    int k, const double* alpha, const double* a, int lda, const double* b,
+                    int ldb, const double* beta, double* c, int ldc) {
+  return cublasDgemm(hd, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+cublasStatus_t gemm(cublasHandle_t hd, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                    int k, const float* alpha, const float* a, int lda, const float* b, int ldb,
+                    const float* beta, float* c, int ldc) {
+  return cublasSgemm(hd, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+cublasStatus_t gemv(cublasHandle_t hd, cublasOperation_t t, int m, int n, const double* alpha,
+                    const double* a, int lda, const double* x, int incx, const double* beta,
+                    double* y, int incy) {
+  return cublasDgemv(hd, t, m, n, alpha, a, lda, x, incx, beta, y, incy);
+}
+cublasStatus_t gemv(cublasHandle_t hd, cublasOperation_t t, int m, int n, const float* alpha,
+                    const float* a, int lda, const float* x, int incx, const float* beta,
+                    float* y, int incy) {
+  return cublasSgemv(hd, t, m, n, alpha, a, lda, x, incx, beta, y, incy);
+}
+
+template <class T>
+class CudaLayer final : public BasicDeviceLayer<T> {
  public:
   explicit CudaLayer(CudaExecutor& ex) : ex_(ex) {}
 
-  void forward(const NetConfig& cfg, const double* W, const double* b, double h,
-               const double* u, index_t batch, double* u_next, double* z) override {
+  void forward(const NetConfig& cfg, const T* W, const T* b, double h,
+               const T* u, index_t batch, T* u_next, T* z) override {
     if (batch <= 0) return;
     affine(cfg.width, W, b, u, batch, z);
     with_activation(cfg.activation, cfg.eta, [&](auto act) {
       launch2d(ex_.stream(), batch, cfg.width,
-               StepUpdateKernel<decltype(act)>{act, cfg.width, h, u, z, u_next});
+               StepUpdateKernel<T, decltype(act)>{act, cfg.width, static_cast<T>(h), u, z,
+                                                  u_next});
     });
   }
 
-  void adjoint(const NetConfig& cfg, const double* W, const double* b, double h,
-               const double* u, const double* lam_next, index_t batch, double* lam,
-               double* work) override {
+  void adjoint(const NetConfig& cfg, const T* W, const T* b, double h,
+               const T* u, const T* lam_next, index_t batch, T* lam,
+               T* work) override {
     if (batch <= 0) return;
     affine(cfg.width, W, b, u, batch, work);
     with_activation(cfg.activation, cfg.eta, [&](auto act) {
       launch2d(ex_.stream(), batch, cfg.width,
-               AdjointScaleKernel<decltype(act), false>{act, cfg.width, nullptr, lam_next, work});
+               AdjointScaleKernel<T, decltype(act), false>{act, cfg.width, nullptr, lam_next, work});
     });
     transpose_apply(cfg.width, W, h, work, lam_next, batch, lam);
   }
 
-  void derivative(const NetConfig& cfg, const double* W, const double* b, const double* u,
-                  index_t batch, double* D) override {
+  void derivative(const NetConfig& cfg, const T* W, const T* b, const T* u,
+                  index_t batch, T* D) override {
     if (batch <= 0) return;
     affine(cfg.width, W, b, u, batch, D);
     with_activation(cfg.activation, cfg.eta, [&](auto act) {
-      launch2d(ex_.stream(), batch, cfg.width, DerivativeKernel<decltype(act)>{act, cfg.width, D});
+      launch2d(ex_.stream(), batch, cfg.width, DerivativeKernel<T, decltype(act)>{act, cfg.width, D});
     });
   }
 
-  void adjoint_linearized(const NetConfig& cfg, const double* W, double h, const double* D,
-                          const double* lam_next, index_t batch, double* lam,
-                          double* work) override {
+  void adjoint_linearized(const NetConfig& cfg, const T* W, double h, const T* D,
+                          const T* lam_next, index_t batch, T* lam,
+                          T* work) override {
     if (batch <= 0) return;
-    launch2d(ex_.stream(), batch, cfg.width, ScaleByKernel{cfg.width, D, lam_next, work});
+    launch2d(ex_.stream(), batch, cfg.width, ScaleByKernel<T>{cfg.width, D, lam_next, work});
     transpose_apply(cfg.width, W, h, work, lam_next, batch, lam);
   }
 
-  void gradient(const NetConfig& cfg, double h, const double* u, const double* d,
-                index_t batch, double* gW, double* gb) override {
+  void gradient(const NetConfig& cfg, double h, const T* u, const T* d,
+                index_t batch, T* gW, T* gb) override {
     const int w = as_int(cfg.width), n = as_int(batch);
-    const double zero = 0.0;
+    const T zero = 0, hh = static_cast<T>(h);
     if (batch <= 0) {
-      ex_.fill(cfg.width * cfg.width, 0.0, gW);
-      ex_.fill(cfg.width, 0.0, gb);
+      ex_.fill(cfg.width * cfg.width, T(0), gW);
+      ex_.fill(cfg.width, T(0), gb);
       return;
     }
-    check(cublasDgemm(ex_.blas(), CUBLAS_OP_N, CUBLAS_OP_T, w, w, n, &h, u, w, d, w, &zero, gW,
-                      w),
-          "dgemm (gradient)");
-    check(cublasDgemv(ex_.blas(), CUBLAS_OP_N, w, n, &h, d, w, ones(batch), 1, &zero, gb, 1),
-          "dgemv (bias gradient)");
+    check(gemm(ex_.blas(), CUBLAS_OP_N, CUBLAS_OP_T, w, w, n, &hh, u, w, d, w, &zero, gW, w),
+          "gemm (gradient)");
+    check(gemv(ex_.blas(), CUBLAS_OP_N, w, n, &hh, d, w, ones(batch), 1, &zero, gb, 1),
+          "gemv (bias gradient)");
   }
 
-  void scale(index_t n, const double* D, const double* lam, double* out) override {
-    launch2d(ex_.stream(), n, 1, ScaleByKernel{1, D, lam, out});
+  void scale(index_t n, const T* D, const T* lam, T* out) override {
+    launch2d(ex_.stream(), n, 1, ScaleByKernel<T>{1, D, lam, out});
   }
 
  private:
   // z = u W^T + b (each row).
-  void affine(index_t width, const double* W, const double* b, const double* u, index_t batch,
-              double* z) {
-    launch2d(ex_.stream(), batch, width, BiasFillKernel{width, b, z});
+  void affine(index_t width, const T* W, const T* b, const T* u, index_t batch,
+              T* z) {
+    launch2d(ex_.stream(), batch, width, BiasFillKernel<T>{width, b, z});
     const int w = as_int(width), n = as_int(batch);
-    const double one = 1.0;
-    check(cublasDgemm(ex_.blas(), CUBLAS_OP_T, CUBLAS_OP_N, w, n, w, &one, W, w, u, w, &one, z,
-                      w),
-          "dgemm (affine)");
+    const T one = 1;
+    check(gemm(ex_.blas(), CUBLAS_OP_T, CUBLAS_OP_N, w, n, w, &one, W, w, u, w, &one, z, w),
+          "gemm (affine)");
   }
   // lam = lam_next + h d W (row-major), i.e. h W^T d per sample.
-  void transpose_apply(index_t width, const double* W, double h, const double* d,
-                       const double* lam_next, index_t batch, double* lam) {
+  void transpose_apply(index_t width, const T* W, double h, const T* d,
+                       const T* lam_next, index_t batch, T* lam) {
     ex_.copy(batch * width, lam_next, lam);
     const int w = as_int(width), n = as_int(batch);
-    const double one = 1.0;
-    check(cublasDgemm(ex_.blas(), CUBLAS_OP_N, CUBLAS_OP_N, w, n, w, &h, W, w, d, w, &one, lam,
-                      w),
-          "dgemm (adjoint)");
+    const T one = 1, hh = static_cast<T>(h);
+    check(gemm(ex_.blas(), CUBLAS_OP_N, CUBLAS_OP_N, w, n, w, &hh, W, w, d, w, &one, lam, w),
+          "gemm (adjoint)");
   }
-  const double* ones(index_t n) {
+  const T* ones(index_t n) {
     if (ones_.size() < n) {
       ones_.reserve(ex_, n);
-      ex_.fill(n, 1.0, ones_.data());
+      ex_.fill(n, T(1), ones_.data());
     }
     return ones_.data();
   }
 
   CudaExecutor& ex_;
-  Buffer ones_;
+  BasicBuffer<T> ones_;
 };
 
 }  // namespace
 
 }  // namespace cuda
 
-std::unique_ptr<DeviceLayer> make_device_layer(Executor& ex) {
+template <class T>
+std::unique_ptr<BasicDeviceLayer<T>> make_device_layer(Executor& ex) {
   auto* cu = dynamic_cast<cuda::CudaExecutor*>(&ex);
   if (!cu) throw std::invalid_argument("device layer kernels need a CUDA executor");
-  return std::make_unique<cuda::CudaLayer>(*cu);
+  return std::make_unique<cuda::CudaLayer<T>>(*cu);
 }
+template std::unique_ptr<BasicDeviceLayer<float>> make_device_layer<float>(Executor&);
+template std::unique_ptr<BasicDeviceLayer<double>> make_device_layer<double>(Executor&);
 
 }  // namespace layerparallel

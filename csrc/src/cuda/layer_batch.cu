@@ -21,16 +21,29 @@ int as_int(index_t n) {
   return static_cast<int>(n);
 }
 
+cublasStatus_t gemm_batched(cublasHandle_t hd, cublasOperation_t ta, cublasOperation_t tb, int m,
+                            int n, int k, const double* alpha, const double* const* a, int lda,
+                            const double* const* b, int ldb, const double* beta,
+                            double* const* c, int ldc, int count) {
+  return gemm_batched(hd, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, count);
+}
+cublasStatus_t gemm_batched(cublasHandle_t hd, cublasOperation_t ta, cublasOperation_t tb, int m,
+                            int n, int k, const float* alpha, const float* const* a, int lda,
+                            const float* const* b, int ldb, const float* beta,
+                            float* const* c, int ldc, int count) {
+  return cublasSgemmBatched(hd, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, count);
+}
+
 // out[t][k] = u[t][k] + h sigma(z[t S + k] + b[t][k % w]) for t < count, k < S.
-template <class Act>
+template <class T, class Act>
 struct StepUpdateBatch {
   Act act;
   index_t S, width;
-  double h;
-  const double* const* u;
-  const double* const* b;
-  const double* z;
-  double* const* out;
+  T h;
+  const T* const* u;
+  const T* const* b;
+  const T* z;
+  T* const* out;
   __device__ void operator()(index_t i) const {
     const index_t t = i / S, k = i % S;
     out[t][k] = u[t][k] + h * act.value(z[i] + b[t][k % width]);
@@ -39,19 +52,19 @@ struct StepUpdateBatch {
 
 // d = factor * lam_next into work[t S + k] (factor: D[t][k], or
 // sigma'(work + b[t]) with work = W u on entry), and lam[t][k] = lam_next[t][k].
-template <class Act, bool Cached>
+template <class T, class Act, bool Cached>
 struct AdjointScaleBatch {
   Act act;
   index_t S, width;
-  const double* const* b;
-  const double* const* D;
-  const double* const* lam_next;
-  double* const* lam;
-  double* work;
+  const T* const* b;
+  const T* const* D;
+  const T* const* lam_next;
+  T* const* lam;
+  T* work;
   __device__ void operator()(index_t i) const {
     const index_t t = i / S, k = i % S;
-    const double ln = lam_next[t][k];
-    const double f = Cached ? D[t][k] : act.derivative(work[i] + b[t][k % width]);
+    const T ln = lam_next[t][k];
+    const T f = Cached ? D[t][k] : act.derivative(work[i] + b[t][k % width]);
     work[i] = f * ln;
     lam[t][k] = ln;
   }
@@ -67,7 +80,8 @@ class Pack {
     for (index_t i = 0; i < count_; ++i) host_.push_back(p ? p[i] : nullptr);
     return arrays_++;
   }
-  int add_strided(const double* base, index_t stride) {
+  template <class T>
+  int add_strided(const T* base, index_t stride) {
     for (index_t i = 0; i < count_; ++i) host_.push_back(base + i * stride);
     return arrays_++;
   }
@@ -84,13 +98,13 @@ class Pack {
   void** dev_ = nullptr;
 };
 
-class CudaBatchLayer final : public DeviceBatchLayer {
+template <class T>
+class CudaBatchLayer final : public BasicDeviceBatchLayer<T> {
  public:
   explicit CudaBatchLayer(CudaExecutor& ex) : ex_(ex) {}
 
-  void forward(const NetConfig& cfg, index_t count, const double* const* W,
-               const double* const* b, double h, const double* const* u, index_t batch,
-               double* const* u_next, double* z) override {
+  void forward(const NetConfig& cfg, index_t count, const T* const* W, const T* const* b,
+               double h, const T* const* u, index_t batch, T* const* u_next, T* z) override {
     if (count <= 0 || batch <= 0) return;
     const index_t w = cfg.width, S = batch * w;
     Pack pk(count);
@@ -98,23 +112,22 @@ class CudaBatchLayer final : public DeviceBatchLayer {
               iz = pk.add_strided(z, S);
     pk.send(ex_);
     const int wi = as_int(w), n = as_int(batch);
-    const double one = 1.0, zero = 0.0;
+    const T one = T(1), zero = T(0), hh = static_cast<T>(h);
     // z[t]^T = W[t] u[t]^T (column-major view of row-major states; see layer.cu)
-    check(cublasDgemmBatched(ex_.blas(), CUBLAS_OP_T, CUBLAS_OP_N, wi, n, wi, &one,
-                             pk.get<const double>(iW), wi, pk.get<const double>(iu), wi, &zero,
-                             pk.get<double>(iz), wi, as_int(count)),
+    check(gemm_batched(ex_.blas(), CUBLAS_OP_T, CUBLAS_OP_N, wi, n, wi, &one,
+                             pk.template get<const T>(iW), wi, pk.template get<const T>(iu), wi, &zero,
+                             pk.template get<T>(iz), wi, as_int(count)),
           "dgemmBatched (forward)");
     with_activation(cfg.activation, cfg.eta, [&](auto act) {
       launch(ex_.stream(), count * S,
-             StepUpdateBatch<decltype(act)>{act, S, w, h, pk.get<const double>(iu),
-                                            pk.get<const double>(ib), z, pk.get<double>(io)});
+             StepUpdateBatch<T, decltype(act)>{act, S, w, hh, pk.template get<const T>(iu),
+                                            pk.template get<const T>(ib), z, pk.template get<T>(io)});
     });
   }
 
-  void adjoint(const NetConfig& cfg, index_t count, const double* const* W,
-               const double* const* b, double h, const double* const* u,
-               const double* const* D, const double* const* lam_next, index_t batch,
-               double* const* lam, double* work) override {
+  void adjoint(const NetConfig& cfg, index_t count, const T* const* W, const T* const* b,
+               double h, const T* const* u, const T* const* D, const T* const* lam_next,
+               index_t batch, T* const* lam, T* work) override {
     if (count <= 0 || batch <= 0) return;
     const index_t w = cfg.width, S = batch * w;
     Pack pk(count);
@@ -122,77 +135,79 @@ class CudaBatchLayer final : public DeviceBatchLayer {
               iln = pk.add(lam_next), il = pk.add(lam), iw = pk.add_strided(work, S);
     pk.send(ex_);
     const int wi = as_int(w), n = as_int(batch);
-    const double one = 1.0, zero = 0.0;
+    const T one = T(1), zero = T(0), hh = static_cast<T>(h);
     if (!D)  // work = W u (the bias is added in the scale pass)
-      check(cublasDgemmBatched(ex_.blas(), CUBLAS_OP_T, CUBLAS_OP_N, wi, n, wi, &one,
-                               pk.get<const double>(iW), wi, pk.get<const double>(iu), wi,
-                               &zero, pk.get<double>(iw), wi, as_int(count)),
+      check(gemm_batched(ex_.blas(), CUBLAS_OP_T, CUBLAS_OP_N, wi, n, wi, &one,
+                               pk.template get<const T>(iW), wi, pk.template get<const T>(iu), wi,
+                               &zero, pk.template get<T>(iw), wi, as_int(count)),
             "dgemmBatched (adjoint affine)");
     with_activation(cfg.activation, cfg.eta, [&](auto act) {
       if (D)
         launch(ex_.stream(), count * S,
-               AdjointScaleBatch<decltype(act), true>{
-                   act, S, w, nullptr, pk.get<const double>(iD), pk.get<const double>(iln),
-                   pk.get<double>(il), work});
+               AdjointScaleBatch<T, decltype(act), true>{
+                   act, S, w, nullptr, pk.template get<const T>(iD), pk.template get<const T>(iln),
+                   pk.template get<T>(il), work});
       else
         launch(ex_.stream(), count * S,
-               AdjointScaleBatch<decltype(act), false>{
-                   act, S, w, pk.get<const double>(ib), nullptr, pk.get<const double>(iln),
-                   pk.get<double>(il), work});
+               AdjointScaleBatch<T, decltype(act), false>{
+                   act, S, w, pk.template get<const T>(ib), nullptr, pk.template get<const T>(iln),
+                   pk.template get<T>(il), work});
     });
     // lam[t]^T += h W[t]^T d[t]^T
-    check(cublasDgemmBatched(ex_.blas(), CUBLAS_OP_N, CUBLAS_OP_N, wi, n, wi, &h,
-                             pk.get<const double>(iW), wi, pk.get<const double>(iw), wi, &one,
-                             pk.get<double>(il), wi, as_int(count)),
+    check(gemm_batched(ex_.blas(), CUBLAS_OP_N, CUBLAS_OP_N, wi, n, wi, &hh,
+                             pk.template get<const T>(iW), wi, pk.template get<const T>(iw), wi, &one,
+                             pk.template get<T>(il), wi, as_int(count)),
           "dgemmBatched (adjoint)");
   }
 
-  void gradient(const NetConfig& cfg, index_t count, double h, const double* const* u,
-                const double* work, index_t batch, double* const* gW,
-                double* const* gb) override {
+  void gradient(const NetConfig& cfg, index_t count, double h, const T* const* u, const T* work,
+                index_t batch, T* const* gW, T* const* gb) override {
     if (count <= 0) return;
     const index_t w = cfg.width, S = batch * w;
     if (batch <= 0) {
       for (index_t t = 0; t < count; ++t) {
-        ex_.fill(w * w, 0.0, gW[t]);
-        ex_.fill(w, 0.0, gb[t]);
+        ex_.fill(w * w, T(0), gW[t]);
+        ex_.fill(w, T(0), gb[t]);
       }
       return;
     }
     if (ones_.size() < batch) {
       ones_.reserve(ex_, batch);
-      ex_.fill(batch, 1.0, ones_.data());
+      ex_.fill(batch, T(1), ones_.data());
     }
     Pack pk(count);
     const int iu = pk.add(u), id = pk.add_strided(work, S), igW = pk.add(gW), igb = pk.add(gb),
               i1 = pk.add_strided(ones_.data(), 0);
     pk.send(ex_);
     const int wi = as_int(w), n = as_int(batch);
-    const double zero = 0.0;
+    const T zero = T(0), hh = static_cast<T>(h);
     // gW[t]^T = h u[t]^T d[t] (column-major), gb[t] = h d[t]^T 1
-    check(cublasDgemmBatched(ex_.blas(), CUBLAS_OP_N, CUBLAS_OP_T, wi, wi, n, &h,
-                             pk.get<const double>(iu), wi, pk.get<const double>(id), wi, &zero,
-                             pk.get<double>(igW), wi, as_int(count)),
+    check(gemm_batched(ex_.blas(), CUBLAS_OP_N, CUBLAS_OP_T, wi, wi, n, &hh,
+                             pk.template get<const T>(iu), wi, pk.template get<const T>(id), wi, &zero,
+                             pk.template get<T>(igW), wi, as_int(count)),
           "dgemmBatched (gradient)");
-    check(cublasDgemmBatched(ex_.blas(), CUBLAS_OP_N, CUBLAS_OP_N, wi, 1, n, &h,
-                             pk.get<const double>(id), wi, pk.get<const double>(i1), n, &zero,
-                             pk.get<double>(igb), wi, as_int(count)),
+    check(gemm_batched(ex_.blas(), CUBLAS_OP_N, CUBLAS_OP_N, wi, 1, n, &hh,
+                             pk.template get<const T>(id), wi, pk.template get<const T>(i1), n, &zero,
+                             pk.template get<T>(igb), wi, as_int(count)),
           "dgemmBatched (bias gradient)");
   }
 
  private:
   CudaExecutor& ex_;
-  Buffer ones_;
+  BasicBuffer<T> ones_;
 };
 
 }  // namespace
 
 }  // namespace cuda
 
-std::unique_ptr<DeviceBatchLayer> make_device_batch_layer(Executor& ex) {
+template <class T>
+std::unique_ptr<BasicDeviceBatchLayer<T>> make_device_batch_layer(Executor& ex) {
   auto* cu = dynamic_cast<cuda::CudaExecutor*>(&ex);
   if (!cu) throw std::invalid_argument("device layer kernels need a CUDA executor");
-  return std::make_unique<cuda::CudaBatchLayer>(*cu);
+  return std::make_unique<cuda::CudaBatchLayer<T>>(*cu);
 }
+template std::unique_ptr<BasicDeviceBatchLayer<float>> make_device_batch_layer<float>(Executor&);
+template std::unique_ptr<BasicDeviceBatchLayer<double>> make_device_batch_layer<double>(Executor&);
 
 }  // namespace layerparallel

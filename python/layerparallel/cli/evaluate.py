@@ -24,6 +24,9 @@ def add_parser(subparsers):
     e.add_argument("--seed", type=nonnegative_int, default=0, help="seed of data and split")
     e.add_argument("--split", default="validation", choices=["validation", "train", "all"],
                    help="which part of the data")
+    e.add_argument("--dtype", default=None, choices=["float64", "float32"],
+                   help="evaluate in this precision (default: the model file's; the "
+                        "parameters are rounded or widened once)")
     e.set_defaults(func=run)
     return e
 
@@ -39,9 +42,12 @@ def run(args, rank_hint=0):
     import numpy as np
 
     import layerparallel as lp
+    from ..modelfile import convert
 
     comm, rank, _ = world()
     net, theta = lp.load(args.model, comm=comm, device=args.device)
+    if args.dtype is not None:
+        net, theta = convert(net, theta, args.dtype)
     p = lp.datasets.problem(args.problem, samples=args.samples, seed=args.seed,
                             validation_fraction=args.validation_fraction)
     X, Y = {"validation": (p.X_val, p.Y_val), "train": (p.X, p.Y),

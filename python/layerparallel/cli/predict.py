@@ -22,6 +22,9 @@ def add_parser(subparsers):
     p.add_argument("--what", default="output", choices=WHAT,
                    help="head output (logits or regression values), softmax probabilities "
                         "or class labels (classification), or the final states u_N")
+    p.add_argument("--dtype", default=None, choices=["float64", "float32"],
+                   help="evaluate in this precision (default: the model file's; the "
+                        "parameters are rounded or widened once)")
     p.set_defaults(func=run)
     return p
 
@@ -48,10 +51,13 @@ def run(args, rank_hint=0):
     import numpy as np
 
     import layerparallel as lp
+    from ..modelfile import convert
     from ..modelfile import write_atomic
 
     comm, rank, _ = world()
     net, theta = lp.load(args.model, comm=comm, device=args.device)
+    if args.dtype is not None:
+        net, theta = convert(net, theta, args.dtype)
     if args.what in ("probabilities", "labels") and net.head != "classification":
         raise UsageError(f"--what {args.what} needs a classification model")
     X, error = None, None

@@ -63,6 +63,9 @@ def add_parser(subparsers):
     g.add_argument("--opening", default="activation", choices=["activation", "linear",
                                                                "padding"],
                    help="opening layer")
+    g.add_argument("--dtype", default="float64", choices=["float64", "float32"],
+                   help="scalar of parameters, states and gradients (--model dense; the "
+                        "data are rounded to float32 once)")
     g.add_argument("--init", default="box", choices=["zeros", "uniform", "he", "glorot", "box"],
                    help="initializer")
     g.add_argument("--magnitude", type=positive_float, default=1.0,
@@ -265,6 +268,8 @@ def _network(lp, args, grid, method, Xt, Xv, n_out, head):
         if method not in ("serial", "mgrit") or grid.data > 1:
             raise UsageError("--model conv runs with --method serial or mgrit on layer ranks "
                              "only (no data ranks)")
+        if args.dtype != "float64":
+            raise UsageError("--model conv runs in float64 only (--dtype float64)")
         net = lp.ConvODEResNet(Xt.shape[1:], args.channels, args.layers, n_out, T=args.T,
                                kernel_size=args.kernel_size, activation=args.activation,
                                opening=args.opening, pooling=args.pooling,
@@ -276,7 +281,7 @@ def _network(lp, args, grid, method, Xt, Xv, n_out, head):
     net = grid.network(n_in=Xt.shape[1], width=args.width, n_layers=args.layers, n_out=n_out,
                        T=args.T, activation=args.activation, opening=args.opening, head=head,
                        gamma_tik=args.gamma_tik, gamma_ddt=args.gamma_ddt,
-                       gamma_out=args.gamma_out, device=args.device)
+                       gamma_out=args.gamma_out, device=args.device, dtype=args.dtype)
     return net, Xt, Xv
 
 

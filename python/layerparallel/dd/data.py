@@ -85,6 +85,9 @@ class DataDecomposition:
 
     def bind(self, net, solver=None):
         """Attach to the network; returns ``solver`` unchanged."""
+        if str(getattr(net, "dtype", "float64")) != "float64":
+            raise ValueError("the decomposition methods train float64 networks only; "
+                             "create the network with dtype='float64'")
         axes = Axes(net)
         M = axes.groups if self.micro_batches is None else self.micro_batches
         if M % axes.groups:

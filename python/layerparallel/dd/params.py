@@ -100,6 +100,9 @@ class ParameterDecomposition:
         """Attach to the network it trains; returns the solver training must use
         (``solver``, or serial propagation as a one-level lp.MGRIT that keeps
         the states the subdomains start from). Checks the subdomain count."""
+        if str(getattr(net, "dtype", "float64")) != "float64":
+            raise ValueError("the decomposition methods train float64 networks only; "
+                             "create the network with dtype='float64'")
         axes = Axes(net)
         inner = axes.inner
         P = inner.size

@@ -4,7 +4,9 @@ The block maps y (n, n_in) to u_N (n, width): the opening layer and the
 residual layers of an lp.ODEResNet; the head is left to the surrounding torch
 model. Its parameters are torch tensors over the same memory as an lp.Params,
 so torch optimizers update the Params the core reads, and lp code sees what
-torch did.
+torch did. A float32 network (``dtype="float32"``) gives float32 parameters;
+inputs and incoming gradients of another floating dtype are converted to the
+network's dtype for the core, outputs and input gradients back to the input's.
 """
 
 import numpy as np
@@ -23,7 +25,7 @@ class _Core(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, block, y, *params):
-        X = y.detach().to(torch.float64).contiguous().numpy()
+        X = y.detach().to(block._torch_dtype).contiguous().numpy()
         uN, tape = block._forward(X)
         ctx.block, ctx.X, ctx.tape = block, X, tape
         ctx.save_for_backward(y, *params)  # torch then refuses in-place changes before backward
@@ -33,7 +35,7 @@ class _Core(torch.autograd.Function):
     @torch.autograd.function.once_differentiable  # no second derivatives from the core
     def backward(ctx, grad_uN):
         ctx.saved_tensors  # raises if y or a parameter was modified in place since forward
-        lamN = grad_uN.detach().to(torch.float64).contiguous().numpy()
+        lamN = grad_uN.detach().to(ctx.block._torch_dtype).contiguous().numpy()
         want_dX = ctx.needs_input_grad[1]
         grad, dX = ctx.block._backward(ctx.X, lamN, ctx.tape, want_dX)
         dy = torch.from_numpy(dX).to(grad_uN.dtype) if want_dX else None
@@ -74,6 +76,7 @@ class ODEResNetBlock(nn.Module):
         self._names = (("W_in", "b_in") if net.opening != "padding" else ()) + ("W", "b")
         for name in self._names:
             self.register_parameter(name, nn.Parameter(torch.from_numpy(getattr(self.theta, name))))
+        self._torch_dtype = torch.float32 if net.dtype == np.float32 else torch.float64
         self.info = None
 
     def _check_shared(self):
@@ -94,7 +97,7 @@ class ODEResNetBlock(nn.Module):
 
     def _backward(self, X, lamN, tape, want_dX):
         grad = self.net.new_params()
-        dX = np.zeros(X.shape) if want_dX else None
+        dX = np.zeros(X.shape, dtype=X.dtype) if want_dX else None
         flat_dX = None if dX is None else dX.reshape(-1)
         if self._model is None:
             self.net._model.backward(self.theta.data, X, lamN, tape, grad.data, flat_dX)
