@@ -487,3 +487,19 @@ def test_every_option_has_help_and_one_default():
         for option in text.split("\n  -")[1:]:  # the formatter's "(default: x)" only alone
             assert "(default:" not in option or option.count("default") == 1, (name, option)
     assert "One forward and one backward sweep" in parser.command_parsers["demo"].format_help()
+
+
+def test_warnings_print_as_one_line(tmp_path, capsys):
+    """A library warning (here: resuming one-shot training from a checkpoint
+    without warm states) is one `layerparallel: warning:` line, not Python's
+    file:line block."""
+    ck = tmp_path / "ck"
+    args = ["train", *SMALL, "--mgrit", "--one-shot", "2", "--checkpoint", str(ck),
+            "--no-checkpoint-warm-states"]
+    assert run_cli(capsys, *args, "--iterations", "2")[0] == 0
+    status, _, err = run_cli(capsys, *args, "--iterations", "3", "--resume")
+    assert status == 0, err
+    lines = [line for line in err.splitlines() if "warm states" in line]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("layerparallel: warning: checkpoint ")
+    assert "Warning" not in err and ".py:" not in err

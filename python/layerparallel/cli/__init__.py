@@ -14,10 +14,13 @@ One module per command (``add_parser(subparsers)`` and ``run(args)``);
 ``output`` writes logs and tables. A user error (bad flag or value, missing
 file, unusable checkpoint) prints one line ``layerparallel: error: ...`` on
 stderr and exits with status 2; a diverging MGRIT solve exits with status 1.
+A warning prints one line ``layerparallel: warning: ...`` (the library warns
+on rank 0 for what all ranks agree on; another rank's line names it).
 """
 
 import os
 import sys
+import warnings
 
 from . import demo, evaluate, plot, predict, steps, train
 from .config import config_tokens
@@ -69,9 +72,22 @@ def _error(message, status, rank):
     return status
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    rank = env_rank()
+    where = f" [rank {rank}]" if rank else ""
+    text = " ".join(str(message).split())
+    print(f"layerparallel: warning:{where} {text}", file=file or sys.stderr, flush=True)
+
+
 def main(argv=None):
     """Run the command line; returns the exit status (0, 1 for a diverged
     solve, 2 for a user error, 130 when interrupted)."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _main(argv):
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     rank = env_rank()
     debug = bool(os.environ.get("LAYERPARALLEL_TRACEBACK"))
