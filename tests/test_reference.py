@@ -181,7 +181,9 @@ def test_params_data_setter_rejects(bad):
     assert p.size == 406
     with pytest.raises(ValueError):
         p.data = bad
-    if bad is not None:  # Params(layout, None) means zeros
+    if isinstance(bad, np.ndarray) and bad.dtype == np.float32 and bad.shape == (406,):
+        assert lp.Params(p.layout, bad).dtype == np.float32  # float32 Params take float32 data
+    elif bad is not None:  # Params(layout, None) means zeros
         with pytest.raises(ValueError):
             lp.Params(p.layout, bad)
     assert p.data.shape == (406,) and p.data.dtype == np.float64
