@@ -13,6 +13,7 @@ void bind_mgrit(py::module_& m);
 void bind_steps(py::module_& m);
 void bind_conv(py::module_& m);
 void bind_backend(py::module_& m);
+void bind_gpu(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -22,6 +23,7 @@ PYBIND11_MODULE(_core, m) {
   layerparallel::bind::bind_steps(m);
   layerparallel::bind::bind_conv(m);
   layerparallel::bind::bind_backend(m);
+  layerparallel::bind::bind_gpu(m);
   m.def("set_num_threads", &layerparallel::set_num_threads, py::arg("n"),
         "Threads the core may use (row blocks and layers; the BLAS runs inside them).");
   m.def("get_num_threads", &layerparallel::num_threads);

@@ -42,6 +42,9 @@ inline MGRITOptions make_options(const py::dict& o) {
   opt.divergence = o["divergence"].cast<double>();
   if (o.contains("skip_first_down")) opt.skip_first_down = o["skip_first_down"].cast<bool>();
   if (o.contains("xbraid")) opt.xbraid = o["xbraid"].cast<bool>();
+  if (o.contains("batch_intervals")) opt.batch_intervals = o["batch_intervals"].cast<int>();
+  if (o.contains("graphs")) opt.graphs = o["graphs"].cast<bool>();
+  if (o.contains("device_messages")) opt.device_messages = o["device_messages"].cast<bool>();
   if (opt.max_levels < 1 || opt.min_coarse < 1 || opt.relax_cf < 0 || opt.max_iter < 0)
     throw std::invalid_argument("invalid MGRIT options");
   return opt;
@@ -54,6 +57,8 @@ inline py::dict info_dict(const SolveInfo& s) {
   d["converged"] = s.converged;
   d["residuals"] = s.residuals;
   d["steps"] = s.steps;
+  d["batches"] = s.batches;
+  d["replays"] = s.replays;
   return d;
 }
 

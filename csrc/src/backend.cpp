@@ -3,7 +3,9 @@
 #include <stdexcept>
 
 #include "layerparallel/backend.hpp"
+#include "layerparallel/device_batch.hpp"
 #include "layerparallel/device_layer.hpp"
+#include "layerparallel/device_timing.hpp"
 
 #ifndef LP_WITH_CUDA
 namespace layerparallel {
@@ -20,6 +22,15 @@ std::unique_ptr<BasicDeviceLayer<T>> make_device_layer(Executor&) {
 }
 template std::unique_ptr<BasicDeviceLayer<float>> make_device_layer<float>(Executor&);
 template std::unique_ptr<BasicDeviceLayer<double>> make_device_layer<double>(Executor&);
+template <class T>
+std::unique_ptr<BasicDeviceBatchLayer<T>> make_device_batch_layer(Executor&) {
+  throw std::invalid_argument("no device layer kernels in a build without CUDA");
+}
+template std::unique_ptr<BasicDeviceBatchLayer<float>> make_device_batch_layer<float>(Executor&);
+template std::unique_ptr<BasicDeviceBatchLayer<double>> make_device_batch_layer<double>(Executor&);
+DeviceTiming time_on_device(Executor&, const std::function<void()>&, int) {
+  throw std::invalid_argument("no device timing in a build without CUDA");
+}
 
 }  // namespace layerparallel
 #endif

@@ -60,6 +60,30 @@ std::vector<std::string> check_app(App& app, const std::vector<StepCall>& calls,
       if (!same_bits(result(k), first[k]))
         problems.push_back(name(calls[k]) + " run concurrently differs from the serial run");
   }
+  // The batch hook: every call of one level and stride in one step_batch
+  // (distinct outputs), which must give each output the bits of step().
+  std::vector<bool> done(K, false);
+  for (index_t k0 = 0; k0 < K; ++k0) {
+    if (done[k0]) continue;
+    std::vector<StepTask> tasks;
+    std::vector<index_t> which;
+    for (index_t k = k0; k < K; ++k) {
+      const StepCall& c = calls[k];
+      if (done[k] || c.level != calls[k0].level || c.to - c.from != calls[k0].to - calls[k0].from)
+        continue;
+      done[k] = true;
+      ex.fill(S, 0.0, outputs.data() + k * S);
+      tasks.push_back({c.from, c.to, inputs.data() + k * S, outputs.data() + k * S});
+      which.push_back(k);
+    }
+    app.step_batch(calls[k0].level, tasks.data(), static_cast<index_t>(tasks.size()));
+    for (index_t k : which) {
+      if (!same_bits(result(k), first[k]))
+        problems.push_back(name(calls[k]) + " in step_batch differs from step()");
+      if (!same_bits(input(k), host_in))
+        problems.push_back(name(calls[k]) + " in step_batch modified its input");
+    }
+  }
   if (app.failed()) problems.push_back("the app reports a failed step");
   return problems;
 }

@@ -32,6 +32,7 @@ BasicLayerParallelModel<T>::BasicLayerParallelModel(const NetConfig& cfg, const 
     : cfg_(cfg), comm_(comm), opt_(opt), dev_(std::move(device)) {
   if (dev_ && dev_->device() == Device::cpu) dev_.reset();
   if (dev_) dev_layer_ = make_device_layer<T>(*dev_);
+  if (dev_) dev_batch_ = make_device_batch_layer<T>(*dev_);
   if (comm.size() > cfg.n_layers)
     throw std::invalid_argument("more ranks than layers: every rank needs at least one layer");
   first_ = first_layers(cfg.n_layers, comm.size());
@@ -47,8 +48,8 @@ void BasicLayerParallelModel<T>::setup(index_t n) {
   fwd_app_ = std::make_unique<BasicForwardApp<T>>(cfg_, n);
   adj_app_ = std::make_unique<BasicAdjointApp<T>>(cfg_, n, *fwd_app_);
   if (dev_) {
-    fwd_app_->use_device(*dev_, *dev_layer_);
-    adj_app_->use_device(*dev_, *dev_layer_);
+    fwd_app_->use_device(*dev_, *dev_layer_, dev_batch_.get());
+    adj_app_->use_device(*dev_, *dev_layer_, dev_batch_.get());
     theta_dev_ = BasicBuffer<T>(*dev_, layout_.size);
     grad_dev_ = BasicBuffer<T>(*dev_, layout_.size);
     u0_dev_ = BasicBuffer<T>(*dev_, S);

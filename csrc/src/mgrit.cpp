@@ -68,6 +68,7 @@ BasicMGRIT<T>::BasicMGRIT(BasicApp<T>& app, index_t n_steps, const MGRITOptions&
     : app_(app),
       ex_(app.executor()),
       host_(app.executor().device() == Device::cpu),
+      batched_(opt.batch_intervals > 0 || (opt.batch_intervals < 0 && !host_)),
       opt_(opt),
       comm_(comm),
       dist_(dist),
@@ -115,8 +116,9 @@ BasicMGRIT<T>::BasicMGRIT(BasicApp<T>& app, index_t n_steps, const MGRITOptions&
       stored = owned > 0 ? L.p1 / L.cf - ceil_div(L.p0, L.cf) + 1 + (L.p0 % L.cf != 0) : 0;
     L.u = BasicBuffer<T>(ex_, stored * S_);
     if (l > 0) L.g = BasicBuffer<T>(ex_, owned * S_);
-    if (L.left >= 0) L.recv_buf.assign(S_, T(0));
-    if (L.right >= 0) L.send_buf.assign(S_, T(0));
+    const bool staged = !host_ && !opt.device_messages;
+    if (L.left >= 0 && (host_ || staged)) L.recv_buf = BasicHostBuffer<T>(ex_, S_);
+    if (L.right >= 0 && (host_ || staged)) L.send_buf = BasicHostBuffer<T>(ex_, S_);
     if (!host_ && L.left >= 0) L.recv_dev = BasicBuffer<T>(ex_, S_);
     if (!host_ && L.right >= 0) L.send_dev = BasicBuffer<T>(ex_, S_);
   }
@@ -130,6 +132,12 @@ BasicMGRIT<T>::BasicMGRIT(BasicApp<T>& app, index_t n_steps, const MGRITOptions&
   }
   work_.resize(std::max(1, num_threads()));
   g0_ = BasicBuffer<T>(ex_, S_);
+}
+
+template <class T>
+T* BasicMGRIT<T>::batch_work(index_t states) {
+  batch_work_.reserve(ex_, states * S_);
+  return batch_work_.data();
 }
 
 template <class T>
@@ -185,6 +193,26 @@ void BasicMGRIT<T>::phi(int l, index_t p, const T* in, T* out, bool inner) {
   if (const T* g = g_ptr(l, p + 1)) ex_.axpy(S_, T(1), g, out);
 }
 
+// Batched Phi: all tasks in one App::step_batch, then (add_g) g_{p+1} added
+// to each output in one batched axpy.
+template <class T>
+void BasicMGRIT<T>::phi_batch(int l, std::vector<BasicStepTask<T>>& tasks, bool add_g) {
+  const index_t count = static_cast<index_t>(tasks.size());
+  if (count == 0) return;
+  app_.step_batch(l, tasks.data(), count);
+  steps_.fetch_add(count, std::memory_order_relaxed);
+  ++batches_;
+  if (!add_g || l == 0) return;
+  const index_t stride = levels_[l].stride;
+  std::vector<const T*> g(count);
+  std::vector<T*> out(count);
+  for (index_t i = 0; i < count; ++i) {
+    g[i] = g_ptr(l, tasks[i].to / stride);
+    out[i] = tasks[i].out;
+  }
+  ex_.axpy_batch(S_, count, T(1), g.data(), out.data());
+}
+
 template <class T>
 void BasicMGRIT<T>::send_boundary(int l, int tg, const T* u_last) {
   Level& L = levels_[l];
@@ -195,6 +223,11 @@ void BasicMGRIT<T>::send_boundary(int l, int tg, const T* u_last) {
     phi_plain(l, L.p1, u_last, msg, true);
   else
     ex_.copy(S_, u_last, msg);
+  if (!host_ && opt_.device_messages) {  // CUDA-aware MPI reads device memory
+    ex_.synchronize();                    // the message is complete first
+    comm_.isend(L.right, tg, msg, S_, L.send_req);
+    return;
+  }
   if (!host_) ex_.to_host(S_, msg, L.send_buf.data());
   comm_.isend(L.right, tg, L.send_buf.data(), S_, L.send_req);
 }
@@ -202,11 +235,22 @@ void BasicMGRIT<T>::send_boundary(int l, int tg, const T* u_last) {
 template <class T>
 void BasicMGRIT<T>::recv_boundary(int l, int tg, T* out, bool add_g) {
   Level& L = levels_[l];
-  comm_.recv(L.left, tg, L.recv_buf.data(), S_);
-  const T* msg = L.recv_buf.data();
-  if (!host_) {
-    ex_.from_host(S_, msg, L.recv_dev.data());
+  const T* msg;
+  if (!host_ && opt_.device_messages) {
+    // Stream work queued earlier may still read recv_dev.
+    ex_.synchronize();
+    comm_.recv(L.left, tg, L.recv_dev.data(), S_);
     msg = L.recv_dev.data();
+  } else if (!host_) {
+    // The page-locked buffer's last copy to the device must be done first.
+    if (L.recv_copying) ex_.synchronize();
+    comm_.recv(L.left, tg, L.recv_buf.data(), S_);
+    ex_.from_host(S_, L.recv_buf.data(), L.recv_dev.data());
+    L.recv_copying = true;
+    msg = L.recv_dev.data();
+  } else {
+    comm_.recv(L.left, tg, L.recv_buf.data(), S_);
+    msg = L.recv_buf.data();
   }
   if (app_.step_at_source())
     ex_.copy(S_, msg, out);
@@ -241,8 +285,11 @@ void BasicMGRIT<T>::relax_f(int l, bool candidates) {
     return;
   }
   L.consistent = true;
+  if (batched_) {
+    relax_f_batched(l, candidates);
+    return;
+  }
   const index_t c = L.cf;
-  const bool need_in = L.p0 > 0 && (!is_c(L, L.p0) || candidates);
   const bool send_out = L.right >= 0 && (!is_c(L, L.p1 + 1) || candidates);
   const int tg = tag(l, kRelax);
 
@@ -269,22 +316,74 @@ void BasicMGRIT<T>::relax_f(int l, bool candidates) {
                  [&](index_t i) { run_segment(starts[i], false); });
   else
     for (index_t s : starts) run_segment(s, true);
+  relax_leading(l, candidates, send_out, tg);
+}
 
-  if (need_in) {
-    T* wa = work(0);
-    T* wb = work(1);
-    if (is_c(L, L.p0)) {  // only the candidate of my first point
-      recv_boundary(l, tg, coarse_slot(l, L.p0), true);
-    } else {
-      T* first = u_ptr(l, L.p0);
-      recv_boundary(l, tg, first, true);
-      const index_t next_c = ceil_div(L.p0, c) * c;
-      const index_t e = std::min({next_c - 1, L.p1, L.n});
-      const T* last = propagate(l, L.p0, first, e, wa, wb, true);
-      if (candidates && e + 1 <= L.p1 && is_c(L, e + 1)) phi(l, e, last, coarse_slot(l, e + 1), true);
-      if (e == L.p1 && send_out) send_boundary(l, tg, last);
-    }
+template <class T>
+void BasicMGRIT<T>::relax_leading(int l, bool candidates, bool send_out, int tg) {
+  Level& L = levels_[l];
+  const index_t c = L.cf;
+  if (!(L.p0 > 0 && (!is_c(L, L.p0) || candidates))) return;
+  T* wa = work(0);
+  T* wb = work(1);
+  if (is_c(L, L.p0)) {  // only the candidate of my first point
+    recv_boundary(l, tg, coarse_slot(l, L.p0), true);
+  } else {
+    T* first = u_ptr(l, L.p0);
+    recv_boundary(l, tg, first, true);
+    const index_t next_c = ceil_div(L.p0, c) * c;
+    const index_t e = std::min({next_c - 1, L.p1, L.n});
+    const T* last = propagate(l, L.p0, first, e, wa, wb, true);
+    if (candidates && e + 1 <= L.p1 && is_c(L, e + 1)) phi(l, e, last, coarse_slot(l, e + 1), true);
+    if (e == L.p1 && send_out) send_boundary(l, tg, last);
   }
+}
+
+// F-relaxation with the intervals batched: step j of every interval that
+// starts at an own C-point is one App::step_batch (j = c: the C-point
+// candidates). Storage "C" keeps each interval's running state in two slots
+// of its own. The leading F-points (after the receive) follow one by one.
+template <class T>
+void BasicMGRIT<T>::relax_f_batched(int l, bool candidates) {
+  Level& L = levels_[l];
+  const index_t c = L.cf, s0 = L.stride;
+  const bool send_out = L.right >= 0 && (!is_c(L, L.p1 + 1) || candidates);
+  const int tg = tag(l, kRelax);
+  std::vector<index_t> starts;
+  for (index_t s = ceil_div(L.p0, c) * c; s <= L.p1; s += c) starts.push_back(s);
+  const index_t m = static_cast<index_t>(starts.size());
+  auto end_of = [&](index_t s) { return std::min({s + c - 1, L.p1, L.n}); };
+  T* wk = (L.store_f || m == 0) ? nullptr : batch_work(2 * m);
+  std::vector<const T*> cur(m);
+  for (index_t i = 0; i < m; ++i) cur[i] = u_ptr(l, starts[i]);
+  std::vector<BasicStepTask<T>> tasks;
+  std::vector<index_t> fpoint;  // segment of each F-point task (-1: a candidate)
+  tasks.reserve(m);
+  fpoint.reserve(m);
+  for (index_t j = 1; j <= c; ++j) {
+    tasks.clear();
+    fpoint.clear();
+    for (index_t i = 0; i < m; ++i) {
+      const index_t s = starts[i], e = end_of(s), p = s + j;
+      T* dst;
+      if (p <= e) {
+        dst = L.store_f ? u_ptr(l, p) : wk + (2 * i + (j & 1)) * S_;
+        fpoint.push_back(i);
+      } else if (p == e + 1 && candidates && p <= L.p1 && is_c(L, p)) {
+        dst = coarse_slot(l, p);
+        fpoint.push_back(-1);
+      } else {
+        continue;
+      }
+      tasks.push_back({(p - 1) * s0, p * s0, cur[i], dst});
+    }
+    if (tasks.empty()) break;  // active intervals are a prefix, shrinking with j
+    phi_batch(l, tasks, true);
+    for (std::size_t k = 0; k < tasks.size(); ++k)
+      if (fpoint[k] >= 0) cur[fpoint[k]] = tasks[k].out;
+  }
+  if (m > 0 && send_out && end_of(starts.back()) == L.p1) send_boundary(l, tg, cur[m - 1]);
+  relax_leading(l, candidates, send_out, tg);
 }
 
 // With consistent F-points, an F-relaxation would recompute them bit for bit:
@@ -302,7 +401,13 @@ void BasicMGRIT<T>::candidates_only(int l) {
     const index_t p = targets[i];
     phi(l, p - 1, u_ptr(l, p - 1), coarse_slot(l, p), !app_.concurrent_steps());
   };
-  if (app_.concurrent_steps())
+  if (batched_) {
+    std::vector<BasicStepTask<T>> tasks;
+    tasks.reserve(targets.size());
+    for (index_t p : targets)
+      tasks.push_back({(p - 1) * L.stride, p * L.stride, u_ptr(l, p - 1), coarse_slot(l, p)});
+    phi_batch(l, tasks, true);
+  } else if (app_.concurrent_steps())
     parallel_for(static_cast<index_t>(targets.size()), one);
   else
     for (index_t i = 0; i < static_cast<index_t>(targets.size()); ++i) one(i);
@@ -314,8 +419,23 @@ void BasicMGRIT<T>::apply_candidates(int l) {
   Level& L = levels_[l];
   L.consistent = false;
   const index_t c = L.cf;
-  for (index_t p = std::max<index_t>(c, ceil_div(L.p0, c) * c); p <= L.p1; p += c)
-    ex_.copy(S_, coarse_slot(l, p), u_ptr(l, p));
+  std::vector<const T*> src;
+  std::vector<T*> dst;
+  for (index_t p = std::max<index_t>(c, ceil_div(L.p0, c) * c); p <= L.p1; p += c) {
+    src.push_back(coarse_slot(l, p));
+    dst.push_back(u_ptr(l, p));
+  }
+  copy_all(src, dst);
+}
+
+template <class T>
+void BasicMGRIT<T>::copy_all(const std::vector<const T*>& src, const std::vector<T*>& dst) {
+  const index_t count = static_cast<index_t>(src.size());
+  if (batched_) {
+    ex_.copy_batch(S_, count, src.data(), dst.data());
+    return;
+  }
+  for (index_t i = 0; i < count; ++i) ex_.copy(S_, src[i], dst[i]);
 }
 
 // r_p = Phi(u_{p-1}) + g_p - u_p at the C-points, left in level l+1's g;
@@ -324,13 +444,20 @@ template <class T>
 double BasicMGRIT<T>::residual_into_coarse(int l) {
   Level& L = levels_[l];
   const index_t c = L.cf;
+  std::vector<const T*> u;
+  std::vector<T*> r;
   for (index_t p = ceil_div(L.p0, c) * c; p <= L.p1; p += c) {
-    T* r = coarse_slot(l, p);
-    if (p == 0)
-      ex_.fill(S_, T(0), r);
-    else
-      ex_.residual_accumulate(S_, u_ptr(l, p), r);
+    if (p == 0) {
+      ex_.fill(S_, T(0), coarse_slot(l, p));
+    } else if (batched_) {
+      u.push_back(u_ptr(l, p));
+      r.push_back(coarse_slot(l, p));
+    } else {
+      ex_.residual_accumulate(S_, u_ptr(l, p), coarse_slot(l, p));
+    }
   }
+  if (!u.empty())
+    ex_.residual_accumulate_batch(S_, static_cast<index_t>(u.size()), u.data(), r.data());
   return ex_.take_sum();
 }
 
@@ -341,7 +468,15 @@ void BasicMGRIT<T>::restrict_to(int l) {
   Level& M = levels_[l + 1];
   M.consistent = false;
   if (M.p0 > M.p1) return;
-  for (index_t k = M.p0; k <= M.p1; ++k) ex_.copy(S_, u_ptr(l, k * F.cf), u_ptr(l + 1, k));
+  {
+    std::vector<const T*> src;
+    std::vector<T*> dst;
+    for (index_t k = M.p0; k <= M.p1; ++k) {
+      src.push_back(u_ptr(l, k * F.cf));
+      dst.push_back(u_ptr(l + 1, k));
+    }
+    copy_all(src, dst);
+  }
   const int tg = tag(l + 1, kRestrict);
   if (M.right >= 0) send_boundary(l + 1, tg, u_ptr(l + 1, M.p1));
   auto update = [&](index_t k, const T* phi_prev) {
@@ -356,10 +491,25 @@ void BasicMGRIT<T>::restrict_to(int l) {
     update(k, tmp);
   };
   const index_t count = std::max<index_t>(0, M.p1 - first + 1);
-  if (app_.concurrent_steps())
+  if (batched_ && count > 0) {
+    T* tmp = batch_work(count);
+    std::vector<BasicStepTask<T>> tasks(count);
+    std::vector<const T*> v(count), ph(count);
+    std::vector<T*> g(count);
+    for (index_t i = 0; i < count; ++i) {
+      const index_t k = first + i;
+      tasks[i] = {(k - 1) * M.stride, k * M.stride, u_ptr(l + 1, k - 1), tmp + i * S_};
+      v[i] = u_ptr(l + 1, k);
+      ph[i] = tmp + i * S_;
+      g[i] = M.g.data() + (k - M.p0) * S_;
+    }
+    phi_batch(l + 1, tasks, false);
+    ex_.fas_update_batch(S_, count, v.data(), ph.data(), g.data());
+  } else if (app_.concurrent_steps()) {
     parallel_for(count, local);
-  else
+  } else {
     for (index_t i = 0; i < count; ++i) local(i);
+  }
   if (M.p0 == 0) {
     ex_.copy(S_, u_ptr(l + 1, 0), M.g.data());  // g_0 = u_0
   } else {
@@ -374,15 +524,40 @@ void BasicMGRIT<T>::correct_from(int l) {
   Level& F = levels_[l];
   Level& M = levels_[l + 1];
   F.consistent = false;
-  for (index_t k = std::max<index_t>(M.p0, 1); k <= M.p1; ++k)
-    ex_.copy(S_, u_ptr(l + 1, k), u_ptr(l, k * F.cf));
+  std::vector<const T*> src;
+  std::vector<T*> dst;
+  for (index_t k = std::max<index_t>(M.p0, 1); k <= M.p1; ++k) {
+    src.push_back(u_ptr(l + 1, k));
+    dst.push_back(u_ptr(l, k * F.cf));
+  }
+  copy_all(src, dst);
 }
 
 // Serial propagation across the ranks (the chain is the point: it is exact).
+// On a device with one rank the chain is one recorded sequence of launches,
+// replayed without host overhead per step once recorded.
 template <class T>
 void BasicMGRIT<T>::coarsest_solve(int l) {
   Level& L = levels_[l];
   if (L.p0 > L.p1) return;
+  const std::uint64_t app_key = app_.replay_key();
+  if (opt_.graphs && !host_ && comm_.size() == 1 && app_key != 0 && L.p1 >= 1) {
+    // Everything the chain touches besides the app's own data: the level and
+    // its arrays, mixed into the app's key.
+    const std::uint64_t key =
+        replay_hash({app_key, static_cast<std::uint64_t>(l), key_of(L.ubuf), key_of(L.g.data()),
+                     static_cast<std::uint64_t>(L.p1), static_cast<std::uint64_t>(S_)});
+    const index_t s = L.stride;
+    const bool ran = ex_.record_or_replay(key, [&] {
+      for (index_t p = 1; p <= L.p1; ++p) {
+        app_.step(l, (p - 1) * s, p * s, u_ptr(l, p - 1), u_ptr(l, p), true);
+        if (const T* g = g_ptr(l, p)) ex_.axpy(S_, 1.0, g, u_ptr(l, p));
+      }
+    });
+    steps_.fetch_add(L.p1, std::memory_order_relaxed);
+    if (!ran) ++replays_;
+    return;
+  }
   const int tg = tag(l, kCoarsest);
   for (index_t p = std::max<index_t>(L.p0, 1); p <= L.p1; ++p) {
     if (p == L.p0)
@@ -476,6 +651,7 @@ template <class T>
 SolveInfo BasicMGRIT<T>::solve(const T* g0, bool warm_start, const T* init_guess) {
   Level& L0 = levels_[0];
   steps_ = 0;
+  batches_ = replays_ = 0;
   if (static_cast<int>(work_.size()) < num_threads()) work_.resize(num_threads());
   for (auto& lv : levels_) lv.consistent = false;
   const bool cold = !(warm_start && have_solution_);
@@ -503,6 +679,8 @@ SolveInfo BasicMGRIT<T>::solve(const T* g0, bool warm_start, const T* init_guess
     info.converged = true;
     info.residuals.push_back(0.0);
     info.steps = steps_;
+    info.batches = batches_;
+    info.replays = replays_;
     return info;
   }
   const bool fixed = !(opt_.tol > 0.0) && !(opt_.rtol > 0.0);
@@ -551,6 +729,8 @@ SolveInfo BasicMGRIT<T>::solve(const T* g0, bool warm_start, const T* init_guess
   }
   for (auto& lv : levels_) comm_.wait(lv.send_req);
   info.steps = steps_;
+  info.batches = batches_;
+  info.replays = replays_;
   return info;
 }
 

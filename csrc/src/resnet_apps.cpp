@@ -25,12 +25,34 @@ void BasicForwardApp<T>::bind(const ParamView<const T>& theta) {
 }
 
 template <class T>
+std::uint64_t BasicForwardApp<T>::replay_key() const {
+  if (!dev_) return 0;
+  return replay_hash({key_of(theta_.data), key_of(z_dev_.data()),
+                      static_cast<std::uint64_t>(batch_), static_cast<std::uint64_t>(cfg_.width),
+                      static_cast<std::uint64_t>(cfg_.n_layers)});
+}
+
+template <class T>
+std::uint64_t BasicAdjointApp<T>::replay_key() const {
+  if (!dev_ || !forward_ || forward_->stored_spacing() != 1) return 0;
+  const Cache& c = cache_[0];  // a device app steps on the driver thread only
+  return replay_hash({key_of(theta_.data), key_of(D_), static_cast<std::uint64_t>(D_first_),
+                      key_of(grad_ ? grad_->data : nullptr),
+                      key_of(forward_->state(forward_->first_point())), key_of(c.d.data()),
+                      static_cast<std::uint64_t>(batch_), static_cast<std::uint64_t>(cfg_.width),
+                      static_cast<std::uint64_t>(cfg_.n_layers)});
+}
+
+template <class T>
 void BasicAdjointApp<T>::bind(const ParamView<const T>& theta,
                               const BasicStateSource<T>* forward) {
   theta_ = theta;
   forward_ = forward;
   if (static_cast<int>(cache_.size()) < num_threads()) cache_.resize(num_threads());
   for (auto& c : cache_) c.first = -1;  // forward states changed
+  // On a device the step's scratch exists before any step (a stable address
+  // for recorded chains).
+  if (dev_) cache_[0].d.reserve(*dev_, batch_ * cfg_.width);
 }
 
 template <class T>
@@ -49,6 +71,59 @@ void BasicForwardApp<T>::step(int, index_t from, index_t to, const T* in, T* out
   } else {
     layer_forward(cfg_, W, b, h, in, batch_, out, thread_buffer(z_, batch_ * w).data());
   }
+}
+
+template <class T>
+void BasicForwardApp<T>::step_batch(int level, const BasicStepTask<T>* t, index_t count) {
+  if (!dev_ || !batched_ || count == 1) {
+    BasicApp<T>::step_batch(level, t, count);
+    return;
+  }
+  const index_t S = batch_ * cfg_.width;
+  z_batch_.reserve(*dev_, count * S);
+  std::vector<const T*> W(count), b(count), in(count);
+  std::vector<T*> out(count);
+  for (index_t i = 0; i < count; ++i) {
+    W[i] = theta_.W(t[i].from);
+    b[i] = theta_.b(t[i].from);
+    in[i] = t[i].in;
+    out[i] = t[i].out;
+  }
+  const double h = cfg_.h() * static_cast<double>(t[0].to - t[0].from);
+  batched_->forward(cfg_, count, W.data(), b.data(), h, in.data(), batch_, out.data(),
+                    z_batch_.data());
+}
+
+template <class T>
+void BasicAdjointApp<T>::step_batch(int level, const BasicStepTask<T>* t, index_t count) {
+  const index_t N = cfg_.n_layers, S = batch_ * cfg_.width;
+  bool all_stored = dev_ && batched_ && count > 1;
+  for (index_t i = 0; all_stored && i < count; ++i) all_stored = forward_->stored(N - t[i].to);
+  if (!all_stored) {  // host, or forward states to recompute: one step at a time
+    BasicApp<T>::step_batch(level, t, count);
+    return;
+  }
+  d_batch_.reserve(*dev_, count * S);
+  std::vector<const T*> W(count), b(count), u(count), D(count), in(count);
+  std::vector<T*> out(count), gW(count), gb(count);
+  for (index_t i = 0; i < count; ++i) {
+    const index_t n = N - t[i].to;
+    W[i] = theta_.W(n);
+    b[i] = theta_.b(n);
+    u[i] = forward_->state(n);
+    D[i] = D_ ? D_ + (n - D_first_) * S : nullptr;
+    in[i] = t[i].in;
+    out[i] = t[i].out;
+    if (grad_) {
+      gW[i] = grad_->W(n);
+      gb[i] = grad_->b(n);
+    }
+  }
+  const double h = cfg_.h() * static_cast<double>(t[0].to - t[0].from);
+  batched_->adjoint(cfg_, count, W.data(), b.data(), h, u.data(), D_ ? D.data() : nullptr,
+                    in.data(), batch_, out.data(), d_batch_.data());
+  if (grad_ && level == 0)
+    batched_->gradient(cfg_, count, h, u.data(), d_batch_.data(), batch_, gW.data(), gb.data());
 }
 
 template <class T>

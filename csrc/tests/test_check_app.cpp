@@ -7,6 +7,7 @@
 #include <string>
 
 #include "layerparallel/check_app.hpp"
+#include "layerparallel/device_batch.hpp"
 #include "layerparallel/device_layer.hpp"
 #include "layerparallel/parallel.hpp"
 #include "layerparallel/resnet_apps.hpp"
@@ -77,9 +78,11 @@ void resnet_apps(lptest::Session& t, Executor& ex) {
   const ParamView<const double> view{theta.data(), layout, cfg.width};
   std::unique_ptr<DeviceLayer> layer =
       ex.device() == Device::cpu ? nullptr : make_device_layer<double>(ex);
+  std::unique_ptr<DeviceBatchLayer> batched =
+      ex.device() == Device::cpu ? nullptr : make_device_batch_layer<double>(ex);
 
   ForwardApp fwd(cfg, batch);
-  if (layer) fwd.use_device(ex, *layer);
+  if (layer) fwd.use_device(ex, *layer, batched.get());
   fwd.bind(view);
   const std::vector<StepCall> fcalls{{0, 0, 1}, {0, 3, 4}, {1, 2, 4}, {2, 0, 4}, {0, 7, 8}};
   const auto u0 = pseudo_random(S, 1.1);
@@ -102,7 +105,7 @@ void resnet_apps(lptest::Session& t, Executor& ex) {
   for (index_t c : {1, 4}) {
     States states(ex, U, S, N, c);
     AdjointApp adj(cfg, batch, fwd);
-    if (layer) adj.use_device(ex, *layer);
+    if (layer) adj.use_device(ex, *layer, batched.get());
     adj.bind(view, &states);
     report(t, "adjoint app (states every " + std::to_string(c) + ") on " + ex.name(),
            check_app(adj, acalls, lam.data()));

@@ -2,10 +2,12 @@
 // c = 2, 3, 4, storage all and C, step counts not divisible by c, both
 // boundary paths (step at the source or the target rank). Run under mpiexec
 // the intervals cross rank boundaries. Converged MGRIT must equal serial
-// propagation.
+// propagation, and the interval-batched sweeps (App::step_batch and the
+// executor's batched operations) must give the unbatched sweeps' bits.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "layerparallel/mgrit.hpp"
@@ -26,10 +28,14 @@ int main(int argc, char** argv) {
         for (index_t c : {2, 3, 4})
           for (bool store_all : {true, false})
             for (bool at_source : {true, false}) {
+              std::vector<double> unbatched;  // this rank's states without batching
+              int unbatched_iterations = -1;
+              for (int batch : {0, 1}) {
               const std::string what = ex.name() + " N=" + std::to_string(N) + " c=" +
                                        std::to_string(c) + (fcycle ? " F" : " V") +
                                        (store_all ? " all" : " C") +
-                                       (at_source ? " source" : " target");
+                                       (at_source ? " source" : " target") +
+                                       (batch ? " batched" : "");
               lptest::ToyApp app(ex, 3, 4, N, 0.05, at_source);
               const index_t S = app.state_size();
               MGRITOptions opt;
@@ -38,6 +44,7 @@ int main(int argc, char** argv) {
               opt.store_fine_f = store_all;
               opt.tol = 1e-13;
               opt.max_iter = 40;
+              opt.batch_intervals = batch;
               MGRIT mg(app, N, opt, t.comm, Distribution::blocks(first, N, !at_source));
               std::vector<double> u0(S);
               for (index_t i = 0; i < S; ++i) u0[i] = 1.0 + 0.1 * i;
@@ -63,10 +70,23 @@ int main(int argc, char** argv) {
               std::snprintf(rel, sizeof rel, "%.3g", err / scale);
               t.expect(err <= 1e-11 * scale,
                        what + ": differs from serial propagation by " + rel + " (relative)");
+              std::vector<double> mine(mg.stored_size());
+              mg.export_states(mine.data());
+              if (!batch) {
+                unbatched = mine;
+                unbatched_iterations = info.iterations;
+              } else {
+                t.expect(info.batches > 0, what + ": no batched step calls");
+                t.expect(info.iterations == unbatched_iterations &&
+                             std::memcmp(mine.data(), unbatched.data(),
+                                         mine.size() * sizeof(double)) == 0,
+                         what + ": batched and unbatched sweeps differ");
+              }
               // A warm start from the solution converges at once.
               SolveInfo again = mg.solve(g0.data(), true, nullptr);
               t.expect(again.converged && again.iterations == 0,
                        what + ": warm start from the solution needed cycles");
+              }
             }
     }
   }

@@ -8,6 +8,7 @@ picks device ``local_rank % count`` (one GPU per rank on a node), ``"cuda:k"``
 device k.
 """
 
+import os
 import re
 
 from . import _core
@@ -70,3 +71,38 @@ def resolve(device, comm=None):
 def name(index):
     """A readable name of the core's device ``index`` (-1: the host)."""
     return _core.device_name(index)
+
+
+MESSAGES = ("auto", "staged", "direct")
+MESSAGES_ENV = "LP_CUDA_AWARE_MPI"
+
+
+def cuda_aware_mpi():
+    """The MPI library's own answer to "do you take CUDA device pointers?":
+    True, False, or None when it cannot say (no query in this MPI, MPI not
+    initialized, or a build without MPI)."""
+    answer = _core.mpi_cuda_support() if _core.mpi_available else -1
+    return None if answer < 0 else bool(answer)
+
+
+def message_path(option="auto", environ=None, query=cuda_aware_mpi):
+    """How a device solve's boundary states travel between ranks: "direct"
+    (device pointers handed to MPI) or "staged" (through page-locked host
+    buffers, which any MPI accepts).
+
+    ``option`` "staged" or "direct" decides. "auto" asks the environment
+    variable LP_CUDA_AWARE_MPI first ("1": direct, "0": staged), then the MPI
+    library (``cuda_aware_mpi()``); when neither says yes, staged.
+    """
+    if option not in MESSAGES:
+        raise ValueError(f"device_messages must be one of {MESSAGES}, got {option!r}")
+    if option != "auto":
+        return option
+    env = (os.environ if environ is None else environ).get(MESSAGES_ENV, "").strip().lower()
+    if env in ("1", "true", "yes", "on"):
+        return "direct"
+    if env in ("0", "false", "no", "off"):
+        return "staged"
+    if env not in ("", "auto"):
+        raise ValueError(f"{MESSAGES_ENV} must be 1, 0 or auto, got {env!r}")
+    return "direct" if query() else "staged"

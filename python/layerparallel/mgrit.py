@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _collective as collective
 from . import _core
+from . import devices
 from . import _validation as check
 from ._core import MGRITDiverged
 
@@ -77,23 +78,44 @@ class MGRIT:
         followed by its cycle before the check; every cycle counts, the
         start included (iterations = residuals + 1 with the skip, residuals
         without), and so does max_iter.
+    batch_intervals : bool or None
+        Interval-batched sweeps: each relaxation hands the propagator step j
+        of every interval of a level at once (on a device: one batched
+        product and one element-wise launch per step j). None (default): on
+        exactly when the net runs on a device. Batched and unbatched sweeps
+        give the same bits.
+    graphs : bool
+        On a CUDA device and one rank, record the serial chain of steps (all
+        of a serial solve, ``max_levels=1``; the coarsest level of MGRIT)
+        once as a CUDA graph and replay it with one launch afterwards
+        (default True; recorded on a chain's second run, replayed from its
+        third). No effect on the host.
+    device_messages : "auto" | "staged" | "direct"
+        How a device solve's boundary states travel between ranks: through
+        page-locked host buffers ("staged", any MPI) or as device pointers
+        ("direct", a CUDA-aware MPI). "auto": the environment variable
+        LP_CUDA_AWARE_MPI (1 or 0) if set, else the MPI library's own answer
+        (``lp.devices.cuda_aware_mpi()``), else staged.
     """
 
     def __init__(self, cfactor=4, max_levels=10, min_coarse=2, relax="FCF", cycle="V",
                  tol=1e-9, rtol=None, max_iter=50, comm=None, storage="all",
-                 warm_start=True, divergence=1e8, skip_first_down=None, conventions="package"):
+                 warm_start=True, divergence=1e8, skip_first_down=None, conventions="package",
+                 batch_intervals=None, graphs=True, device_messages="auto"):
         self.comm = comm
         self._handle, self.rank, self.size = comm_handle(comm)
         # Every rank must solve with the same options: checks and options agreed.
         with collective.checks(comm if self.size > 1 else None, "creating the MGRIT solver") \
                 as agreed:
             self._configure(cfactor, max_levels, min_coarse, relax, cycle, tol, rtol, max_iter,
-                            storage, warm_start, divergence, skip_first_down, conventions)
+                            storage, warm_start, divergence, skip_first_down, conventions,
+                            batch_intervals, graphs, device_messages)
             agreed.fingerprint = {"MGRIT": repr(self._key()[:-1]), "ranks": self.size,
                                   "warm_start": self.warm_start}
 
     def _configure(self, cfactor, max_levels, min_coarse, relax, cycle, tol, rtol, max_iter,
-                   storage, warm_start, divergence, skip_first_down, conventions):
+                   storage, warm_start, divergence, skip_first_down, conventions,
+                   batch_intervals=None, graphs=True, device_messages="auto"):
         cf = check.cfactors(cfactor)
         self.cfactor = cf if len(cf) > 1 else cf[0]
         self._cf = cf
@@ -122,6 +144,15 @@ class MGRIT:
         if skip_first_down is None:
             skip_first_down = self.conventions == "xbraid"
         self.skip_first_down = bool(skip_first_down)
+        if batch_intervals is not None and not isinstance(batch_intervals, (bool, np.bool_)):
+            raise ValueError(f"batch_intervals must be True, False or None, got "
+                             f"{batch_intervals!r}")
+        self.batch_intervals = None if batch_intervals is None else bool(batch_intervals)
+        if not isinstance(graphs, (bool, np.bool_)):
+            raise ValueError(f"graphs must be True or False, got {graphs!r}")
+        self.graphs = bool(graphs)
+        devices.message_path(device_messages, environ={})  # checks the value
+        self.device_messages = device_messages
 
     def replace(self, **changes):
         """A new MGRIT with the same options except ``changes``."""
@@ -129,7 +160,9 @@ class MGRIT:
                   relax=self.relax, cycle=self.cycle, tol=self.tol, rtol=self.rtol,
                   max_iter=self.max_iter, comm=self.comm, storage=self.storage,
                   warm_start=self.warm_start, divergence=self.divergence,
-                  skip_first_down=self.skip_first_down, conventions=self.conventions)
+                  skip_first_down=self.skip_first_down, conventions=self.conventions,
+                  batch_intervals=self.batch_intervals, graphs=self.graphs,
+                  device_messages=self.device_messages)
         kw.update(changes)
         return MGRIT(**kw)
 
@@ -148,12 +181,19 @@ class MGRIT:
             "divergence": self.divergence,
             "skip_first_down": self.skip_first_down,
             "xbraid": self.conventions == "xbraid",
+            "batch_intervals": -1 if self.batch_intervals is None else int(self.batch_intervals),
+            "graphs": self.graphs,
+            # Resolved per rank: MPI does not care whether the other side's
+            # buffer was on the host or the device.
+            "device_messages": self.size > 1 and
+            devices.message_path(self.device_messages) == "direct",
         }
 
     def _key(self):
         return (tuple(self._cf), self.max_levels, self.min_coarse, self.relax, self.cycle,
                 self.tol, self.rtol, self.max_iter, self.storage, self.divergence,
-                self.skip_first_down, self.conventions, self._handle)
+                self.skip_first_down, self.conventions, self.batch_intervals, self.graphs,
+                self.device_messages, self._handle)
 
     def __repr__(self):
         return (f"MGRIT(cfactor={self.cfactor}, max_levels={self.max_levels}, "
@@ -424,6 +464,8 @@ def potential_speedup(n_steps, iterations, model="critical_path", **options):
     return n_steps / (max(iterations, 1) * per_iteration)
 
 
+from ._gpu_model import gpu_crossover, gpu_time  # noqa: E402 (uses this module)
+
 __all__ = ["MGRIT", "MGRITDiverged", "solve", "check_propagator", "PropagatorResult",
-           "critical_path", "potential_speedup", "hierarchy", "CONVENTIONS",
-           "SPEEDUP_MODELS"]
+           "critical_path", "potential_speedup", "hierarchy", "gpu_time", "gpu_crossover",
+           "CONVENTIONS", "SPEEDUP_MODELS"]

@@ -125,7 +125,7 @@ def _read(path):
     return cls, config, theta
 
 
-def load(path, comm=None, dtype=None):
+def load(path, comm=None, dtype=None, device="cpu"):
     """(net, theta) from the model file ``path``, distributed over ``comm``.
 
     With a communicator of several ranks every rank must call; rank 0 reads
@@ -134,6 +134,8 @@ def load(path, comm=None, dtype=None):
     file's dtype; a ``dtype`` given ("float64" or "float32") must match it
     (ValueError on every rank otherwise: convert by building a network of the
     other dtype and scattering ``theta.gather()`` into its Params).
+    ``device``: where a dense net's residual layers run ("cpu", "cuda",
+    "cuda:K"; see lp.ODEResNet).
     """
     path = os.fspath(path)
     dtype = None if dtype is None else parse_dtype(dtype)
@@ -160,7 +162,11 @@ def load(path, comm=None, dtype=None):
             full = np.empty(spec[2], dtype=spec[3])
         comm.Bcast(full, root=0)
     cls, config, _, _ = spec
-    net = NETWORKS[cls](**config, comm=comm)
+    if device != "cpu" and cls != "ODEResNet":
+        raise ValueError(f"device={device!r}: only dense ODE-ResNets run on a device, "
+                         f"this model file holds a {cls}")
+    extra = {} if device == "cpu" else {"device": device}
+    net = NETWORKS[cls](**config, comm=comm, **extra)
     return net, net.new_params().scatter(full)
 
 

@@ -22,11 +22,23 @@
 //  - Memory: `in` and `out` are in the app's executor's memory (device
 //    pointers for a device executor); so are g0 and the initial guess given
 //    to MGRIT::solve.
+//  - Batches: step_batch(level, tasks, count) hands the app independent steps
+//    at once (every interval of a level on this rank; the engine does so when
+//    batching is on, e.g. on a device). The tasks' outputs are distinct and
+//    never overlap any task's input, so they may run in any order or at once.
+//    Each task's `out` must get the same bits as step() would give it (the
+//    engine's batched and unbatched sweeps agree exactly); the default loops
+//    over step() (threads over tasks when concurrent_steps()). A device app
+//    overrides it to run step j of all intervals as one batched product and
+//    one element-wise launch. Called from the engine's driver thread only.
 //  - No MPI: an app never communicates; the engine owns every message. The
 //    model around the apps (e.g. layer_parallel_model) uses the tags in
 //    [kModelTagFirst, kModelTagLast], the engine [kEngineTagFirst, ...]:
 //    4 tags per level (relaxation, restriction, coarsest solve).
 #pragma once
+
+#include <cstdint>
+#include <initializer_list>
 
 #include "backend.hpp"
 #include "config.hpp"
@@ -36,6 +48,27 @@ namespace layerparallel {
 constexpr int kModelTagFirst = 0;
 constexpr int kModelTagLast = 999;
 constexpr int kEngineTagFirst = 1000;
+
+// One step of a batch: out = Phi(in) from level-0 point `from` to `to`.
+template <class T>
+struct BasicStepTask {
+  index_t from, to;
+  const T* in;
+  T* out;
+};
+using StepTask = BasicStepTask<double>;
+
+// A replay key from the values a recorded sequence depends on (FNV-1a
+// style mixing; never 0, which means "not replayable").
+inline std::uint64_t replay_hash(std::initializer_list<std::uint64_t> values) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (std::uint64_t v : values) h = (h ^ v) * 0x100000001b3ULL;
+  return h == 0 ? 1 : h;
+}
+template <class T>
+std::uint64_t key_of(const T* p) {
+  return reinterpret_cast<std::uint64_t>(p);
+}
 
 template <class T>
 class BasicApp {
@@ -55,6 +88,17 @@ class BasicApp {
   // threads itself; otherwise it must run on the calling thread.
   virtual void step(int level, index_t from, index_t to, const T* in, T* out,
                     bool inner_parallel) = 0;
+
+  // The steps tasks[0..count) on `level` (all with to - from = the level's
+  // stride), independent of each other; see the rules above.
+  virtual void step_batch(int level, const BasicStepTask<T>* tasks, index_t count);
+
+  // Nonzero when every step() of this app queues only work on a device
+  // executor, and the same work for the same arguments until the key
+  // changes (it must change with everything the steps read besides `in`:
+  // weights, scratch, sizes). The engine then records chains of steps once
+  // and replays them (Executor::record_or_replay). 0: never replayed.
+  virtual std::uint64_t replay_key() const { return 0; }
 
   // Whether steps may run concurrently on different threads.
   virtual bool concurrent_steps() const { return true; }

@@ -12,8 +12,11 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "config.hpp"
 
@@ -53,6 +56,40 @@ class Executor {
   // The accumulator's value (reset to 0): the only host synchronization.
   virtual double take_sum() = 0;
 
+  // Batched forms for the engine's interval-batched sweeps: the operation on
+  // `count` vectors given by host arrays of pointers into this executor's
+  // memory. The defaults loop over the single operations (so the host gives
+  // the same bits, and the residual the same summation order, as unbatched
+  // calls); a device runs each as one launch.
+  virtual void copy_batch(index_t n, index_t count, const double* const* src,
+                          double* const* dst);
+  virtual void axpy_batch(index_t n, index_t count, double a, const double* const* x,
+                          double* const* y);
+  virtual void fas_update_batch(index_t n, index_t count, const double* const* v,
+                                const double* const* phi, double* const* g);
+  virtual void residual_accumulate_batch(index_t n, index_t count, const double* const* u,
+                                         double* const* r);
+  virtual void copy_batch(index_t n, index_t count, const float* const* src, float* const* dst);
+  virtual void axpy_batch(index_t n, index_t count, float a, const float* const* x,
+                          float* const* y);
+  virtual void fas_update_batch(index_t n, index_t count, const float* const* v,
+                                const float* const* phi, float* const* g);
+  virtual void residual_accumulate_batch(index_t n, index_t count, const float* const* u,
+                                         float* const* r);
+
+  // A fixed sequence of work, replayed without per-step host overhead:
+  // `work` only queues operations on this executor, always the same ones for
+  // the same `key` (same pointers, sizes and values). The host runs it.
+  // A device runs it normally the first time it sees `key`, records it as a
+  // graph the second time (CUDA graphs) and afterwards replays the recording
+  // with one launch instead of calling `work`. Returns whether `work` was
+  // called. A recording that fails falls back to running `work`.
+  virtual bool record_or_replay(std::uint64_t key, const std::function<void()>& work) {
+    work();
+    (void)key;
+    return true;
+  }
+
   // Between host memory and this executor's memory (plain copies on the CPU).
   // to_host returns with the data on the host (a synchronization); after
   // from_host the host array may be reused at once (no synchronization).
@@ -60,6 +97,11 @@ class Executor {
   virtual void from_host(index_t n, const double* host, double* dst) = 0;
   virtual void to_host(index_t n, const float* src, float* host) = 0;
   virtual void from_host(index_t n, const float* host, float* dst) = 0;
+  // Host memory for messages to and from this executor: page-locked on a
+  // device (fast copies; a copy from it is asynchronous, so the caller keeps
+  // it unchanged until synchronize()), plain on the host.
+  virtual void* alloc_host_bytes(std::size_t bytes) { return ::operator new(bytes); }
+  virtual void free_host(void* p) noexcept { ::operator delete(p); }
   // Wait for all work queued on this executor.
   virtual void synchronize() = 0;
 };
@@ -74,6 +116,44 @@ Executor& cpu_executor();
 bool cuda_built();
 int cuda_device_count();
 std::shared_ptr<Executor> cuda_executor(int id);
+
+// n entries of T of an executor's host message memory (alloc_host_bytes),
+// released with it.
+template <class T>
+class BasicHostBuffer {
+ public:
+  BasicHostBuffer() = default;
+  BasicHostBuffer(Executor& ex, index_t n)
+      : ex_(&ex), n_(n),
+        p_(n > 0 ? static_cast<T*>(ex.alloc_host_bytes(static_cast<std::size_t>(n) * sizeof(T)))
+                 : nullptr) {
+    for (index_t i = 0; i < n; ++i) p_[i] = T(0);
+  }
+  BasicHostBuffer(const BasicHostBuffer&) = delete;
+  BasicHostBuffer& operator=(const BasicHostBuffer&) = delete;
+  BasicHostBuffer(BasicHostBuffer&& o) noexcept
+      : ex_(std::exchange(o.ex_, nullptr)), n_(std::exchange(o.n_, 0)),
+        p_(std::exchange(o.p_, nullptr)) {}
+  BasicHostBuffer& operator=(BasicHostBuffer&& o) noexcept {
+    if (this != &o) {
+      if (p_) ex_->free_host(p_);
+      ex_ = std::exchange(o.ex_, nullptr);
+      n_ = std::exchange(o.n_, 0);
+      p_ = std::exchange(o.p_, nullptr);
+    }
+    return *this;
+  }
+  ~BasicHostBuffer() {
+    if (p_) ex_->free_host(p_);
+  }
+  T* data() { return p_; }
+  index_t size() const { return n_; }
+
+ private:
+  Executor* ex_ = nullptr;
+  index_t n_ = 0;
+  T* p_ = nullptr;
+};
 
 // n entries of T on an executor, released with it (the engine's state arrays).
 template <class T>

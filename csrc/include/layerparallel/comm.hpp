@@ -52,4 +52,8 @@ class Comm {
   bool has_mpi_ = false;
 };
 
+// Whether the MPI library takes device (CUDA) pointers: 1 yes, 0 no, -1 it
+// cannot say (no query in this MPI, or MPI not initialized).
+int mpi_cuda_support();
+
 }  // namespace layerparallel

@@ -108,6 +108,7 @@ class BasicLayerParallelModel {
   BasicBuffer<T> D_;  // sigma'(z_n) of this rank's layers (storage "all"), executor memory
   std::shared_ptr<Executor> dev_;
   std::unique_ptr<BasicDeviceLayer<T>> dev_layer_;
+  std::unique_ptr<BasicDeviceBatchLayer<T>> dev_batch_;  // interval-batched steps
   // Executor-side twins of theta, the gradient, u_0, u_N, lambda and scratch.
   BasicBuffer<T> theta_dev_, grad_dev_, u0_dev_, uN_dev_, lam_dev_, tmp_dev_, d_dev_;
   std::vector<T> msg_;  // host staging of a device state for MPI

@@ -39,6 +39,20 @@ struct MGRITOptions {
   // V-cycles on the way up and counts as an iteration; every residual is
   // followed by its cycle, which counts, before the check.
   bool xbraid = false;
+  // Interval-batched sweeps: each relaxation hands the app step j of every
+  // interval of the level at once (App::step_batch), and the engine's vector
+  // updates run as batched executor operations. 1 = on, 0 = off (one step
+  // call per step), -1 = on exactly when the app's states live on a device.
+  // Both give the same bits.
+  int batch_intervals = -1;
+  // On a device and one rank: the serial chain of the coarsest level (all of
+  // a one-level, i.e. serial, solve) is recorded once and replayed as one
+  // launch (a CUDA graph) when the app allows it (App::replay_key).
+  bool graphs = true;
+  // Boundary messages of a device solve: false = staged through page-locked
+  // host buffers (any MPI), true = device pointers handed to MPI (needs a
+  // CUDA-aware MPI; see devices.py for the detection and its override).
+  bool device_messages = false;
 };
 
 // The level hierarchy an MGRIT of n_steps builds with these options: level
@@ -59,6 +73,8 @@ struct SolveInfo {
   bool converged = false;
   std::vector<double> residuals;  // 2-norm over level-0 C-points, one per cycle
   long long steps = 0;            // step applications on this rank
+  long long batches = 0;          // App::step_batch calls on this rank (batched sweeps)
+  long long replays = 0;          // serial chains replayed from a recording (device graphs)
 };
 
 // Where each rank's points lie, in the engine's time direction.
@@ -89,6 +105,8 @@ class BasicMGRIT : public BasicStateSource<T> {
   index_t last_point() const override { return levels_[0].p1; }
   index_t n_steps() const { return levels_[0].n; }
   int n_levels() const { return static_cast<int>(levels_.size()); }
+  // Whether sweeps hand the app whole batches of intervals (batch_intervals).
+  bool batched() const { return batched_; }
   index_t cfactor(int level) const { return levels_[level].cf; }
   index_t level_intervals(int level) const { return levels_[level].n; }
 
@@ -123,8 +141,9 @@ class BasicMGRIT : public BasicStateSource<T> {
     bool consistent = false;
     BasicBuffer<T> u, g;        // g only on levels >= 1
     T* ubuf = nullptr;          // u's storage: u, or (storage "C") level 0's C-points
-    std::vector<T> send_buf, recv_buf;  // host: what MPI sends and receives
+    BasicHostBuffer<T> send_buf, recv_buf;  // host: what MPI sends and receives (staged)
     BasicBuffer<T> send_dev, recv_dev;  // their executor-side copies (device executors only)
+    bool recv_copying = false;  // a copy from recv_buf to the device may be in flight
     Request send_req;
   };
 
@@ -141,6 +160,14 @@ class BasicMGRIT : public BasicStateSource<T> {
   const T* propagate(int l, index_t s, const T* x, index_t e, T* wa, T* wb, bool inner);
   T* coarse_slot(int l, index_t p);  // level l+1's g at C-point p of level l
   void relax_f(int l, bool candidates);
+  // The batched forms: step j of every interval in one App::step_batch.
+  void phi_batch(int l, std::vector<BasicStepTask<T>>& tasks, bool add_g);
+  void relax_f_batched(int l, bool candidates);
+  // The leading F-points before this rank's first C-point (after the receive).
+  void relax_leading(int l, bool candidates, bool send_out, int tg);
+  T* batch_work(index_t states);
+  // dst[i] = src[i] for every pair (one batched copy when batching).
+  void copy_all(const std::vector<const T*>& src, const std::vector<T*>& dst);
   void candidates_only(int l);
   void apply_candidates(int l);
   double residual_into_coarse(int l);
@@ -156,6 +183,7 @@ class BasicMGRIT : public BasicStateSource<T> {
   BasicApp<T>& app_;
   Executor& ex_;
   bool host_;  // the executor's memory is host memory (no staging for messages)
+  bool batched_ = false;
   MGRITOptions opt_;
   Comm comm_;
   Distribution dist_;
@@ -163,8 +191,10 @@ class BasicMGRIT : public BasicStateSource<T> {
   std::vector<Level> levels_;
   std::vector<BasicBuffer<T>> work_;  // per thread: 3 states
   BasicBuffer<T> g0_;
+  BasicBuffer<T> batch_work_;  // batched sweeps: a state per interval (storage "C": two)
   bool have_solution_ = false;
   std::atomic<long long> steps_{0};
+  long long batches_ = 0, replays_ = 0;
 };
 using MGRIT = BasicMGRIT<double>;
 

@@ -6,7 +6,9 @@
 // On the host the steps run layer.hpp's kernels (row blocks on the core's
 // threads when the engine allows); with a device executor (use_device) the
 // weights, states and scratch are device memory and the steps run the
-// DeviceLayer kernels, one at a time in stream order. Both apps are templates
+// DeviceLayer kernels, one at a time in stream order; a batch of steps
+// (interval-batched MGRIT) runs as the DeviceBatchLayer's batched products
+// (on the host: App's default, one step per interval, threads over them). Both apps are templates
 // on the scalar T (float or double; ForwardApp and AdjointApp are the double
 // ones).
 #pragma once
@@ -15,6 +17,7 @@
 
 #include "app.hpp"
 #include "backend.hpp"
+#include "device_batch.hpp"
 #include "device_layer.hpp"
 #include "network.hpp"
 #include "state_source.hpp"
@@ -27,9 +30,11 @@ class BasicForwardApp : public BasicApp<T> {
   BasicForwardApp(const NetConfig& cfg, index_t batch) : cfg_(cfg), batch_(batch) {}
   // Steps on a device: `ex` holds the states, `layer` runs the kernels; both
   // outlive the app. Call before the first bind.
-  void use_device(Executor& ex, BasicDeviceLayer<T>& layer) {
+  void use_device(Executor& ex, BasicDeviceLayer<T>& layer,
+                  BasicDeviceBatchLayer<T>* batched = nullptr) {
     dev_ = &ex;
     layer_ = &layer;
+    batched_ = batched;
   }
   // Call before a solve, outside parallel regions: sizes per-thread buffers.
   // theta is in the executor's memory.
@@ -37,7 +42,11 @@ class BasicForwardApp : public BasicApp<T> {
   index_t state_size() const override { return batch_ * cfg_.width; }
   Executor& executor() const override { return dev_ ? *dev_ : cpu_executor(); }
   bool concurrent_steps() const override { return dev_ == nullptr; }
+  // On a device: steps depend on theta's address, the scratch and the sizes.
+  std::uint64_t replay_key() const override;
   void step(int level, index_t from, index_t to, const T* in, T* out, bool inner) override;
+  // On a device: the batched kernels (one batched product per batch).
+  void step_batch(int level, const BasicStepTask<T>* tasks, index_t count) override;
 
  private:
   NetConfig cfg_;
@@ -46,7 +55,8 @@ class BasicForwardApp : public BasicApp<T> {
   std::vector<std::vector<T>> z_;  // per thread (host)
   Executor* dev_ = nullptr;
   BasicDeviceLayer<T>* layer_ = nullptr;
-  BasicBuffer<T> z_dev_;
+  BasicDeviceBatchLayer<T>* batched_ = nullptr;
+  BasicBuffer<T> z_dev_, z_batch_;
 };
 using ForwardApp = BasicForwardApp<double>;
 
@@ -55,9 +65,11 @@ class BasicAdjointApp : public BasicApp<T> {
  public:
   BasicAdjointApp(const NetConfig& cfg, index_t batch, BasicForwardApp<T>& fwd)
       : cfg_(cfg), batch_(batch), fwd_app_(fwd) {}
-  void use_device(Executor& ex, BasicDeviceLayer<T>& layer) {
+  void use_device(Executor& ex, BasicDeviceLayer<T>& layer,
+                  BasicDeviceBatchLayer<T>* batched = nullptr) {
     dev_ = &ex;
     layer_ = &layer;
+    batched_ = batched;
   }
   // Call before a solve (after the forward solve), outside parallel regions.
   // `forward` gives the forward states u_n at forward points n.
@@ -75,7 +87,12 @@ class BasicAdjointApp : public BasicApp<T> {
   Executor& executor() const override { return dev_ ? *dev_ : cpu_executor(); }
   bool concurrent_steps() const override { return dev_ == nullptr; }
   bool step_at_source() const override { return false; }
+  // On a device with every forward state stored (no recomputation).
+  std::uint64_t replay_key() const override;
   void step(int level, index_t from, index_t to, const T* in, T* out, bool inner) override;
+  // On a device with every forward state stored: the batched kernels (else
+  // one step at a time).
+  void step_batch(int level, const BasicStepTask<T>* tasks, index_t count) override;
 
  private:
   // Forward state u_n: stored by the forward solve, or recomputed from its
@@ -97,6 +114,8 @@ class BasicAdjointApp : public BasicApp<T> {
   std::vector<Cache> cache_;  // per thread
   Executor* dev_ = nullptr;
   BasicDeviceLayer<T>* layer_ = nullptr;
+  BasicDeviceBatchLayer<T>* batched_ = nullptr;
+  BasicBuffer<T> d_batch_;
 };
 using AdjointApp = BasicAdjointApp<double>;
 

@@ -4,8 +4,11 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <cstring>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "layerparallel/backend.hpp"
 
@@ -56,6 +59,28 @@ void launch2d(cudaStream_t stream, index_t rows, index_t width, const K& k) {
   launch(stream, rows * width, Flat2D<K>{k, width});
 }
 
+constexpr unsigned kReduceBlocks = 256;
+
+// partial[block] = sum of k(i) over this block's grid-stride entries.
+template <class K>
+__global__ void reduce_partial(index_t n, K k, double* partial) {
+  __shared__ double s[kThreads];
+  double acc = 0.0;
+  for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<index_t>(gridDim.x) * blockDim.x)
+    acc += k(i);
+  s[threadIdx.x] = acc;
+  __syncthreads();
+  for (unsigned w = blockDim.x / 2; w > 0; w /= 2) {
+    if (threadIdx.x < w) s[threadIdx.x] += s[threadIdx.x + w];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) partial[blockIdx.x] = s[0];
+}
+
+// *sum += partial[0] + ... + partial[count - 1], in order.
+__global__ void reduce_final(const double* partial, unsigned count, double* sum);
+
 class CudaExecutor final : public Executor {
  public:
   explicit CudaExecutor(int device);
@@ -80,6 +105,22 @@ class CudaExecutor final : public Executor {
     residual_t(n, u, r);
   }
   void residual_accumulate(index_t n, const float* u, float* r) override { residual_t(n, u, r); }
+  // Batched forms (executor_batch.cu): one launch each.
+  void copy_batch(index_t n, index_t count, const double* const* src,
+                  double* const* dst) override;
+  void copy_batch(index_t n, index_t count, const float* const* src, float* const* dst) override;
+  void axpy_batch(index_t n, index_t count, double a, const double* const* x,
+                  double* const* y) override;
+  void axpy_batch(index_t n, index_t count, float a, const float* const* x,
+                  float* const* y) override;
+  void fas_update_batch(index_t n, index_t count, const double* const* v,
+                        const double* const* phi, double* const* g) override;
+  void fas_update_batch(index_t n, index_t count, const float* const* v,
+                        const float* const* phi, float* const* g) override;
+  void residual_accumulate_batch(index_t n, index_t count, const double* const* u,
+                                 double* const* r) override;
+  void residual_accumulate_batch(index_t n, index_t count, const float* const* u,
+                                 float* const* r) override;
   double take_sum() override;
   void to_host(index_t n, const double* src, double* host) override { to_host_t(n, src, host); }
   void from_host(index_t n, const double* host, double* dst) override {
@@ -88,10 +129,26 @@ class CudaExecutor final : public Executor {
   void to_host(index_t n, const float* src, float* host) override { to_host_t(n, src, host); }
   void from_host(index_t n, const float* host, float* dst) override { from_host_t(n, host, dst); }
   void synchronize() override;
+  // Page-locked host memory for staged messages (fast, asynchronous copies).
+  void* alloc_host_bytes(std::size_t bytes) override {
+    void* p = nullptr;
+    check(cudaMallocHost(&p, bytes), "cudaMallocHost");
+    return p;
+  }
+  void free_host(void* p) noexcept override {
+    cudaStreamSynchronize(stream_);
+    cudaFreeHost(p);
+  }
 
   cudaStream_t stream() const { return stream_; }
   cublasHandle_t blas() const { return blas_; }
   int id() const { return device_; }
+  // CUDA graphs (graph.cu): record on the second sighting of a key, replay after.
+  bool record_or_replay(std::uint64_t key, const std::function<void()>& work) override;
+
+  // A host array of device pointers copied to the device (stream ordered;
+  // valid until the next call): the batched operations' pointer arrays.
+  void** upload_pointers(const std::vector<const void*>& host);
   // Make this executor's device current on the calling thread.
   void activate() const { check(cudaSetDevice(device_), "cudaSetDevice"); }
 
@@ -108,6 +165,8 @@ class CudaExecutor final : public Executor {
   template <class T>
   void residual_t(index_t n, const T* u, T* r);
   template <class T>
+  void residual_batch_t(index_t n, index_t count, const T* const* u, T* const* r);
+  template <class T>
   void to_host_t(index_t n, const T* src, T* host);
   template <class T>
   void from_host_t(index_t n, const T* host, T* dst);
@@ -118,6 +177,14 @@ class CudaExecutor final : public Executor {
   cublasHandle_t blas_ = nullptr;
   double* sum_ = nullptr;       // the accumulator (device)
   double* partial_ = nullptr;   // per-block partial sums (device)
+  void** pointers_ = nullptr;   // the batched operations' pointer arrays (device)
+  struct Recording {
+    int seen = 0;
+    bool failed = false;  // recording is not possible for this key: run the work
+    cudaGraphExec_t exec = nullptr;
+  };
+  std::unordered_map<std::uint64_t, Recording> recordings_;
+  std::size_t pointers_cap_ = 0;
 };
 
 }  // namespace layerparallel::cuda

@@ -14,28 +14,6 @@ namespace layerparallel {
 
 namespace cuda {
 
-namespace {
-
-constexpr unsigned kReduceBlocks = 256;
-
-// partial[block] = sum of k(i) over this block's grid-stride entries.
-template <class K>
-__global__ void reduce_partial(index_t n, K k, double* partial) {
-  __shared__ double s[kThreads];
-  double acc = 0.0;
-  for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<index_t>(gridDim.x) * blockDim.x)
-    acc += k(i);
-  s[threadIdx.x] = acc;
-  __syncthreads();
-  for (unsigned w = blockDim.x / 2; w > 0; w /= 2) {
-    if (threadIdx.x < w) s[threadIdx.x] += s[threadIdx.x + w];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) partial[blockIdx.x] = s[0];
-}
-
-// *sum += partial[0] + ... + partial[count - 1], in order.
 __global__ void reduce_final(const double* partial, unsigned count, double* sum) {
   if (threadIdx.x == 0 && blockIdx.x == 0) {
     double acc = 0.0;
@@ -43,8 +21,6 @@ __global__ void reduce_final(const double* partial, unsigned count, double* sum)
     *sum += acc;
   }
 }
-
-}  // namespace
 
 CudaExecutor::CudaExecutor(int device) : device_(device) {
   activate();
@@ -63,6 +39,9 @@ CudaExecutor::~CudaExecutor() {
   cudaSetDevice(device_);
   cudaStreamSynchronize(stream_);
   cudaFree(partial_);
+  cudaFree(pointers_);
+  for (auto& r : recordings_)
+    if (r.second.exec) cudaGraphExecDestroy(r.second.exec);
   cudaFree(sum_);
   cublasDestroy(blas_);
   cudaStreamDestroy(stream_);

@@ -101,3 +101,14 @@ def grid_shape(text):
     if layers < 1 or data < 1:
         raise argparse.ArgumentTypeError(f"must be positive sizes LxD, got {text!r}")
     return layers, data
+
+
+def device(text):
+    """--device: cpu, cuda or cuda:K (whether it can be used is checked later,
+    on every rank alike, with a clear error)."""
+    import re
+
+    value = text.strip().lower()
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", value):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:K, got {text!r}")
+    return value

@@ -2,7 +2,7 @@
 model on a built-in data set, split as `train` splits it."""
 
 from .. import datasets
-from .argtypes import fraction, nonnegative_int, positive_int
+from .argtypes import device, fraction, nonnegative_int, positive_int
 from .errors import Formatter, UsageError
 from .ranks import world
 
@@ -14,6 +14,8 @@ def add_parser(subparsers):
                                           "and split that train makes from the same flags.",
                               formatter_class=Formatter)
     e.add_argument("model", metavar="MODEL", help="model file (.npz)")
+    e.add_argument("--device", type=device, default="cpu",
+                    help="where the residual layers run: cpu, cuda or cuda:K")
     e.add_argument("--problem", required=True, choices=datasets.PROBLEMS, help="data set")
     e.add_argument("--samples", type=positive_int, default=5000,
                    help="samples generated before the split")
@@ -43,7 +45,7 @@ def run(args, rank_hint=0):
     from ..modelfile import convert
 
     comm, rank, _ = world()
-    net, theta = lp.load(args.model, comm=comm)
+    net, theta = lp.load(args.model, comm=comm, device=args.device)
     if args.dtype is not None:
         net, theta = convert(net, theta, args.dtype)
     p = lp.datasets.problem(args.problem, samples=args.samples, seed=args.seed,

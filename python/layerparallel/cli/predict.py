@@ -1,6 +1,7 @@
 """`layerparallel predict MODEL --input X.npy --output Y.npy`: a saved model
 applied to the rows of a .npy array."""
 
+from .argtypes import device
 from .errors import Formatter, UsageError
 from .ranks import agree, world
 
@@ -14,6 +15,8 @@ def add_parser(subparsers):
                                           "the result as .npy (atomically, by rank 0).",
                               formatter_class=Formatter)
     p.add_argument("model", metavar="MODEL", help="model file (.npz)")
+    p.add_argument("--device", type=device, default="cpu",
+                    help="where the residual layers run: cpu, cuda or cuda:K")
     p.add_argument("--input", required=True, metavar="X.npy", help="inputs, one row per sample")
     p.add_argument("--output", required=True, metavar="Y.npy", help="where to write the result")
     p.add_argument("--what", default="output", choices=WHAT,
@@ -52,7 +55,7 @@ def run(args, rank_hint=0):
     from ..modelfile import write_atomic
 
     comm, rank, _ = world()
-    net, theta = lp.load(args.model, comm=comm)
+    net, theta = lp.load(args.model, comm=comm, device=args.device)
     if args.dtype is not None:
         net, theta = convert(net, theta, args.dtype)
     if args.what in ("probabilities", "labels") and net.head != "classification":

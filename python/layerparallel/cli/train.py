@@ -11,7 +11,7 @@ import sys
 import time
 
 from .. import datasets, optim
-from .argtypes import (grid_shape, cfactor, fraction, nonnegative_float, nonnegative_int, optional_tol,
+from .argtypes import (device, grid_shape, cfactor, fraction, nonnegative_float, nonnegative_int, optional_tol,
                        positive_float, positive_int, real, schedule)
 from .errors import Formatter, UsageError, version
 from .output import Table, fmt, json_line, write_atomic
@@ -55,6 +55,9 @@ def add_parser(subparsers):
     g.add_argument("--layers", type=positive_int, default=64,
                    help="residual layers N")
     g.add_argument("--T", type=positive_float, default=5.0, help="final time (h = T/layers)")
+    g.add_argument("--device", type=device, default="cpu",
+                   help="where the residual layers run: cpu, cuda (one GPU per rank on a "
+                        "node) or cuda:K; cuda needs the CUDA build and a visible device"),
     g.add_argument("--activation", default="smoothrelu", choices=["relu", "tanh", "smoothrelu"],
                    help="sigma")
     g.add_argument("--opening", default="activation", choices=["activation", "linear",
@@ -260,6 +263,8 @@ def _network(lp, args, grid, method, Xt, Xv, n_out, head):
         if not images:
             raise UsageError(f"--model conv needs image data (digits-images or mnist), "
                              f"not --problem {args.problem}")
+        if args.device != "cpu":
+            raise UsageError(f"--model conv runs on the cpu only, not --device {args.device}")
         if method not in ("serial", "mgrit") or grid.data > 1:
             raise UsageError("--model conv runs with --method serial or mgrit on layer ranks "
                              "only (no data ranks)")
@@ -276,7 +281,7 @@ def _network(lp, args, grid, method, Xt, Xv, n_out, head):
     net = grid.network(n_in=Xt.shape[1], width=args.width, n_layers=args.layers, n_out=n_out,
                        T=args.T, activation=args.activation, opening=args.opening, head=head,
                        gamma_tik=args.gamma_tik, gamma_ddt=args.gamma_ddt,
-                       gamma_out=args.gamma_out, dtype=args.dtype)
+                       gamma_out=args.gamma_out, device=args.device, dtype=args.dtype)
     return net, Xt, Xv
 
 
