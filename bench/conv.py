@@ -9,28 +9,34 @@ kernels, average pooling, 10 classes), against
       forward and adjoint, d^T patches for the gradient: 6 B H W 9 C^2 flops)
       alone, with numpy's BLAS on a 10-image block of rows repeated to cover
       the batch (gemm_ratio = GEMM time / our time: our share of the GEMM rate).
-Implementations alternate (ours, torch64, torch32, ours, ...) so machine load
-hits all alike. Rows: {"bench": "conv", "layers", "channels", "batch", "threads",
-"ours_min_s", "ours_med_s", "gemm_min_s", ..., "torch64_min_s", ..., "gemm_gflops",
-"ours_gflops", "gemm_ratio", "torch64_over_ours", "torch32_over_ours"}.
+Variants: ours, gemm (float64), ours32, gemm32 (float32: our net built with
+dtype="float32", numpy's sgemm), torch64, torch32. They are timed interleaved
+by bench/harness.py (one call of each per round, the order rotating) so
+machine load hits all alike; min and median over the rounds, with the
+processor and the load average. Rows: {"bench": "conv", "layers", "channels",
+"batch", "threads", "<variant>_min_s", "<variant>_med_s", "ours_gflops",
+"gemm_gflops", "gemm_ratio", "torch64_over_ours", "torch32_over_ours", and the
+same with ours32/gemm32}.
 
     python bench/conv.py [--layers 32,128] [--channels 8,16] [--batch 100,1000] [--reps 3]
+        [--max-gb G] [--warmup 1] [--variants ours,gemm,torch64,torch32,ours32,gemm32]
 """
 
 import argparse
 import gc
-import os
 import time
 
 import numpy as np
 
 from _common import emit, log
+from harness import Variant, compare, machine
 
 import layerparallel as lp
 
 H = W = 28
 K = 3
 CLASSES = 10
+VARIANTS = ("ours", "gemm", "torch64", "torch32", "ours32", "gemm32")
 
 
 def data(batch, seed=0):
@@ -40,11 +46,11 @@ def data(batch, seed=0):
     return X, Y
 
 
-def ours(layers, channels, batch):
+def ours(layers, channels, batch, dtype="float64"):
     net = lp.ConvODEResNet((1, H, W), channels, layers, CLASSES, T=1.0, kernel_size=K,
-                           activation="relu")
+                           activation="relu", dtype=dtype)
     theta = net.init("he", seed=0)
-    X, Y = data(batch)
+    X, Y = (a.astype(dtype) for a in data(batch))  # converted once, not per call
     return lambda: net.loss_and_grad(theta, X, Y)
 
 
@@ -77,7 +83,7 @@ def torch_net(layers, channels, batch, dtype):
     return run
 
 
-def gemm_floor(layers, channels, batch):
+def gemm_floor(layers, channels, batch, dtype=np.float64):
     """A run of the lowered products alone: every layer's three products (patches x
     kernel forward and adjoint, d^T patches for the gradient) at numpy's BLAS,
     on a 10-image block of rows repeated to cover the batch -- the same flops
@@ -87,12 +93,12 @@ def gemm_floor(layers, channels, batch):
     rng = np.random.default_rng(0)
     rows = 10 * H * W
     patch = K * K * channels
-    cols = rng.standard_normal((rows, patch))
-    Kp = rng.standard_normal((patch, channels))
-    d = rng.standard_normal((rows, channels))
-    z = np.empty((rows, channels))
-    G = np.empty((channels, patch))
-    chunk = 32768 // patch
+    cols = rng.standard_normal((rows, patch)).astype(dtype)
+    Kp = rng.standard_normal((patch, channels)).astype(dtype)
+    d = rng.standard_normal((rows, channels)).astype(dtype)
+    z = np.empty((rows, channels), dtype=dtype)
+    G = np.empty((channels, patch), dtype=dtype)
+    chunk = (256 << 10) // np.dtype(dtype).itemsize // patch
 
     def whole():
         np.matmul(cols, Kp, out=z)      # forward: patches x packed kernel
@@ -124,14 +130,28 @@ def ints(s):
     return [int(v) for v in s.split(",")]
 
 
+def state_bytes(layers, channels, batch, itemsize=8):
+    """Our serial sweep's stored states and pre-activations: (2 L + 1) B H W C values."""
+    return (2 * layers + 1) * batch * H * W * channels * itemsize
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--layers", type=ints, default=[32, 128])
     ap.add_argument("--channels", type=ints, default=[8, 16])
     ap.add_argument("--batch", type=ints, default=[100, 1000])
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=3, help="timed rounds (one call per variant each)")
+    ap.add_argument("--warmup", type=int, default=1,
+                    help="untimed calls of each variant first (0 for the big sizes: then the "
+                         "min of 2+ rounds is a warm call)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--variants", default=",".join(VARIANTS),
+                    help="which of " + ", ".join(VARIANTS) + " to time (ours/gemm: float64, "
+                         "ours32/gemm32: float32)")
+    ap.add_argument("--max-gb", type=float, default=None,
+                    help="skip sizes whose stored states (ours + PyTorch's, about twice "
+                         "ours) exceed this many GB")
     args = ap.parse_args()
     lp.set_num_threads(args.threads)
     have_torch = False
@@ -142,37 +162,55 @@ def main():
             have_torch = True
         except ImportError:
             log("PyTorch not installed: comparing with the GEMM floor only")
-    log(f"load average {os.getloadavg()}, threads {args.threads}")
+    wanted = [v for v in args.variants.split(",") if v]
+    unknown = set(wanted) - set(VARIANTS)
+    if unknown:
+        ap.error(f"unknown variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
+    log(f"machine {machine()}, threads {args.threads}")
     for batch in args.batch:
         for layers in args.layers:
             for channels in args.channels:
-                impls = {"ours": ours(layers, channels, batch),
-                         "gemm": gemm_floor(layers, channels, batch)}
+                need = state_bytes(layers, channels, batch) * (2 if have_torch else 1) / 1e9
+                if args.max_gb is not None and need > args.max_gb:
+                    log(f"skipped L={layers} C={channels} B={batch}: about {need:.1f} GB of "
+                        f"stored states > --max-gb {args.max_gb}")
+                    continue
+                make = {"ours": lambda: ours(layers, channels, batch),
+                        "gemm": lambda: gemm_floor(layers, channels, batch),
+                        "ours32": lambda: ours(layers, channels, batch, "float32"),
+                        "gemm32": lambda: gemm_floor(layers, channels, batch, np.float32)}
                 if have_torch:
-                    impls["torch64"] = torch_net(layers, channels, batch, torch.float64)
-                    impls["torch32"] = torch_net(layers, channels, batch, torch.float32)
-                times = {k: [] for k in impls}
-                for k, f in impls.items():  # warm-up: allocations, first-touch
-                    f()
-                for _ in range(args.reps):
-                    for k, f in impls.items():
-                        t0 = time.perf_counter()
-                        f()
-                        times[k].append(time.perf_counter() - t0)
+                    make["torch64"] = lambda: torch_net(layers, channels, batch, torch.float64)
+                    make["torch32"] = lambda: torch_net(layers, channels, batch, torch.float32)
+                variants = [Variant(k, make[k]()) for k in wanted if k in make]
+                # one call per variant and round, interleaved, after the warm-up calls
+                res = {r["name"]: r for r in compare(variants, rounds=args.reps,
+                                                     min_seconds=0.0, warmup=args.warmup)}
                 flops = 3 * 2 * batch * H * W * K * K * channels ** 2 * layers
+                first = next(iter(res.values()))
                 row = {"bench": "conv", "layers": layers, "channels": channels,
-                       "batch": batch, "threads": args.threads, "load": os.getloadavg()[0]}
-                for k, t in times.items():
-                    row[f"{k}_min_s"] = min(t)
-                    row[f"{k}_med_s"] = float(np.median(t))
-                row["ours_gflops"] = flops / min(times["ours"]) / 1e9
-                row["gemm_gflops"] = flops / min(times["gemm"]) / 1e9
-                row["gemm_ratio"] = min(times["gemm"]) / min(times["ours"])
-                for k in ("torch64", "torch32"):
-                    if k in times:
-                        row[f"{k}_over_ours"] = min(times[k]) / min(times["ours"])
+                       "batch": batch, "threads": args.threads, "rounds": args.reps,
+                       "warmup": args.warmup,
+                       "processor": first["processor"],
+                       "load_avg_before": first["load_avg_before"],
+                       "load_avg_after": first["load_avg_after"]}
+                for k, r in res.items():
+                    row[f"{k}_min_s"] = r["min_s"]
+                    row[f"{k}_med_s"] = r["median_s"]
+                for ours_k, gemm_k, torch_k in (("ours", "gemm", "torch64"),
+                                                ("ours32", "gemm32", "torch32")):
+                    if ours_k not in res:
+                        continue
+                    t = res[ours_k]["min_s"]
+                    row[f"{ours_k}_gflops"] = flops / t / 1e9
+                    if gemm_k in res:
+                        row[f"{gemm_k}_gflops"] = flops / res[gemm_k]["min_s"] / 1e9
+                        row[f"{gemm_k}_ratio"] = res[gemm_k]["min_s"] / t
+                    for k in ("torch64", "torch32"):
+                        if k in res:
+                            row[f"{k}_over_{ours_k}"] = res[k]["min_s"] / t
                 emit(**row)
-                del impls
+                del variants
                 gc.collect()
 
 

@@ -136,6 +136,65 @@ def test_train_save_evaluate_predict(tmp_path, capsys):
         assert err.startswith("layerparallel: error:") and message in err, err
 
 
+def test_conv_round_trip(tmp_path):
+    net = lp.ConvODEResNet((2, 5, 4), 3, 5, 4, T=2.0, kernel_size=3, activation="tanh",
+                           opening="linear", pooling="flatten", gamma_tik=1e-3, gamma_ddt=2e-3,
+                           gamma_out=1e-4, eta=0.2)
+    theta = net.init("he", seed=3)
+    lp.save(tmp_path / "c.npz", net, theta)
+    net2, theta2 = lp.load(tmp_path / "c.npz")
+    assert type(net2) is lp.ConvODEResNet and repr(net2) == repr(net)
+    for k in ("in_shape", "channels", "kernel_size", "pooling", "gamma_tik", "gamma_ddt",
+              "gamma_out", "eta"):
+        assert getattr(net2, k) == getattr(net, k), k
+    np.testing.assert_array_equal(theta2.data, theta.data)
+    X = np.random.default_rng(0).uniform(size=(6, 2, 5, 4))
+    np.testing.assert_array_equal(net2.predict(theta2, X), net.predict(theta, X))
+    good = dict(np.load(tmp_path / "c.npz"))
+    np.savez(tmp_path / "even.npz", **dict(good, network=np.array(str(good["network"]).replace(
+        '"kernel_size": 3', '"kernel_size": 2'))))
+    with pytest.raises(ValueError, match="odd"):
+        lp.load(tmp_path / "even.npz")
+
+
+def test_conv_train_save_evaluate_predict(tmp_path, capsys):
+    model = tmp_path / "conv.npz"
+    assert cli.main(["train", "--problem", "digits-images", "--model", "conv", "--channels", "2",
+                     "--layers", "3", "--samples", "120", "--iterations", "3", "--optimizer",
+                     "adam", "--no-progress", "--threads", "1", "--save", str(model)]) == 0
+    capsys.readouterr()
+    net, theta = lp.load(model)
+    assert type(net) is lp.ConvODEResNet and net.in_shape == (1, 8, 8)
+    assert cli.main(["evaluate", str(model), "--problem", "digits-images", "--samples", "120"]) == 0
+    line = capsys.readouterr().out.strip()
+    p = lp.datasets.problem("digits-images", samples=120, seed=0, validation_fraction=0.2)
+    assert line.startswith("digits-images (validation, 24 samples)")
+    assert float(line.split("accuracy ")[1]) == pytest.approx(
+        net.accuracy(theta, p.X_val, p.Y_val), abs=5e-5)
+    X = p.X_val[:5]
+    for name, arr in (("img.npy", X), ("rows.npy", X.reshape(5, -1))):  # images or rows
+        np.save(tmp_path / name, arr)
+        for what, expected in [("output", net.predict(theta, X)),
+                               ("states", net.forward(theta, X))]:
+            out = tmp_path / f"{what}.npy"
+            assert cli.main(["predict", str(model), "--input", str(tmp_path / name),
+                             "--output", str(out), "--what", what]) == 0
+            np.testing.assert_array_equal(np.load(out), expected)
+    capsys.readouterr()
+    np.save(tmp_path / "bad.npy", np.zeros((3, 2, 8, 4)))  # 64 values, wrong image shape
+    np.save(tmp_path / "bad2.npy", np.zeros((3, 63)))
+    for argv, message in [
+        (["evaluate", str(model), "--problem", "peaks"], "does not fit the model"),
+        (["predict", str(model), "--input", str(tmp_path / "bad.npy"), "--output",
+          str(tmp_path / "o.npy")], "images of shape (1, 8, 8)"),
+        (["predict", str(model), "--input", str(tmp_path / "bad2.npy"), "--output",
+          str(tmp_path / "o.npy")], "64 columns"),
+    ]:
+        assert cli.main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("layerparallel: error:") and message in err, err
+
+
 @pytest.mark.mpi
 @pytest.mark.slow
 @pytest.mark.skipif(not (MPIEXEC and lp._core.mpi_available), reason="needs mpiexec and MPI")
@@ -160,7 +219,14 @@ def test_saved_on_two_ranks_loads_on_one_and_three(tmp_path):
     np.testing.assert_array_equal(g_theta.data, ref.init("glorot", seed=2).data)
     net, theta = lp.load(model)
     X = lp.datasets.peaks(n=120, seed=4)[0]
+    conv, conv_theta = lp.load(str(model) + ".conv.npz")
+    conv_X = np.random.default_rng(5).uniform(size=(9, 2, 5, 4))  # as the script's images()
     for k, d in loaded.items():
+        np.testing.assert_array_equal(d["conv_theta"], saved["conv_theta"])
+        np.testing.assert_allclose(d["conv_predictions"], saved["conv_predictions"], rtol=0,
+                                   atol=1e-12)
+        np.testing.assert_allclose(d["conv_predictions"], conv.predict(conv_theta, conv_X),
+                                   rtol=0, atol=1e-12)
         np.testing.assert_array_equal(d["theta"], saved["theta"])
         np.testing.assert_allclose(d["predictions"], saved["predictions"], rtol=0, atol=1e-12)
         np.testing.assert_allclose(d["predictions"], net.predict(theta, X), rtol=0, atol=1e-12)

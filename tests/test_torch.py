@@ -207,6 +207,8 @@ def test_block_and_conversion_errors():
         lp.torch.ODEResNetBlock(net, solver="mgrit")
     with pytest.raises(ValueError, match="ODEResNet"):
         lp.torch.ODEResNetBlock(object())
+    with pytest.raises(ValueError, match="no block yet.*to_module"):
+        lp.torch.ODEResNetBlock(lp.ConvODEResNet((1, 4, 4), 2, 2, 3))
     with pytest.raises(ValueError, match="supports"):
         lp.torch.to_module(object(), theta)
     with pytest.raises(ValueError, match="supports"):

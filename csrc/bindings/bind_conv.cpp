@@ -1,5 +1,6 @@
 // Bindings of the convolutional ODE-ResNet: serial and layer-parallel models
-// and the parameter layout. Images cross as (n, C_in * H * W) rows in
+// (float64 classes and float32 ones with the suffix 32) and the parameter
+// layout. Images cross as (n, C_in * H * W) rows in
 // (C, H, W) order; final states come back channels-last (n, H * W * C).
 #include <pybind11/stl.h>
 
@@ -66,41 +67,34 @@ py::dict conv_layout_dict(const ConvConfig& c, const ConvLayout& p) {
 }
 
 // X as (n, C_in H W) rows; returns n.
-py::ssize_t image_rows(const ConvConfig& c, const carray& X) {
+template <class A>
+py::ssize_t image_rows(const ConvConfig& c, const A& X) {
   const auto n = rows_of(X, "X");
   require_shape(X, "X", n, c.input_size());
   return n;
 }
 
-}  // namespace
-
-void bind_conv(py::module_& m) {
-  m.def("conv_layout",
-        [](const py::dict& config, index_t first_layer, index_t n_stored) {
-          const ConvConfig c = make_conv_config(config);
-          if (first_layer < 0 || n_stored < 0 || first_layer + n_stored > c.n_layers)
-            throw std::invalid_argument("layer block out of range");
-          return conv_layout_dict(c, ConvLayout::of(c, first_layer, n_stored));
-        },
-        py::arg("config"), py::arg("first_layer"), py::arg("n_stored"));
-
-  py::class_<ConvSerialModel>(m, "ConvSerialModel",
-                              "Serial conv ODE-ResNet: forward and backward sweeps in one call each.")
+// The serial conv model of scalar T as the Python class `name`.
+template <class T>
+void bind_conv_serial(py::module_& m, const char* name) {
+  using M = BasicConvSerialModel<T>;
+  using A = tarray<T>;
+  py::class_<M>(m, name, "Serial conv ODE-ResNet: forward and backward sweeps in one call each.")
       .def(py::init([](const py::dict& config) {
-             return std::make_unique<ConvSerialModel>(make_conv_config(config));
+             return std::make_unique<M>(make_conv_config(config));
            }),
            py::arg("config"))
-      .def_property_readonly("size", [](const ConvSerialModel& s) { return s.layout().size; })
+      .def_property_readonly("size", [](const M& s) { return s.layout().size; })
       .def("layout",
-           [](const ConvSerialModel& s) { return conv_layout_dict(s.config(), s.layout()); })
+           [](const M& s) { return conv_layout_dict(s.config(), s.layout()); })
       .def("forward",
-           [](ConvSerialModel& s, const carray& theta, const carray& X) {
+           [](M& s, const A& theta, const A& X) {
              require_size(theta, "theta", s.layout().size);
              const auto n = image_rows(s.config(), X);
-             carray out({n, static_cast<py::ssize_t>(s.config().state_size())});
-             const double* t = theta.data();
-             const double* x = X.data();
-             double* o = out.mutable_data();
+             A out({n, static_cast<py::ssize_t>(s.config().state_size())});
+             const T* t = theta.data();
+             const T* x = X.data();
+             T* o = out.mutable_data();
              {
                py::gil_scoped_release nogil;
                s.forward(t, x, n, o);
@@ -109,13 +103,13 @@ void bind_conv(py::module_& m) {
            },
            py::arg("theta").noconvert(), py::arg("X").noconvert())
       .def("predict",
-           [](ConvSerialModel& s, const carray& theta, const carray& X) {
+           [](M& s, const A& theta, const A& X) {
              require_size(theta, "theta", s.layout().size);
              const auto n = image_rows(s.config(), X);
-             carray out({n, static_cast<py::ssize_t>(s.config().n_out)});
-             const double* t = theta.data();
-             const double* x = X.data();
-             double* o = out.mutable_data();
+             A out({n, static_cast<py::ssize_t>(s.config().n_out)});
+             const T* t = theta.data();
+             const T* x = X.data();
+             T* o = out.mutable_data();
              {
                py::gil_scoped_release nogil;
                s.predict(t, x, n, o);
@@ -124,49 +118,54 @@ void bind_conv(py::module_& m) {
            },
            py::arg("theta").noconvert(), py::arg("X").noconvert())
       .def("loss_and_grad",
-           [](ConvSerialModel& s, const carray& theta, const carray& X, const carray& Y,
+           [](M& s, const A& theta, const A& X, const A& Y,
               py::object grad) {
              require_size(theta, "theta", s.layout().size);
              const auto n = image_rows(s.config(), X);
              require_shape(Y, "Y", n, s.config().n_out);
-             double* g = inplace_output(grad, "grad", s.layout().size);
-             const double* t = theta.data();
-             const double* x = X.data();
-             const double* y = Y.data();
+             T* g = inplace_output<T>(grad, "grad", s.layout().size);
+             const T* t = theta.data();
+             const T* x = X.data();
+             const T* y = Y.data();
              py::gil_scoped_release nogil;
              return s.loss_and_grad(t, x, y, n, g);
            },
            py::arg("theta").noconvert(), py::arg("X").noconvert(), py::arg("Y").noconvert(),
            py::arg("grad") = py::none());
+}
 
-  py::class_<ConvLayerParallelModel>(m, "ConvLayerParallelModel")
+// The layer-parallel conv model of scalar T as the Python class `name`.
+template <class T>
+void bind_conv_parallel(py::module_& m, const char* name) {
+  using M = BasicConvLayerParallelModel<T>;
+  using A = tarray<T>;
+  py::class_<M>(m, name)
       .def(py::init([](const py::dict& config, const py::dict& opt, py::object comm) {
-             return std::make_unique<ConvLayerParallelModel>(make_conv_config(config),
-                                                             make_comm(comm), make_options(opt));
+             return std::make_unique<M>(make_conv_config(config), make_comm(comm),
+                                        make_options(opt));
            }),
            py::arg("config"), py::arg("options"), py::arg("comm"))
-      .def_property_readonly("size",
-                             [](const ConvLayerParallelModel& s) { return s.layout().size; })
-      .def_property_readonly("levels", &ConvLayerParallelModel::levels)
+      .def_property_readonly("size", [](const M& s) { return s.layout().size; })
+      .def_property_readonly("levels", &M::levels)
       .def("warm_state",
-           [](ConvLayerParallelModel& s) -> py::object {
+           [](M& s) -> py::object {
              if (s.batch() < 0) return py::none();
-             carray out(s.warm_state_size(s.batch()));
+             A out(s.warm_state_size(s.batch()));
              s.get_warm_state(out.mutable_data());
              return py::make_tuple(s.batch(), out);
            })
       .def("set_warm_state",
-           [](ConvLayerParallelModel& s, index_t n, const carray& states) {
+           [](M& s, index_t n, const A& states) {
              if (n < 1) throw std::invalid_argument("batch must be positive");
              require_size(states, "states", s.warm_state_size(n));
              s.set_warm_state(n, states.data());
            },
            py::arg("batch"), py::arg("states").noconvert())
       .def("forward",
-           [](ConvLayerParallelModel& s, const carray& theta, const carray& X, bool warm) {
+           [](M& s, const A& theta, const A& X, bool warm) {
              require_size(theta, "theta", s.layout().size);
              const auto n = image_rows(s.config(), X);
-             carray out({n, static_cast<py::ssize_t>(s.config().state_size())});
+             A out({n, static_cast<py::ssize_t>(s.config().state_size())});
              SolveInfo info;
              {
                py::gil_scoped_release nogil;
@@ -176,12 +175,12 @@ void bind_conv(py::module_& m) {
            },
            py::arg("theta").noconvert(), py::arg("X").noconvert(), py::arg("warm"))
       .def("loss_and_grad",
-           [](ConvLayerParallelModel& s, const carray& theta, const carray& X, const carray& Y,
+           [](M& s, const A& theta, const A& X, const A& Y,
               py::object grad, bool warm) {
              require_size(theta, "theta", s.layout().size);
              const auto n = image_rows(s.config(), X);
              require_shape(Y, "Y", n, s.config().n_out);
-             double* g = inplace_output(grad, "grad", s.layout().size);
+             T* g = inplace_output<T>(grad, "grad", s.layout().size);
              ModelSolveInfo info;
              double J;
              {
@@ -195,6 +194,23 @@ void bind_conv(py::module_& m) {
            },
            py::arg("theta").noconvert(), py::arg("X").noconvert(), py::arg("Y").noconvert(),
            py::arg("grad"), py::arg("warm"));
+}
+
+}  // namespace
+
+void bind_conv(py::module_& m) {
+  m.def("conv_layout",
+        [](const py::dict& config, index_t first_layer, index_t n_stored) {
+          const ConvConfig c = make_conv_config(config);
+          if (first_layer < 0 || n_stored < 0 || first_layer + n_stored > c.n_layers)
+            throw std::invalid_argument("layer block out of range");
+          return conv_layout_dict(c, ConvLayout::of(c, first_layer, n_stored));
+        },
+        py::arg("config"), py::arg("first_layer"), py::arg("n_stored"));
+  bind_conv_serial<double>(m, "ConvSerialModel");
+  bind_conv_serial<float>(m, "ConvSerialModel32");
+  bind_conv_parallel<double>(m, "ConvLayerParallelModel");
+  bind_conv_parallel<float>(m, "ConvLayerParallelModel32");
 }
 
 }  // namespace layerparallel::bind

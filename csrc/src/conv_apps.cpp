@@ -9,33 +9,37 @@ namespace layerparallel {
 
 namespace {
 constexpr index_t kMinImages = 4;
-double* thread_buffer(std::vector<std::vector<double>>& per_thread, index_t size) {
+template <class T>
+T* thread_buffer(std::vector<std::vector<T>>& per_thread, index_t size) {
   auto& b = per_thread[thread_id()];
-  if (static_cast<index_t>(b.size()) < size) b.assign(size, 0.0);
+  if (static_cast<index_t>(b.size()) < size) b.assign(size, T(0));
   return b.data();
 }
 }  // namespace
 
-void ConvForwardApp::bind(const ConvView<const double>& theta) {
+template <class T>
+void BasicConvForwardApp<T>::bind(const ConvView<const T>& theta) {
   theta_ = theta;
   if (static_cast<int>(z_.size()) < num_threads()) z_.resize(num_threads());
 }
 
-void ConvAdjointApp::bind(const ConvView<const double>& theta, MGRIT* forward) {
+template <class T>
+void BasicConvAdjointApp<T>::bind(const ConvView<const T>& theta, const BasicStateSource<T>* forward) {
   theta_ = theta;
   forward_ = forward;
   if (static_cast<int>(cache_.size()) < num_threads()) cache_.resize(num_threads());
   for (auto& c : cache_) c.first = -1;
 }
 
-void ConvForwardApp::step(int, index_t from, index_t to, const double* in, double* out,
+template <class T>
+void BasicConvForwardApp<T>::step(int, index_t from, index_t to, const T* in, T* out,
                           bool inner) {
   const index_t S = cfg_.state_size();
   const double h = cfg_.h() * static_cast<double>(to - from);
-  const double* K = theta_.W(from);
-  const double* b = theta_.b(from);
+  const T* K = theta_.W(from);
+  const T* b = theta_.b(from);
   if (inner) {
-    double* z = thread_buffer(z_, batch_ * S);
+    T* z = thread_buffer(z_, batch_ * S);
     parallel_blocks(batch_, kMinImages, [&](index_t r0, index_t r1) {
       conv_layer_forward(cfg_, K, b, h, in + r0 * S, r1 - r0, out + r0 * S, z + r0 * S);
     });
@@ -44,11 +48,12 @@ void ConvForwardApp::step(int, index_t from, index_t to, const double* in, doubl
   }
 }
 
-// Forward state u_n: stored, or recomputed from its C-point into this
+// Forward state u_n: stored, or recomputed from the stored point before it into this
 // thread's cache of one forward interval (storage "C").
-const double* ConvAdjointApp::forward_state(index_t n) {
+template <class T>
+const T* BasicConvAdjointApp<T>::forward_state(index_t n) {
   if (forward_->stored(n)) return forward_->state(n);
-  const index_t S = batch_ * cfg_.state_size(), c = forward_->cfactor(0);
+  const index_t S = batch_ * cfg_.state_size(), c = forward_->stored_spacing();
   Cache& cache = cache_[thread_id()];
   const index_t first = std::max((n / c) * c, forward_->first_point());
   if (cache.first != first) {
@@ -63,18 +68,19 @@ const double* ConvAdjointApp::forward_state(index_t n) {
   return cache.states.data() + (n - first) * S;
 }
 
-void ConvAdjointApp::step(int level, index_t from, index_t to, const double* in, double* out,
+template <class T>
+void BasicConvAdjointApp<T>::step(int level, index_t from, index_t to, const T* in, T* out,
                           bool inner) {
   const index_t S1 = cfg_.state_size(), S = batch_ * S1;
   const index_t n = cfg_.n_layers - to;
   const double h = cfg_.h() * static_cast<double>(to - from);
-  const double* K = theta_.W(n);
-  const double* b = theta_.b(n);
+  const T* K = theta_.W(n);
+  const T* b = theta_.b(n);
   Cache& cache = cache_[thread_id()];
-  const double* u = forward_state(n);
-  if (static_cast<index_t>(cache.d.size()) < S) cache.d.assign(S, 0.0);
-  double* d = cache.d.data();
-  const double* D = D_ ? D_ + (n - D_first_) * S : nullptr;
+  const T* u = forward_state(n);
+  if (static_cast<index_t>(cache.d.size()) < S) cache.d.assign(S, T(0));
+  T* d = cache.d.data();
+  const T* D = D_ ? D_ + (n - D_first_) * S : nullptr;
   auto rows = [&](index_t r0, index_t r1) {
     const index_t off = r0 * S1, m = r1 - r0;
     if (D) {
@@ -91,5 +97,10 @@ void ConvAdjointApp::step(int level, index_t from, index_t to, const double* in,
     rows(0, batch_);
   if (grad_ && level == 0) conv_layer_gradient(cfg_, h, u, d, batch_, grad_->W(n), grad_->b(n));
 }
+
+template class BasicConvForwardApp<float>;
+template class BasicConvForwardApp<double>;
+template class BasicConvAdjointApp<float>;
+template class BasicConvAdjointApp<double>;
 
 }  // namespace layerparallel

@@ -17,39 +17,43 @@ namespace layerparallel {
 namespace {
 
 // Output pixels per chunk: a patch matrix of about 256 KiB.
-index_t chunk_pixels(index_t patch) { return std::max<index_t>(64, 32768 / patch); }
+template <class T>
+index_t chunk_pixels(index_t patch) {
+  return std::max<index_t>(64, static_cast<index_t>((256 << 10) / sizeof(T)) / patch);
+}
 
 // cols (rows x patch) for the output pixels q0 .. q0 + rows - 1 of a block of
 // images x (pixel q = (image, y, x) in row-major order); zero outside.
-void im2col(const ConvShape& s, const double* x, index_t q0, index_t rows, double* cols) {
+template <class T>
+void im2col(const ConvShape& s, const T* x, index_t q0, index_t rows, T* cols) {
   const index_t H = s.height, W = s.width, C = s.c_in, k = s.kernel, p = k / 2;
   const index_t HW = H * W, patch = s.patch();
   for (index_t r = 0; r < rows; ++r) {
     const index_t q = q0 + r, img = q / HW, yx = q % HW, y = yx / W, xc = yx % W;
-    const double* src = x + img * HW * C;
-    double* row = cols + r * patch;
+    const T* src = x + img * HW * C;
+    T* row = cols + r * patch;
     // Kernel columns j with 0 <= xc + j - p < W: one contiguous run per kernel row.
     const index_t j0 = std::max<index_t>(0, p - xc), j1 = std::min<index_t>(k, W + p - xc);
     for (index_t i = 0; i < k; ++i) {
-      double* dst = row + i * k * C;
+      T* dst = row + i * k * C;
       const index_t yy = y + i - p;
       if (yy < 0 || yy >= H || j1 <= j0) {
-        std::fill(dst, dst + k * C, 0.0);
+        std::fill(dst, dst + k * C, T(0));
         continue;
       }
-      std::fill(dst, dst + j0 * C, 0.0);
-      const double* in = src + (yy * W + xc + j0 - p) * C;
+      std::fill(dst, dst + j0 * C, T(0));
+      const T* in = src + (yy * W + xc + j0 - p) * C;
       std::copy(in, in + (j1 - j0) * C, dst + j0 * C);
-      std::fill(dst + j1 * C, dst + k * C, 0.0);
+      std::fill(dst + j1 * C, dst + k * C, T(0));
     }
   }
 }
 
 // f(q0, rows, cols) over the block's output pixels in chunks, cols = im2col(x).
-template <class F>
-void for_patch_chunks(const ConvShape& s, const double* x, index_t batch, F&& f) {
-  const index_t n = batch * s.pixels(), patch = s.patch(), chunk = chunk_pixels(patch);
-  thread_local std::vector<double> cols;
+template <class T, class F>
+void for_patch_chunks(const ConvShape& s, const T* x, index_t batch, F&& f) {
+  const index_t n = batch * s.pixels(), patch = s.patch(), chunk = chunk_pixels<T>(patch);
+  thread_local std::vector<T> cols;
   cols.resize(static_cast<std::size_t>(std::min(chunk, n) * patch));
   for (index_t q0 = 0; q0 < n; q0 += chunk) {
     const index_t rows = std::min(chunk, n - q0);
@@ -59,8 +63,9 @@ void for_patch_chunks(const ConvShape& s, const double* x, index_t batch, F&& f)
 }
 
 // The residual layer's packed kernel in thread-local scratch.
-const double* packed(const ConvShape& s, const double* K, bool adjoint) {
-  thread_local std::vector<double> kp[2];
+template <class T>
+const T* packed(const ConvShape& s, const T* K, bool adjoint) {
+  thread_local std::vector<T> kp[2];
   auto& buf = kp[adjoint ? 1 : 0];
   buf.resize(static_cast<std::size_t>(s.patch() * s.c_out));
   if (adjoint)
@@ -71,8 +76,9 @@ const double* packed(const ConvShape& s, const double* K, bool adjoint) {
 }
 
 // z = b + K * u for the rows of one chunk (bias folded into the product).
-void affine_chunk(const ConvShape& s, const double* Kp, const double* b, const double* cols,
-                  index_t rows, double* z) {
+template <class T>
+void affine_chunk(const ConvShape& s, const T* Kp, const T* b, const T* cols,
+                  index_t rows, T* z) {
   const index_t C = s.c_out;
   for (index_t r = 0; r < rows; ++r) std::copy(b, b + C, z + r * C);
   blas::gemm(false, false, rows, C, s.patch(), 1.0, cols, s.patch(), Kp, C, 1.0, z, C);
@@ -80,7 +86,8 @@ void affine_chunk(const ConvShape& s, const double* Kp, const double* b, const d
 
 }  // namespace
 
-void pack_kernel(const ConvShape& s, const double* K, double* Kp) {
+template <class T>
+void pack_kernel(const ConvShape& s, const T* K, T* Kp) {
   const index_t k = s.kernel, ci = s.c_in, co = s.c_out;
   for (index_t o = 0; o < co; ++o)
     for (index_t c = 0; c < ci; ++c)
@@ -90,7 +97,8 @@ void pack_kernel(const ConvShape& s, const double* K, double* Kp) {
 }
 
 // The adjoint of y = K * x is x' = K' * y' with K'[c, o, i, j] = K[o, c, k-1-i, k-1-j].
-void pack_adjoint_kernel(const ConvShape& s, const double* K, double* Kp) {
+template <class T>
+void pack_adjoint_kernel(const ConvShape& s, const T* K, T* Kp) {
   const index_t k = s.kernel, ci = s.c_in, co = s.c_out;
   for (index_t o = 0; o < co; ++o)
     for (index_t c = 0; c < ci; ++c)
@@ -100,20 +108,22 @@ void pack_adjoint_kernel(const ConvShape& s, const double* K, double* Kp) {
               K[((o * ci + c) * k + i) * k + j];
 }
 
-void conv_accumulate(const ConvShape& s, const double* Kp, double alpha, const double* x,
-                     index_t batch, double* y) {
+template <class T>
+void conv_accumulate(const ConvShape& s, const T* Kp, double alpha, const T* x,
+                     index_t batch, T* y) {
   const index_t C = s.c_out, patch = s.patch();
-  for_patch_chunks(s, x, batch, [&](index_t q0, index_t rows, const double* cols) {
+  for_patch_chunks(s, x, batch, [&](index_t q0, index_t rows, const T* cols) {
     blas::gemm(false, false, rows, C, patch, alpha, cols, patch, Kp, C, 1.0, y + q0 * C, C);
   });
 }
 
-void conv_kernel_gradient(const ConvShape& s, double alpha, const double* x, const double* d,
-                          index_t batch, double* gK) {
+template <class T>
+void conv_kernel_gradient(const ConvShape& s, double alpha, const T* x, const T* d,
+                          index_t batch, T* gK) {
   const index_t co = s.c_out, ci = s.c_in, k = s.kernel, patch = s.patch();
-  thread_local std::vector<double> G;  // (c_out x patch), columns in (i, j, c) order
-  G.assign(static_cast<std::size_t>(co * patch), 0.0);
-  for_patch_chunks(s, x, batch, [&](index_t q0, index_t rows, const double* cols) {
+  thread_local std::vector<T> G;  // (c_out x patch), columns in (i, j, c) order
+  G.assign(static_cast<std::size_t>(co * patch), T(0));
+  for_patch_chunks(s, x, batch, [&](index_t q0, index_t rows, const T* cols) {
     blas::gemm(true, false, co, patch, rows, 1.0, d + q0 * co, co, cols, patch, 1.0, G.data(),
                patch);
   });
@@ -124,36 +134,39 @@ void conv_kernel_gradient(const ConvShape& s, double alpha, const double* x, con
           gK[((o * ci + c) * k + i) * k + j] = alpha * G[o * patch + (i * k + j) * ci + c];
 }
 
-void conv_layer_forward(const ConvConfig& cfg, const double* K, const double* b, double h,
-                        const double* u, index_t batch, double* u_next, double* z) {
+template <class T>
+void conv_layer_forward(const ConvConfig& cfg, const T* K, const T* b, double h,
+                        const T* u, index_t batch, T* u_next, T* z) {
   if (batch <= 0) return;
   const ConvShape s = layer_shape(cfg);
   const index_t C = s.c_out;
-  const double* Kp = packed(s, K, false);
+  const T* Kp = packed(s, K, false);
   with_activation(cfg.activation, cfg.eta, [&](auto act) {
-    for_patch_chunks(s, u, batch, [&](index_t q0, index_t rows, const double* cols) {
+    for_patch_chunks(s, u, batch, [&](index_t q0, index_t rows, const T* cols) {
       affine_chunk(s, Kp, b, cols, rows, z + q0 * C);
       step_update(act, h, rows * C, u + q0 * C, z + q0 * C, u_next + q0 * C);
     });
   });
 }
 
-void conv_layer_derivative(const ConvConfig& cfg, const double* K, const double* b,
-                           const double* u, index_t batch, double* D) {
+template <class T>
+void conv_layer_derivative(const ConvConfig& cfg, const T* K, const T* b,
+                           const T* u, index_t batch, T* D) {
   if (batch <= 0) return;
   const ConvShape s = layer_shape(cfg);
   const index_t C = s.c_out;
-  const double* Kp = packed(s, K, false);
+  const T* Kp = packed(s, K, false);
   with_activation(cfg.activation, cfg.eta, [&](auto act) {
-    for_patch_chunks(s, u, batch, [&](index_t q0, index_t rows, const double* cols) {
+    for_patch_chunks(s, u, batch, [&](index_t q0, index_t rows, const T* cols) {
       affine_chunk(s, Kp, b, cols, rows, D + q0 * C);
       derivative_in_place(act, rows * C, D + q0 * C);
     });
   });
 }
 
-void conv_adjoint_factor(const ConvConfig& cfg, const double* D, bool derivative,
-                         const double* lam_next, index_t batch, double* d) {
+template <class T>
+void conv_adjoint_factor(const ConvConfig& cfg, const T* D, bool derivative,
+                         const T* lam_next, index_t batch, T* d) {
   const index_t n = batch * cfg.state_size();
   if (derivative) {
     scale_by(n, D, lam_next, d);
@@ -164,24 +177,46 @@ void conv_adjoint_factor(const ConvConfig& cfg, const double* D, bool derivative
                   [&](auto act) { adjoint_scale(act, n, lam_next, d); });
 }
 
-void conv_layer_adjoint(const ConvConfig& cfg, const double* K, double h, const double* d,
-                        const double* lam_next, index_t batch, double* lam) {
+template <class T>
+void conv_layer_adjoint(const ConvConfig& cfg, const T* K, double h, const T* d,
+                        const T* lam_next, index_t batch, T* lam) {
   if (batch <= 0) return;
   const ConvShape s = layer_shape(cfg);
   if (lam != lam_next) std::copy(lam_next, lam_next + batch * cfg.state_size(), lam);
   conv_accumulate(s, packed(s, K, true), h, d, batch, lam);
 }
 
-void conv_layer_gradient(const ConvConfig& cfg, double h, const double* u, const double* d,
-                         index_t batch, double* gK, double* gb) {
+template <class T>
+void conv_layer_gradient(const ConvConfig& cfg, double h, const T* u, const T* d,
+                         index_t batch, T* gK, T* gb) {
   const ConvShape s = layer_shape(cfg);
   if (batch <= 0) {
-    std::fill(gK, gK + s.c_out * s.patch(), 0.0);
-    std::fill(gb, gb + s.c_out, 0.0);
+    std::fill(gK, gK + s.c_out * s.patch(), T(0));
+    std::fill(gb, gb + s.c_out, T(0));
     return;
   }
   conv_kernel_gradient(s, h, u, d, batch, gK);
   column_sums(d, batch * s.pixels(), s.c_out, h, gb);
 }
+
+#define LP_CONV_LAYER_INSTANTIATE(T)                                                          \
+  template void pack_kernel<T>(const ConvShape&, const T*, T*);                               \
+  template void pack_adjoint_kernel<T>(const ConvShape&, const T*, T*);                       \
+  template void conv_accumulate<T>(const ConvShape&, const T*, double, const T*, index_t, T*); \
+  template void conv_kernel_gradient<T>(const ConvShape&, double, const T*, const T*, index_t, \
+                                        T*);                                                  \
+  template void conv_layer_forward<T>(const ConvConfig&, const T*, const T*, double, const T*, \
+                                      index_t, T*, T*);                                       \
+  template void conv_layer_derivative<T>(const ConvConfig&, const T*, const T*, const T*,     \
+                                         index_t, T*);                                        \
+  template void conv_layer_adjoint<T>(const ConvConfig&, const T*, double, const T*,          \
+                                      const T*, index_t, T*);                                 \
+  template void conv_adjoint_factor<T>(const ConvConfig&, const T*, bool, const T*, index_t,  \
+                                       T*);                                                   \
+  template void conv_layer_gradient<T>(const ConvConfig&, double, const T*, const T*, index_t, \
+                                       T*, T*);
+LP_CONV_LAYER_INSTANTIATE(float)
+LP_CONV_LAYER_INSTANTIATE(double)
+#undef LP_CONV_LAYER_INSTANTIATE
 
 }  // namespace layerparallel

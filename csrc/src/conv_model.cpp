@@ -15,36 +15,40 @@ namespace {
 // Images per block of the sweeps' parallel loops.
 constexpr index_t kMinImages = 4;
 
-double tikhonov_block(double gamma, const double* x, index_t len, double* g) {
+template <class T>
+double tikhonov_block(double gamma, const T* x, index_t len, T* g) {
   double s = 0.0;
   for (index_t i = 0; i < len; ++i) {
-    s += x[i] * x[i];
-    if (g) g[i] += gamma * x[i];
+    const double xi = x[i];
+    s += xi * xi;
+    if (g) g[i] += gamma * xi;
   }
   return 0.5 * gamma * s;
 }
 }  // namespace
 
-void images_to_channels_last(const ConvConfig& cfg, const double* X, index_t n, double* Xt) {
+template <class T>
+void images_to_channels_last(const ConvConfig& cfg, const T* X, index_t n, T* Xt) {
   const index_t C = cfg.in_channels, HW = cfg.pixels();
   for (index_t b = 0; b < n; ++b)
     blas::transpose(C, HW, X + b * C * HW, HW, Xt + b * C * HW);
 }
 
-void conv_opening_forward(const ConvConfig& cfg, const ConvView<const double>& theta,
-                          const double* Xt, index_t n, double* u0, double* z0) {
+template <class T>
+void conv_opening_forward(const ConvConfig& cfg, const ConvView<const T>& theta,
+                          const T* Xt, index_t n, T* u0, T* z0) {
   const index_t C = cfg.channels, Ci = cfg.in_channels, P = n * cfg.pixels();
   if (cfg.opening == Opening::padding) {
     for (index_t q = 0; q < P; ++q) {
       std::copy(Xt + q * Ci, Xt + (q + 1) * Ci, u0 + q * C);
-      std::fill(u0 + q * C + Ci, u0 + (q + 1) * C, 0.0);
+      std::fill(u0 + q * C + Ci, u0 + (q + 1) * C, T(0));
     }
     return;
   }
   const ConvShape s = opening_shape(cfg);
-  std::vector<double> Kp(s.patch() * C);
+  std::vector<T> Kp(s.patch() * C);
   pack_kernel(s, theta.W_in(), Kp.data());
-  const double* b = theta.b_in();
+  const T* b = theta.b_in();
   for (index_t q = 0; q < P; ++q) std::copy(b, b + C, z0 + q * C);
   conv_accumulate(s, Kp.data(), 1.0, Xt, n, z0);
   if (cfg.opening == Opening::linear) {
@@ -56,12 +60,13 @@ void conv_opening_forward(const ConvConfig& cfg, const ConvView<const double>& t
   });
 }
 
-void conv_opening_backward(const ConvConfig& cfg, const ConvView<const double>&,
-                           const double* Xt, index_t n, double* z0, const double* lam0,
-                           const ConvView<double>& grad) {
+template <class T>
+void conv_opening_backward(const ConvConfig& cfg, const ConvView<const T>&,
+                           const T* Xt, index_t n, T* z0, const T* lam0,
+                           const ConvView<T>& grad) {
   if (cfg.opening == Opening::padding) return;
   const index_t C = cfg.channels, P = n * cfg.pixels();
-  const double* factor = lam0;
+  const T* factor = lam0;
   if (cfg.opening == Opening::activation) {
     with_activation(cfg.activation, cfg.eta,
                     [&](auto act) { adjoint_scale(act, P * C, lam0, z0); });
@@ -71,7 +76,8 @@ void conv_opening_backward(const ConvConfig& cfg, const ConvView<const double>&,
   column_sums(factor, P, C, 1.0, grad.b_in());
 }
 
-void conv_features(const ConvConfig& cfg, const double* uN, index_t n, double* f) {
+template <class T>
+void conv_features(const ConvConfig& cfg, const T* uN, index_t n, T* f) {
   const index_t C = cfg.channels, HW = cfg.pixels(), S = cfg.state_size();
   if (cfg.pooling == ConvPooling::flatten) {
     for (index_t b = 0; b < n; ++b) blas::transpose(HW, C, uN + b * S, C, f + b * S);
@@ -80,30 +86,32 @@ void conv_features(const ConvConfig& cfg, const double* uN, index_t n, double* f
   for (index_t b = 0; b < n; ++b) column_sums(uN + b * S, HW, C, 1.0 / HW, f + b * C);
 }
 
-void conv_head_output(const ConvConfig& cfg, const ConvView<const double>& theta,
-                      const double* uN, index_t n, double* f, double* out) {
+template <class T>
+void conv_head_output(const ConvConfig& cfg, const ConvView<const T>& theta,
+                      const T* uN, index_t n, T* f, T* out) {
   conv_features(cfg, uN, n, f);
   head_output(cfg.head_config(), theta.head(cfg.features()), f, n, out);
 }
 
-double conv_head_loss(const ConvConfig& cfg, const ConvView<const double>& theta,
-                      const double* uN, const double* Y, index_t n, double* f, double* work,
-                      double* lamN, const ConvView<double>* grad) {
+template <class T>
+double conv_head_loss(const ConvConfig& cfg, const ConvView<const T>& theta,
+                      const T* uN, const T* Y, index_t n, T* f, T* work,
+                      nondeduced<T>* lamN, const nondeduced<ConvView<T>>* grad) {
   const index_t F = cfg.features(), C = cfg.channels, HW = cfg.pixels(), S = cfg.state_size();
   conv_features(cfg, uN, n, f);
-  std::vector<double> df(lamN ? n * F : 0);
-  ParamView<double> gh{nullptr, {}, F};
+  std::vector<T> df(lamN ? n * F : 0);
+  ParamView<T> gh{nullptr, {}, F};
   if (grad) gh = grad->head(F);
   const double J = head_loss(cfg.head_config(), theta.head(F), f, Y, n, work,
                              lamN ? df.data() : nullptr, grad ? &gh : nullptr);
   if (!lamN) return J;
   // dJ/du_N: the features' adjoint spread back over the pixels.
   for (index_t b = 0; b < n; ++b) {
-    double* lb = lamN + b * S;
+    T* lb = lamN + b * S;
     if (cfg.pooling == ConvPooling::flatten) {
       blas::transpose(C, HW, df.data() + b * S, HW, lb);
     } else {
-      const double* d = df.data() + b * C;
+      const T* d = df.data() + b * C;
       for (index_t q = 0; q < HW; ++q)
         for (index_t c = 0; c < C; ++c) lb[q * C + c] = d[c] / static_cast<double>(HW);
     }
@@ -111,8 +119,9 @@ double conv_head_loss(const ConvConfig& cfg, const ConvView<const double>& theta
   return J;
 }
 
-double conv_regularization(const ConvConfig& cfg, const ConvView<const double>& theta,
-                           const ConvView<double>* grad) {
+template <class T>
+double conv_regularization(const ConvConfig& cfg, const ConvView<const T>& theta,
+                           const nondeduced<ConvView<T>>* grad) {
   const ConvLayout& lay = theta.layout;
   const index_t L = lay.n_stored;
   const double h = cfg.h();
@@ -120,14 +129,14 @@ double conv_regularization(const ConvConfig& cfg, const ConvView<const double>& 
   const struct { index_t off, per_layer; } blocks[2] = {{lay.W, lay.per_kernel},
                                                         {lay.b, lay.per_bias}};
   for (const auto& blk : blocks) {
-    const double* x = theta.data + blk.off;
-    double* g = grad ? grad->data + blk.off : nullptr;
+    const T* x = theta.data + blk.off;
+    T* g = grad ? grad->data + blk.off : nullptr;
     if (cfg.gamma_tik != 0.0) J += tikhonov_block(cfg.gamma_tik * h, x, L * blk.per_layer, g);
     if (cfg.gamma_ddt != 0.0) {
       const double c = cfg.gamma_ddt / h;
       for (index_t n = 0; n + 1 < L; ++n) {
-        const double* a = x + n * blk.per_layer;
-        const double* b = a + blk.per_layer;
+        const T* a = x + n * blk.per_layer;
+        const T* b = a + blk.per_layer;
         double s = 0.0;
         for (index_t i = 0; i < blk.per_layer; ++i) {
           const double d = b[i] - a[i];
@@ -143,8 +152,8 @@ double conv_regularization(const ConvConfig& cfg, const ConvView<const double>& 
   }
   if (cfg.gamma_out != 0.0) {
     // Opening and head: everything outside the residual layers' blocks.
-    const double* x = theta.data;
-    double* g = grad ? grad->data : nullptr;
+    const T* x = theta.data;
+    T* g = grad ? grad->data : nullptr;
     J += tikhonov_block(cfg.gamma_out, x, lay.W, g);
     J += tikhonov_block(cfg.gamma_out, x + lay.W_out, lay.size - lay.W_out,
                         g ? g + lay.W_out : nullptr);
@@ -152,8 +161,9 @@ double conv_regularization(const ConvConfig& cfg, const ConvView<const double>& 
   return J;
 }
 
-void conv_forward_sweep(const ConvConfig& cfg, const ConvView<const double>& theta, index_t n,
-                        double* U, double* Z) {
+template <class T>
+void conv_forward_sweep(const ConvConfig& cfg, const ConvView<const T>& theta, index_t n,
+                        T* U, T* Z) {
   const index_t S = cfg.state_size(), sz = n * S;
   const double h = cfg.h();
   parallel_blocks(n, kMinImages, [&](index_t r0, index_t r1) {
@@ -167,20 +177,21 @@ void conv_forward_sweep(const ConvConfig& cfg, const ConvView<const double>& the
 // By blocks of images through all layers; each block forms its share of every
 // layer's gradient while its factor d is in cache (block 0 into grad, the
 // others into partials summed afterwards), as the dense sweep does.
-void conv_backward_sweep(const ConvConfig& cfg, const ConvView<const double>& theta, index_t n,
-                         const double* U, double* Z, double* lam, const ConvView<double>& grad) {
+template <class T>
+void conv_backward_sweep(const ConvConfig& cfg, const ConvView<const T>& theta, index_t n,
+                         const T* U, T* Z, T* lam, const ConvView<T>& grad) {
   const index_t S = cfg.state_size(), sz = n * S, L = cfg.n_layers;
   const index_t nk = theta.layout.per_kernel, C = cfg.channels, gsz = nk + C;
   const double h = cfg.h();
   const int blocks = block_count(n, kMinImages);
-  std::vector<double> partials(static_cast<std::size_t>(blocks - 1) * L * gsz);
-  double* P = partials.data();
+  std::vector<T> partials(static_cast<std::size_t>(blocks - 1) * L * gsz);
+  T* P = partials.data();
   parallel_blocks_indexed(n, kMinImages, [&](int t, index_t r0, index_t r1) {
     const index_t off = r0 * S, rows = r1 - r0;
     for (index_t l = L - 1; l >= 0; --l) {
-      double* gK = t == 0 ? grad.W(l) : P + ((t - 1) * L + l) * gsz;
-      double* gb = t == 0 ? grad.b(l) : gK + nk;
-      double* d = Z + l * sz + off;
+      T* gK = t == 0 ? grad.W(l) : P + ((t - 1) * L + l) * gsz;
+      T* gb = t == 0 ? grad.b(l) : gK + nk;
+      T* d = Z + l * sz + off;
       conv_adjoint_factor(cfg, d, false, lam + off, rows, d);
       conv_layer_gradient(cfg, h, U + l * sz + off, d, rows, gK, gb);
       conv_layer_adjoint(cfg, theta.W(l), h, d, lam + off, rows, lam + off);
@@ -188,61 +199,66 @@ void conv_backward_sweep(const ConvConfig& cfg, const ConvView<const double>& th
   });
   if (blocks > 1)
     parallel_for(L, [&](index_t l) {
-      double* gK = grad.W(l);
-      double* gb = grad.b(l);
+      T* gK = grad.W(l);
+      T* gb = grad.b(l);
       for (int t = 1; t < blocks; ++t) {
-        const double* p = P + ((t - 1) * L + l) * gsz;
+        const T* p = P + ((t - 1) * L + l) * gsz;
         for (index_t i = 0; i < nk; ++i) gK[i] += p[i];
         for (index_t j = 0; j < C; ++j) gb[j] += p[nk + j];
       }
     });
 }
 
-ConvSerialModel::ConvSerialModel(const ConvConfig& cfg)
+template <class T>
+BasicConvSerialModel<T>::BasicConvSerialModel(const ConvConfig& cfg)
     : cfg_(cfg), layout_(ConvLayout::of(cfg)) {}
 
-void ConvSerialModel::propagate(const double* theta, const double* X, index_t n) {
+template <class T>
+void BasicConvSerialModel<T>::propagate(const T* theta, const T* X, index_t n) {
   const index_t sz = n * cfg_.state_size();
   Xt_.resize(n * cfg_.input_size());
   U_.resize((cfg_.n_layers + 1) * sz);
   Z_.resize(cfg_.n_layers * sz);
   z0_.resize(sz);
-  const ConvView<const double> p{theta, layout_};
+  const ConvView<const T> p{theta, layout_};
   images_to_channels_last(cfg_, X, n, Xt_.data());
   conv_opening_forward(cfg_, p, Xt_.data(), n, U_.data(), z0_.data());
   conv_forward_sweep(cfg_, p, n, U_.data(), Z_.data());
 }
 
-void ConvSerialModel::forward(const double* theta, const double* X, index_t n, double* uN) {
+template <class T>
+void BasicConvSerialModel<T>::forward(const T* theta, const T* X, index_t n, T* uN) {
   std::lock_guard<std::mutex> lock(mutex_);
   propagate(theta, X, n);
   const index_t sz = n * cfg_.state_size();
   std::copy(U_.begin() + cfg_.n_layers * sz, U_.begin() + (cfg_.n_layers + 1) * sz, uN);
 }
 
-void ConvSerialModel::predict(const double* theta, const double* X, index_t n, double* out) {
+template <class T>
+void BasicConvSerialModel<T>::predict(const T* theta, const T* X, index_t n, T* out) {
   std::lock_guard<std::mutex> lock(mutex_);
   propagate(theta, X, n);
   f_.resize(n * cfg_.features());
-  const ConvView<const double> p{theta, layout_};
+  const ConvView<const T> p{theta, layout_};
   conv_head_output(cfg_, p, U_.data() + cfg_.n_layers * n * cfg_.state_size(), n, f_.data(),
                    out);
 }
 
-double ConvSerialModel::loss_and_grad(const double* theta, const double* X, const double* Y,
-                                      index_t n, double* grad) {
+template <class T>
+double BasicConvSerialModel<T>::loss_and_grad(const T* theta, const T* X, const T* Y,
+                                      index_t n, T* grad) {
   std::lock_guard<std::mutex> lock(mutex_);
   propagate(theta, X, n);
   const index_t sz = n * cfg_.state_size();
-  const ConvView<const double> p{theta, layout_};
+  const ConvView<const T> p{theta, layout_};
   f_.resize(n * cfg_.features());
   work_.resize(n * cfg_.n_out);
-  const double* uN = U_.data() + cfg_.n_layers * sz;
+  const T* uN = U_.data() + cfg_.n_layers * sz;
   if (!grad)
     return conv_head_loss(cfg_, p, uN, Y, n, f_.data(), work_.data(), nullptr, nullptr) +
            conv_regularization(cfg_, p, nullptr);
-  std::fill(grad, grad + layout_.size, 0.0);
-  const ConvView<double> g{grad, layout_};
+  std::fill(grad, grad + layout_.size, T(0));
+  const ConvView<T> g{grad, layout_};
   lam_.resize(sz);
   double J = conv_head_loss(cfg_, p, uN, Y, n, f_.data(), work_.data(), lam_.data(), &g);
   conv_backward_sweep(cfg_, p, n, U_.data(), Z_.data(), lam_.data(), g);
@@ -250,5 +266,27 @@ double ConvSerialModel::loss_and_grad(const double* theta, const double* X, cons
   J += conv_regularization(cfg_, p, &g);
   return J;
 }
+
+#define LP_CONV_MODEL_INSTANTIATE(T)                                                           \
+  template void images_to_channels_last<T>(const ConvConfig&, const T*, index_t, T*);          \
+  template void conv_opening_forward<T>(const ConvConfig&, const ConvView<const T>&, const T*, \
+                                        index_t, T*, T*);                                      \
+  template void conv_opening_backward<T>(const ConvConfig&, const ConvView<const T>&,          \
+                                         const T*, index_t, T*, const T*, const ConvView<T>&); \
+  template void conv_features<T>(const ConvConfig&, const T*, index_t, T*);                    \
+  template void conv_head_output<T>(const ConvConfig&, const ConvView<const T>&, const T*,     \
+                                    index_t, T*, T*);                                          \
+  template double conv_head_loss<T>(const ConvConfig&, const ConvView<const T>&, const T*,     \
+                                    const T*, index_t, T*, T*, T*, const ConvView<T>*);        \
+  template double conv_regularization<T>(const ConvConfig&, const ConvView<const T>&,          \
+                                         const ConvView<T>*);                                  \
+  template void conv_forward_sweep<T>(const ConvConfig&, const ConvView<const T>&, index_t,    \
+                                      T*, T*);                                                 \
+  template void conv_backward_sweep<T>(const ConvConfig&, const ConvView<const T>&, index_t,   \
+                                       const T*, T*, T*, const ConvView<T>&);                  \
+  template class BasicConvSerialModel<T>;
+LP_CONV_MODEL_INSTANTIATE(float)
+LP_CONV_MODEL_INSTANTIATE(double)
+#undef LP_CONV_MODEL_INSTANTIATE
 
 }  // namespace layerparallel

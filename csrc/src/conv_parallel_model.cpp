@@ -14,7 +14,8 @@ namespace {
 enum Tags { kTagDdtLeft = 60, kTagDdtRight = 61, kTagLambda = 62 };
 }
 
-ConvLayerParallelModel::ConvLayerParallelModel(const ConvConfig& cfg, const Comm& comm,
+template <class T>
+BasicConvLayerParallelModel<T>::BasicConvLayerParallelModel(const ConvConfig& cfg, const Comm& comm,
                                                const MGRITOptions& opt)
     : cfg_(cfg), comm_(comm), opt_(opt) {
   if (comm.size() > cfg.n_layers)
@@ -25,46 +26,51 @@ ConvLayerParallelModel::ConvLayerParallelModel(const ConvConfig& cfg, const Comm
   layout_ = ConvLayout::of(cfg, first_[r], end - first_[r]);
 }
 
-void ConvLayerParallelModel::setup(index_t n) {
+template <class T>
+void BasicConvLayerParallelModel<T>::setup(index_t n) {
   if (n == batch_) return;
   const index_t S = n * cfg_.state_size(), N = cfg_.n_layers;
-  fwd_app_ = std::make_unique<ConvForwardApp>(cfg_, n);
-  adj_app_ = std::make_unique<ConvAdjointApp>(cfg_, n, *fwd_app_);
-  fwd_ = std::make_unique<MGRIT>(*fwd_app_, N, opt_, comm_,
+  fwd_app_ = std::make_unique<BasicConvForwardApp<T>>(cfg_, n);
+  adj_app_ = std::make_unique<BasicConvAdjointApp<T>>(cfg_, n, *fwd_app_);
+  fwd_ = std::make_unique<BasicMGRIT<T>>(*fwd_app_, N, opt_, comm_,
                                  Distribution::blocks(first_, N, false));
-  adj_ = std::make_unique<MGRIT>(*adj_app_, N, opt_, comm_,
+  adj_ = std::make_unique<BasicMGRIT<T>>(*adj_app_, N, opt_, comm_,
                                  Distribution::blocks(first_, N, true));
-  Xt_.assign(n * cfg_.input_size(), 0.0);
-  u0_.assign(S, 0.0);
-  z0_.assign(S, 0.0);
-  uN_.assign(S, 0.0);
-  lam_.assign(S, 0.0);
-  tmp_.assign(S, 0.0);
-  f_.assign(n * cfg_.features(), 0.0);
-  work_.assign(n * cfg_.n_out, 0.0);
+  Xt_.assign(n * cfg_.input_size(), T(0));
+  u0_.assign(S, T(0));
+  z0_.assign(S, T(0));
+  uN_.assign(S, T(0));
+  lam_.assign(S, T(0));
+  tmp_.assign(S, T(0));
+  f_.assign(n * cfg_.features(), T(0));
+  work_.assign(n * cfg_.n_out, T(0));
   batch_ = n;
 }
 
-index_t ConvLayerParallelModel::warm_state_size(index_t n) {
+template <class T>
+index_t BasicConvLayerParallelModel<T>::warm_state_size(index_t n) {
   std::lock_guard<std::mutex> lock(mutex_);
   setup(n);
   return fwd_->stored_size() + adj_->stored_size();
 }
 
-void ConvLayerParallelModel::get_warm_state(double* out) {
+template <class T>
+void BasicConvLayerParallelModel<T>::get_warm_state(T* out) {
   std::lock_guard<std::mutex> lock(mutex_);
   fwd_->export_states(out);
   adj_->export_states(out + fwd_->stored_size());
 }
 
-void ConvLayerParallelModel::set_warm_state(index_t n, const double* in) {
+template <class T>
+void BasicConvLayerParallelModel<T>::set_warm_state(index_t n, const T* in) {
   std::lock_guard<std::mutex> lock(mutex_);
   setup(n);
   fwd_->import_states(in);
   adj_->import_states(in + fwd_->stored_size());
 }
 
-void ConvLayerParallelModel::solve_forward(const ConvView<const double>& p, const double* X,
+template <class T>
+void BasicConvLayerParallelModel<T>::solve_forward(const ConvView<const T>& p, const T* X,
                                            bool warm, SolveInfo* info) {
   images_to_channels_last(cfg_, X, batch_, Xt_.data());
   conv_opening_forward(cfg_, p, Xt_.data(), batch_, u0_.data(), z0_.data());
@@ -74,35 +80,38 @@ void ConvLayerParallelModel::solve_forward(const ConvView<const double>& p, cons
   if (comm_.rank() == last_rank()) fwd_->state_into(cfg_.n_layers, uN_.data(), tmp_.data());
 }
 
-void ConvLayerParallelModel::forward(const double* theta, const double* X, index_t n,
-                                     double* uN, bool warm, SolveInfo* info) {
+template <class T>
+void BasicConvLayerParallelModel<T>::forward(const T* theta, const T* X, index_t n,
+                                     T* uN, bool warm, SolveInfo* info) {
   std::lock_guard<std::mutex> lock(mutex_);
   const bool fresh = n != batch_;
   setup(n);
-  const ConvView<const double> p{theta, layout_};
+  const ConvView<const T> p{theta, layout_};
   solve_forward(p, X, warm && !fresh, info);
   comm_.broadcast(last_rank(), uN_.data(), n * cfg_.state_size());
   std::copy(uN_.begin(), uN_.end(), uN);
 }
 
-double ConvLayerParallelModel::loss_and_grad(const double* theta, const double* X,
-                                             const double* Y, index_t n, double* grad,
+template <class T>
+double BasicConvLayerParallelModel<T>::loss_and_grad(const T* theta, const T* X,
+                                             const T* Y, index_t n, T* grad,
                                              bool warm, ModelSolveInfo* info) {
   std::lock_guard<std::mutex> lock(mutex_);
   const bool fresh = n != batch_;
   setup(n);
   warm = warm && !fresh;
-  const ConvView<const double> p{theta, layout_};
+  const ConvView<const T> p{theta, layout_};
   SolveInfo fwd_info, adj_info;
   solve_forward(p, X, warm, &fwd_info);
 
-  // Head on the last rank (it holds u_N); loss and head gradient to all.
+  // Head on the last rank (it holds u_N); loss and head gradient to all in
+  // one double message (float gradients convert to double and back exactly).
   const index_t n_head = layout_.size - layout_.W_out;
   std::vector<double> head(1 + n_head, 0.0);
-  std::unique_ptr<ConvView<double>> g;
+  std::unique_ptr<ConvView<T>> g;
   if (grad) {
-    std::fill(grad, grad + layout_.size, 0.0);
-    g = std::make_unique<ConvView<double>>(ConvView<double>{grad, layout_});
+    std::fill(grad, grad + layout_.size, T(0));
+    g = std::make_unique<ConvView<T>>(ConvView<T>{grad, layout_});
   }
   if (comm_.rank() == last_rank()) {
     head[0] = conv_head_loss(cfg_, p, uN_.data(), Y, n, f_.data(), work_.data(),
@@ -128,7 +137,7 @@ double ConvLayerParallelModel::loss_and_grad(const double* theta, const double* 
     }
     // Opening layer on rank 0 (it holds lambda_0), then to all.
     const index_t n_open = layout_.W - layout_.W_in;
-    std::vector<double> open(n_open, 0.0);
+    std::vector<T> open(n_open, T(0));
     if (comm_.rank() == 0) {
       adj_->state_into(cfg_.n_layers, lam_.data(), tmp_.data());
       conv_opening_backward(cfg_, p, Xt_.data(), n, z0_.data(), lam_.data(), *g);
@@ -145,7 +154,8 @@ double ConvLayerParallelModel::loss_and_grad(const double* theta, const double* 
   return J;
 }
 
-void ConvLayerParallelModel::cache_derivatives(const ConvView<const double>& p) {
+template <class T>
+void BasicConvLayerParallelModel<T>::cache_derivatives(const ConvView<const T>& p) {
   if (!opt_.store_fine_f || fwd_->n_levels() == 1) {
     adj_app_->set_derivatives(nullptr, 0);
     return;
@@ -159,7 +169,8 @@ void ConvLayerParallelModel::cache_derivatives(const ConvView<const double>& p) 
   adj_app_->set_derivatives(D_.data(), first);
 }
 
-void ConvLayerParallelModel::layer_gradients(const ConvView<double>& g) {
+template <class T>
+void BasicConvLayerParallelModel<T>::layer_gradients(const ConvView<T>& g) {
   const index_t N = cfg_.n_layers, S = batch_ * cfg_.state_size();
   const index_t first = layout_.first_layer, L = layout_.n_stored;
   const int r = comm_.rank(), P = comm_.size();
@@ -169,8 +180,8 @@ void ConvLayerParallelModel::layer_gradients(const ConvView<double>& g) {
   const double h = cfg_.h();
   parallel_for(L, [&](index_t i) {
     const index_t n = first + i;
-    const double* lam_next = adj_->stored(N - n - 1) ? adj_->state(N - n - 1) : tmp_.data();
-    thread_local std::vector<double> d;
+    const T* lam_next = adj_->stored(N - n - 1) ? adj_->state(N - n - 1) : tmp_.data();
+    thread_local std::vector<T> d;
     d.resize(S);
     scale_by(S, D_.data() + i * S, lam_next, d.data());
     conv_layer_gradient(cfg_, h, fwd_->state(n), d.data(), batch_, g.W(n), g.b(n));
@@ -178,8 +189,9 @@ void ConvLayerParallelModel::layer_gradients(const ConvView<double>& g) {
   comm_.wait(req);
 }
 
-double ConvLayerParallelModel::regularization_all(const ConvView<const double>& p,
-                                                  const ConvView<double>* g) {
+template <class T>
+double BasicConvLayerParallelModel<T>::regularization_all(const ConvView<const T>& p,
+                                                  const ConvView<T>* g) {
   ConvConfig layers_only = cfg_, outer_only = cfg_;
   layers_only.gamma_out = 0.0;
   outer_only.gamma_tik = outer_only.gamma_ddt = 0.0;
@@ -188,12 +200,12 @@ double ConvLayerParallelModel::regularization_all(const ConvView<const double>& 
     const index_t nk = layout_.per_kernel, C = layout_.per_bias, m = nk + C;
     const index_t first = layout_.first_layer, last = first + layout_.n_stored - 1;
     const int r = comm_.rank(), P = comm_.size();
-    auto pack = [&](index_t n, std::vector<double>& msg) {
+    auto pack = [&](index_t n, std::vector<T>& msg) {
       msg.resize(m);
       std::copy(p.W(n), p.W(n) + nk, msg.begin());
       std::copy(p.b(n), p.b(n) + C, msg.begin() + nk);
     };
-    std::vector<double> mine_first, mine_last, left_last, right_first;
+    std::vector<T> mine_first, mine_last, left_last, right_first;
     Request r1, r2;
     if (r > 0) {
       pack(first, mine_first);
@@ -204,7 +216,7 @@ double ConvLayerParallelModel::regularization_all(const ConvView<const double>& 
       comm_.isend(r + 1, kTagDdtRight, mine_last.data(), m, r2);
     }
     const double c = cfg_.gamma_ddt / cfg_.h();
-    auto pair = [&](const double* a, const double* b, double* ga, double* gb, index_t len) {
+    auto pair = [&](const T* a, const T* b, T* ga, T* gb, index_t len) {
       double s = 0.0;
       for (index_t i = 0; i < len; ++i) {
         const double d = b[i] - a[i];
@@ -234,5 +246,8 @@ double ConvLayerParallelModel::regularization_all(const ConvView<const double>& 
   J = comm_.allreduce_sum(J);
   return J + conv_regularization(outer_only, p, g);
 }
+
+template class BasicConvLayerParallelModel<float>;
+template class BasicConvLayerParallelModel<double>;
 
 }  // namespace layerparallel

@@ -21,7 +21,7 @@ from . import _core
 from . import _validation as check
 from .init import METHODS, _fill_dense, box_layers
 from .mgrit import comm_handle, serial_options
-from .network import ACTIVATIONS, MAX_LAYERS, MAX_WIDTH, OPENINGS, ODEResNet
+from .network import ACTIVATIONS, MAX_LAYERS, MAX_WIDTH, OPENINGS, ODEResNet, parse_dtype
 from .params import Params
 
 POOLINGS = ("average", "flatten")
@@ -66,6 +66,10 @@ class ConvODEResNet(ODEResNet):
     pooling : "average" | "flatten"
         Head features: each channel's mean over the pixels (C), or the whole
         state flattened in (C, H, W) order.
+    dtype : "float64" | "float32"
+        The scalar of parameters, states and gradients, as for
+        :class:`ODEResNet` (images and targets of another dtype are converted
+        once per call; losses are summed in float64).
 
     Parameters are an lp.Params with ``W_in`` (C, C_in, k, k), ``b_in`` (C),
     ``W`` (layers, C, C, k, k), ``b`` (layers, C), ``W_out`` (n_out, features),
@@ -74,7 +78,8 @@ class ConvODEResNet(ODEResNet):
 
     def __init__(self, in_shape, channels, n_layers, n_out, T=5.0, kernel_size=3,
                  activation="smoothrelu", opening="activation", pooling="average",
-                 gamma_tik=0.0, gamma_ddt=0.0, gamma_out=0.0, eta=0.1, comm=None):
+                 gamma_tik=0.0, gamma_ddt=0.0, gamma_out=0.0, eta=0.1, comm=None,
+                 dtype="float64"):
         self.comm = comm
         self._handle, self.rank, self.size = comm_handle(comm)
         # Every rank must build the same network: checks and configuration agreed.
@@ -82,8 +87,10 @@ class ConvODEResNet(ODEResNet):
             self._configure_conv(in_shape, channels, n_layers, n_out, T, kernel_size,
                                  activation, opening, pooling, gamma_tik, gamma_ddt, gamma_out,
                                  eta)
-            agreed.fingerprint = {"network": self._config(), "ranks": self.size}
-        self._model = _core.ConvSerialModel(self._config())
+            self.dtype = parse_dtype(dtype)
+            agreed.fingerprint = {"network": self._config(), "dtype": self.dtype.name,
+                                  "ranks": self.size}
+        self._model = self._core_class("ConvSerialModel")(self._config())
         self._global_layout = self._model.layout()
         firsts = list(_core.first_layers(self.n_layers, self.size)) + [self.n_layers]
         self.first_layer = firsts[self.rank]
@@ -149,7 +156,8 @@ class ConvODEResNet(ODEResNet):
                              kernel_size=self.kernel_size, activation=self.activation,
                              opening=self.opening, pooling=self.pooling,
                              gamma_tik=self.gamma_tik, gamma_ddt=self.gamma_ddt,
-                             gamma_out=self.gamma_out, eta=self.eta, comm=self.comm)
+                             gamma_out=self.gamma_out, eta=self.eta, comm=self.comm,
+                             dtype=self.dtype)
 
     def _parallel_model(self, solver):
         if solver is None:
@@ -159,7 +167,8 @@ class ConvODEResNet(ODEResNet):
             key, opts = solver._key(), solver.options()
         model = self._solvers.get(key)
         if model is None:
-            model = _core.ConvLayerParallelModel(self._config(), opts, self._handle)
+            model = self._core_class("ConvLayerParallelModel")(self._config(), opts,
+                                                               self._handle)
             self._solvers[key] = model
         return model
 
@@ -178,7 +187,7 @@ class ConvODEResNet(ODEResNet):
         if method == "box" and magnitude == 0.0:
             raise ValueError("magnitude must be positive for box init")
         rng = np.random.default_rng(check.seed(seed))
-        full = Params(self._global_layout)
+        full = Params(self._global_layout, dtype=self.dtype)
         C, L, kk = self.channels, self.n_layers, self.kernel_size ** 2
         c_in = self.in_shape[0]
         if outer is None:
@@ -204,8 +213,9 @@ class ConvODEResNet(ODEResNet):
 
     # ---- data -----------------------------------------------------------
     def check_inputs(self, X, name="X"):
-        """X as a C-contiguous float64 (n, C_in, H, W) array, else ValueError."""
-        X = check.float_array(X, name, 4)
+        """X as a C-contiguous (n, C_in, H, W) array of the network's dtype, else
+        ValueError."""
+        X = check.float_array(X, name, 4, dtype=self.dtype)
         if X.shape[1:] != self.in_shape:
             raise ValueError(f"{name} must have shape (n, {', '.join(map(str, self.in_shape))})"
                              f" (images as (n, C_in, H, W)), got {X.shape}")
@@ -249,4 +259,5 @@ class ConvODEResNet(ODEResNet):
         return (f"ConvODEResNet(in_shape={self.in_shape}, channels={self.channels}, "
                 f"n_layers={self.n_layers}, n_out={self.n_out}, T={self.T}, "
                 f"kernel_size={self.kernel_size}, activation={self.activation!r}, "
-                f"opening={self.opening!r}, pooling={self.pooling!r})")
+                f"opening={self.opening!r}, pooling={self.pooling!r}"
+                + (f", dtype={self.dtype.name!r})" if self.dtype != np.float64 else ")"))

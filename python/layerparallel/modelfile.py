@@ -4,10 +4,10 @@
     net, theta = lp.load("model.npz", comm=None)
 
 The file holds plain arrays only (read with allow_pickle=False): "format",
-"network" (JSON: the class and its constructor arguments, "dtype" among them),
-"theta" (the whole vector as ``Params.gather`` gives it, in the network's
-dtype: float64, or float32) and "version". Files without a "dtype" hold
-float64 networks. It does not
+"network" (JSON: the class -- ODEResNet or ConvODEResNet -- and its
+constructor arguments, "dtype" among them), "theta" (the whole vector as
+``Params.gather`` gives it, in the network's dtype: float64, or float32) and
+"version". Files without a "dtype" hold float64 networks. It does not
 depend on the number of ranks that wrote it; ``load`` distributes the layers
 over whatever communicator it is given.
 """
@@ -18,14 +18,30 @@ import tempfile
 
 import numpy as np
 
+from .conv_network import ConvODEResNet
 from .network import ODEResNet, parse_dtype
 from .params import Params
 
 FORMAT = 1
-_CONFIG_KEYS = ("n_in", "width", "n_layers", "n_out", "T", "activation", "opening", "head",
-                "gamma_tik", "gamma_ddt", "gamma_out", "eta")
-# Network classes a model file can hold, by name.
-NETWORKS = {"ODEResNet": ODEResNet}
+# Network classes a model file can hold, by name, with the constructor
+# arguments that describe them.
+NETWORKS = {"ODEResNet": ODEResNet, "ConvODEResNet": ConvODEResNet}
+_CONFIG_KEYS = {
+    "ODEResNet": ("n_in", "width", "n_layers", "n_out", "T", "activation", "opening", "head",
+                  "gamma_tik", "gamma_ddt", "gamma_out", "eta"),
+    "ConvODEResNet": ("in_shape", "channels", "n_layers", "n_out", "T", "kernel_size",
+                      "activation", "opening", "pooling", "gamma_tik", "gamma_ddt",
+                      "gamma_out", "eta"),
+}
+
+
+def _config(net):
+    """The constructor arguments that rebuild ``net`` (JSON-ready), dtype included."""
+    config = {k: getattr(net, k) for k in _CONFIG_KEYS[type(net).__name__]}
+    if "in_shape" in config:
+        config["in_shape"] = list(config["in_shape"])  # JSON has no tuples
+    config["dtype"] = net.dtype.name
+    return config
 
 
 def _bcast_outcome(comm, error):
@@ -70,7 +86,7 @@ def save(path, net, theta):
     # A data-parallel wrapper holds one group's network; its comm and rank are
     # the whole grid's, so one rank of the grid writes.
     inner = getattr(net, "inner", net)
-    if type(inner).__name__ not in NETWORKS:
+    if type(inner) not in NETWORKS.values():
         raise ValueError(f"save supports {', '.join(NETWORKS)}; got {type(net).__name__}")
     local = inner._theta(theta)  # layout and finiteness, on every rank alike
     full = theta.gather() if isinstance(theta, Params) else local
@@ -80,9 +96,8 @@ def save(path, net, theta):
     if net.rank == 0:
         from . import __version__
 
-        config = {k: getattr(inner, k) for k in _CONFIG_KEYS}
-        config["dtype"] = inner.dtype.name
-        spec = {"class": type(inner).__name__, "config": config}
+        cls = type(inner).__name__
+        spec = {"class": cls, "config": _config(inner)}
         arrays = {"format": np.array(FORMAT), "network": np.array(json.dumps(spec)),
                   "theta": np.ascontiguousarray(full, dtype=inner.dtype),
                   "version": np.array(__version__)}
@@ -110,6 +125,8 @@ def _read(path):
     try:
         spec = json.loads(str(arrays["network"]))
         cls, config = spec["class"], spec["config"]
+        if not isinstance(config, dict):
+            raise TypeError("config is not a JSON object")
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"model file {path}: bad network description ({exc})") from None
     if cls not in NETWORKS:
@@ -178,10 +195,11 @@ def convert(net, theta, dtype):
     dtype = parse_dtype(dtype)
     if net.dtype == dtype:
         return net, theta
-    if type(net).__name__ not in NETWORKS:
+    if type(net) not in NETWORKS.values():
         raise ValueError(f"convert supports {', '.join(NETWORKS)}; got {type(net).__name__}")
     full = theta.gather() if isinstance(theta, Params) else net._theta(theta)
-    config = {k: getattr(net, k) for k in _CONFIG_KEYS}
-    other = NETWORKS[type(net).__name__](**config, comm=net.comm, device=net.device,
-                                         dtype=dtype)
+    config = dict(_config(net), dtype=dtype)
+    if type(net) is ODEResNet:  # the conv net runs on the host only
+        config["device"] = net.device
+    other = type(net)(**config, comm=net.comm)
     return other, other.scatter(full.astype(dtype))

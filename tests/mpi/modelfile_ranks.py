@@ -4,8 +4,9 @@
     mpiexec -n K python -m mpi4py tests/mpi/modelfile_ranks.py load|load_block MODEL OUT.npz
 
 save (2 ranks): train a distributed net for a few steps, lp.save it, and
-record its predictions; also save a data-parallel net of a 1 x 2 grid. load: lp.load over the K ranks, record predictions and the
-gathered parameters; load_block also the torch block's (MGRIT) output and
+record its predictions; also save a data-parallel net of a 1 x 2 grid, and a
+distributed conv net (MODEL.conv.npz). load: lp.load over the K ranks, record
+predictions and the gathered parameters (of the conv net too); load_block also the torch block's (MGRIT) output and
 gradients at those parameters and to_module's predictions. Rank 0 writes OUT.
 """
 
@@ -19,6 +20,10 @@ import layerparallel as lp
 
 def data():
     return lp.datasets.peaks(n=120, seed=4)
+
+
+def images():
+    return np.random.default_rng(5).uniform(size=(9, 2, 5, 4))
 
 
 def main():
@@ -35,8 +40,14 @@ def main():
         # its data-parallel network is saved once, as its inner network
         grid_net = lp.ProcessGrid(comm, layers=1, data=2).network(2, 5, 12, 5, T=3.0)
         lp.save(model + ".grid.npz", grid_net, grid_net.init("glorot", seed=2))
+        conv = lp.ConvODEResNet((2, 5, 4), 3, 6, 4, T=1.0, pooling="flatten", comm=comm)
+        conv_theta = conv.init("he", seed=3)
+        lp.save(model + ".conv.npz", conv, conv_theta)
     else:
         net, theta = lp.load(model, comm=comm)
+        conv, conv_theta = lp.load(model + ".conv.npz", comm=comm)
+    result.update(conv_predictions=conv.predict(conv_theta, images()),
+                  conv_theta=conv_theta.gather())
     if mode == "load_block":
         import torch
 

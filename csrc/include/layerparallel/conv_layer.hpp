@@ -1,7 +1,9 @@
 // Convolutions lowered to products (im2col + BLAS GEMM), and the residual
 // conv layer u_{n+1} = u_n + h sigma(K_n * u_n + b_n) built from them: its
 // forward step, its adjoint step and its kernel/bias gradient. States are
-// channels-last blocks of `batch` images (batch, H, W, C), row-major.
+// channels-last blocks of `batch` images (batch, H, W, C), row-major. All are
+// templates on the scalar T of states and kernels (float or double; explicit
+// instantiations in conv_layer.cpp).
 #pragma once
 
 #include "conv_network.hpp"
@@ -25,44 +27,53 @@ inline ConvShape opening_shape(const ConvConfig& c) {
 
 // Kp (patch x c_out) with Kp[(i, j, c), o] = K[o, c, i, j], K as (c_out, c_in, k, k):
 // the right factor of the lowered product.
-void pack_kernel(const ConvShape& s, const double* K, double* Kp);
+template <class T>
+void pack_kernel(const ConvShape& s, const T* K, T* Kp);
 // The packed kernel of the adjoint convolution (c_out -> c_in channels, the
 // kernel transposed in channels and flipped in space), so that the adjoint is
 // the same gather-form product as the forward convolution.
-void pack_adjoint_kernel(const ConvShape& s, const double* K, double* Kp);
+template <class T>
+void pack_adjoint_kernel(const ConvShape& s, const T* K, T* Kp);
 
 // y += alpha * (K * x) for a block of `batch` images; Kp from pack_kernel (or
 // pack_adjoint_kernel with the shape's channels swapped). y must not overlap x.
-void conv_accumulate(const ConvShape& s, const double* Kp, double alpha, const double* x,
-                     index_t batch, double* y);
+template <class T>
+void conv_accumulate(const ConvShape& s, const T* Kp, double alpha, const T* x,
+                     index_t batch, T* y);
 
 // gK = alpha * dJ/dK for y = K * x with dJ/dy = d: gK[o, c, i, j] =
 // alpha sum_{b,y,x} d[b, y, x, o] x[b, y+i-p, x+j-p, c] (overwritten).
-void conv_kernel_gradient(const ConvShape& s, double alpha, const double* x, const double* d,
-                          index_t batch, double* gK);
+template <class T>
+void conv_kernel_gradient(const ConvShape& s, double alpha, const T* x, const T* d,
+                          index_t batch, T* gK);
 
 // ---- the residual layer ------------------------------------------------------
 
 // u_next = u + h sigma(K * u + b); z receives K * u + b. u_next must not be u.
-void conv_layer_forward(const ConvConfig& cfg, const double* K, const double* b, double h,
-                        const double* u, index_t batch, double* u_next, double* z);
+template <class T>
+void conv_layer_forward(const ConvConfig& cfg, const T* K, const T* b, double h,
+                        const T* u, index_t batch, T* u_next, T* z);
 
 // D = sigma'(K * u + b): the layer's linearization at u.
-void conv_layer_derivative(const ConvConfig& cfg, const double* K, const double* b,
-                           const double* u, index_t batch, double* D);
+template <class T>
+void conv_layer_derivative(const ConvConfig& cfg, const T* K, const T* b,
+                           const T* u, index_t batch, T* D);
 
 // lam = lam_next + h K^T * d with the adjoint factor d = sigma'(z) * lam_next,
 // which the caller has formed (conv_adjoint_factor); lam may be lam_next.
-void conv_layer_adjoint(const ConvConfig& cfg, const double* K, double h, const double* d,
-                        const double* lam_next, index_t batch, double* lam);
+template <class T>
+void conv_layer_adjoint(const ConvConfig& cfg, const T* K, double h, const T* d,
+                        const T* lam_next, index_t batch, T* lam);
 
 // d = D * lam_next elementwise, D = sigma'(z) (or, with `derivative` false, z,
 // turned into sigma'(z) on the fly); d may be D.
-void conv_adjoint_factor(const ConvConfig& cfg, const double* D, bool derivative,
-                         const double* lam_next, index_t batch, double* d);
+template <class T>
+void conv_adjoint_factor(const ConvConfig& cfg, const T* D, bool derivative,
+                         const T* lam_next, index_t batch, T* d);
 
 // gK = h dJ/dK_n, gb = h sum d from u_n and the factor d (overwritten).
-void conv_layer_gradient(const ConvConfig& cfg, double h, const double* u, const double* d,
-                         index_t batch, double* gK, double* gb);
+template <class T>
+void conv_layer_gradient(const ConvConfig& cfg, double h, const T* u, const T* d,
+                         index_t batch, T* gK, T* gb);
 
 }  // namespace layerparallel

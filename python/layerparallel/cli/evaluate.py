@@ -38,6 +38,20 @@ def check_fits(net, n_in, n_out, head, what):
                          f"model ({net.n_in} inputs, {net.n_out} outputs, {net.head})")
 
 
+def model_inputs(net, X, what):
+    """X as the model takes it: images (n, C_in, H, W) for a conv net, rows for a
+    dense one (images flattened, as train flattens them); else UsageError."""
+    in_shape = getattr(net, "in_shape", None)
+    if in_shape is None:
+        return X.reshape(X.shape[0], -1) if X.ndim > 2 else X
+    if X.ndim == 2 and X.shape[1] == net.n_in:  # rows of flattened images
+        return X.reshape((X.shape[0], *in_shape))
+    if X.shape[1:] != tuple(in_shape):
+        raise UsageError(f"{what} has samples of shape {X.shape[1:]}; the conv model takes "
+                         f"images of shape {tuple(in_shape)} (or rows of {net.n_in} values)")
+    return X
+
+
 def run(args, rank_hint=0):
     import numpy as np
 
@@ -52,7 +66,8 @@ def run(args, rank_hint=0):
                             validation_fraction=args.validation_fraction)
     X, Y = {"validation": (p.X_val, p.Y_val), "train": (p.X, p.Y),
             "all": (np.vstack([p.X, p.X_val]), np.vstack([p.Y, p.Y_val]))}[args.split]
-    check_fits(net, X.shape[1], Y.shape[1], p.head, f"problem {args.problem}")
+    check_fits(net, int(np.prod(X.shape[1:])), Y.shape[1], p.head, f"problem {args.problem}")
+    X = model_inputs(net, X, f"problem {args.problem}")
     loss = net.loss(theta, X, Y)
     # the objective J as training reports it (data term plus regularization)
     line = f"{args.problem} ({args.split}, {X.shape[0]} samples): loss {loss:.6e}"

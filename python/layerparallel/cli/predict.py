@@ -1,5 +1,5 @@
 """`layerparallel predict MODEL --input X.npy --output Y.npy`: a saved model
-applied to the rows of a .npy array."""
+applied to the rows (or images, for a conv model) of a .npy array."""
 
 from .argtypes import device
 from .errors import Formatter, UsageError
@@ -16,8 +16,10 @@ def add_parser(subparsers):
                               formatter_class=Formatter)
     p.add_argument("model", metavar="MODEL", help="model file (.npz)")
     p.add_argument("--device", type=device, default="cpu",
-                    help="where the residual layers run: cpu, cuda or cuda:K")
-    p.add_argument("--input", required=True, metavar="X.npy", help="inputs, one row per sample")
+                   help="where the residual layers run: cpu, cuda or cuda:K")
+    p.add_argument("--input", required=True, metavar="X.npy",
+                   help="inputs, one row per sample (a conv model: images (n, C, H, W) "
+                        "or rows of C H W values)")
     p.add_argument("--output", required=True, metavar="Y.npy", help="where to write the result")
     p.add_argument("--what", default="output", choices=WHAT,
                    help="head output (logits or regression values), softmax probabilities "
@@ -29,8 +31,10 @@ def add_parser(subparsers):
     return p
 
 
-def _read_input(path, n_in):
+def _read_input(path, net):
     import numpy as np
+
+    from .evaluate import model_inputs
 
     try:
         X = np.load(path, allow_pickle=False)
@@ -38,12 +42,17 @@ def _read_input(path, n_in):
         raise UsageError(f"input {path} does not exist") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"input {path} is not a .npy array: {exc}") from None
-    if not isinstance(X, np.ndarray) or X.ndim != 2 or X.shape[1] != n_in or X.shape[0] == 0:
+    n_in, in_shape = net.n_in, getattr(net, "in_shape", None)
+    if not isinstance(X, np.ndarray) or X.ndim < 2 or X.shape[0] == 0 \
+            or int(np.prod(X.shape[1:])) != n_in:
         shape = getattr(X, "shape", None)
+        images = "" if in_shape is None else \
+            f" or images of shape (n, {', '.join(map(str, in_shape))})"
         raise UsageError(f"input {path} must be a 2-d array with {n_in} columns "
-                         f"(the model's inputs), got shape {shape}")
+                         f"(the model's inputs){images}, got shape {shape}")
     if X.dtype.kind not in "fiub":
         raise UsageError(f"input {path} must hold real numbers, got dtype {X.dtype}")
+    X = model_inputs(net, X, f"input {path}")
     return np.ascontiguousarray(X, dtype=np.float64)
 
 
@@ -62,7 +71,7 @@ def run(args, rank_hint=0):
         raise UsageError(f"--what {args.what} needs a classification model")
     X, error = None, None
     try:  # every rank reads the file; a rank that cannot makes them all stop
-        X = _read_input(args.input, net.n_in)
+        X = _read_input(args.input, net)
     except UsageError as exc:
         error = str(exc)
     agree(comm, error)

@@ -64,8 +64,8 @@ def add_parser(subparsers):
                                                                "padding"],
                    help="opening layer")
     g.add_argument("--dtype", default="float64", choices=["float64", "float32"],
-                   help="scalar of parameters, states and gradients (--model dense; the "
-                        "data are rounded to float32 once)")
+                   help="scalar of parameters, states and gradients (the data are "
+                        "rounded to float32 once)")
     g.add_argument("--init", default="box", choices=["zeros", "uniform", "he", "glorot", "box"],
                    help="initializer")
     g.add_argument("--magnitude", type=positive_float, default=1.0,
@@ -268,13 +268,12 @@ def _network(lp, args, grid, method, Xt, Xv, n_out, head):
         if method not in ("serial", "mgrit") or grid.data > 1:
             raise UsageError("--model conv runs with --method serial or mgrit on layer ranks "
                              "only (no data ranks)")
-        if args.dtype != "float64":
-            raise UsageError("--model conv runs in float64 only (--dtype float64)")
         net = lp.ConvODEResNet(Xt.shape[1:], args.channels, args.layers, n_out, T=args.T,
                                kernel_size=args.kernel_size, activation=args.activation,
                                opening=args.opening, pooling=args.pooling,
                                gamma_tik=args.gamma_tik, gamma_ddt=args.gamma_ddt,
-                               gamma_out=args.gamma_out, comm=grid.layer_comm)
+                               gamma_out=args.gamma_out, comm=grid.layer_comm,
+                               dtype=args.dtype)
         return net, Xt, Xv
     if images:
         Xt, Xv = Xt.reshape(Xt.shape[0], -1), Xv.reshape(Xv.shape[0], -1)
@@ -380,9 +379,6 @@ def _train(lp, args, comm, rank, size, say, bar, log, method, grid):
 
     # A model file that could not be written is found out now, not after training.
     error = None
-    if args.save and getattr(args, "model", "dense") != "dense":
-        raise UsageError("--save writes dense networks only (model files do not hold "
-                         "conv networks yet)")
     if args.save and rank == 0:
         folder = os.path.dirname(os.path.abspath(args.save))
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK):

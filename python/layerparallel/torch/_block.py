@@ -66,8 +66,11 @@ class ODEResNetBlock(nn.Module):
 
     def __init__(self, net, solver=None, theta=None):
         super().__init__()
-        if type(net) is not ODEResNet:  # the conv net's core has no block entry points yet
-            raise ValueError(f"net must be an lp.ODEResNet, got {type(net).__name__}")
+        if type(net) is not ODEResNet:  # the conv core has no entry points from dL/du_N
+            hint = (" (a ConvODEResNet has no block yet: lp.torch.to_module(net, theta) "
+                    "gives the same network as a plain torch module)"
+                    if type(net).__name__ == "ConvODEResNet" else "")
+            raise ValueError(f"net must be an lp.ODEResNet, got {type(net).__name__}{hint}")
         self.net, self.solver = net, solver
         self._model = net._parallel_model(solver) if solver is not None or net.distributed \
             else None  # also checks that solver fits the net
