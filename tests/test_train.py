@@ -132,6 +132,33 @@ def test_resume_equals_uninterrupted_run(tmp_path, peaks_data, mode, batch_size)
     assert resumed["val_accuracy"] == full["val_accuracy"]
 
 
+def test_resume_takes_the_recorded_narrow_kernel_path(tmp_path, peaks_data):
+    """Width 8 has two product paths, chosen per process by a timing. A resumed
+    run takes the path the checkpoint recorded, whatever this process would
+    choose (here: forced the other way), so its weights are the uninterrupted
+    run's bit for bit; the caller's mode is back afterwards."""
+    X, Y, _, _ = peaks_data
+    mode = lp.narrow_kernels()
+
+    def run(path, iterations, **kw):
+        lp.set_narrow_kernels(path)
+        net = lp.ODEResNet(2, 8, 12, 5, T=3.0)
+        theta = net.init("he", seed=1)
+        lp.train(net, theta, X, Y, lp.optim.LBFGS(), iterations=iterations, **kw)
+        return theta.data.copy()
+
+    try:
+        on, off = run("on", 6), run("off", 6)
+        assert not np.array_equal(on, off)  # the paths differ in the last bits
+        d = str(tmp_path / "ck")
+        run("on", 3, checkpoint=d)
+        resumed = run("off", 6, checkpoint=d, resume=True)
+        np.testing.assert_array_equal(resumed, on)
+        assert lp.narrow_kernels() == "off"
+    finally:
+        lp.set_narrow_kernels(mode)
+
+
 def test_killed_during_write_leaves_previous_checkpoint(tmp_path, monkeypatch):
     d = str(tmp_path)
     sig = {"run": 1}

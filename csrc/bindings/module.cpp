@@ -38,5 +38,7 @@ PYBIND11_MODULE(_core, m) {
         py::arg("mode"), "Narrow-width kernels: 0 measure at first use, 1 always, 2 never.");
   m.def("narrow_mode", [] { return static_cast<int>(layerparallel::narrow_mode()); });
   m.def("uses_narrow", &layerparallel::use_narrow<double>, py::arg("width"),
-        "Whether layers of this width take the narrow kernels (measures once under auto).");
+        "Whether float64 layers of this width take the narrow kernels (measures once under auto).");
+  m.def("uses_narrow32", &layerparallel::use_narrow<float>, py::arg("width"),
+        "Whether float32 layers of this width take the narrow kernels (measures once under auto).");
 }

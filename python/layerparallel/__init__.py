@@ -78,15 +78,18 @@ def set_narrow_kernels(mode):
     _core.set_narrow_mode(_NARROW_MODES.index(mode))
 
 
-def narrow_kernels(width=None):
+def narrow_kernels(width=None, dtype="float64"):
     """The narrow-kernel mode ("auto", "on", "off"); with ``width``, whether
-    layers of that width take the narrow kernels now (under "auto" this runs
-    the width's timing if it has not run yet)."""
+    layers of that width and ``dtype`` take the narrow kernels now (under
+    "auto" this runs the width's timing if it has not run yet)."""
     if width is None:
         return _NARROW_MODES[_core.narrow_mode()]
     from ._validation import positive_int
 
-    return bool(_core.uses_narrow(positive_int(width, "width")))
+    if dtype not in ("float64", "float32"):
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    uses = _core.uses_narrow if dtype == "float64" else _core.uses_narrow32
+    return bool(uses(positive_int(width, "width")))
 
 
 if _os.environ.get("LP_NARROW_KERNEL", "auto") not in _NARROW_MODES + ("", "1", "0"):

@@ -152,9 +152,11 @@ def _unflatten(prefix, arrays):
 
 
 def save(directory, rank, *, signature, iteration, theta, optimizer_state, rng_state,
-         history, warm_state=None, carried=None, comm=None):
+         history, warm_state=None, carried=None, kernels=None, comm=None):
     """Write this rank's file of the set after ``iteration`` steps, then commit
-    the set once every rank's file is durable (collective over ``comm``)."""
+    the set once every rank's file is durable (collective over ``comm``).
+    ``kernels``: the compute paths this rank took (a JSON-able dict), which a
+    resume takes again so that its numbers are the uninterrupted run's."""
     if isinstance(iteration, bool) or not isinstance(iteration, (int, np.integer)) \
             or iteration < 0:
         raise ValueError(f"iteration must be a nonnegative integer, got {iteration!r}")
@@ -172,6 +174,8 @@ def save(directory, rank, *, signature, iteration, theta, optimizer_state, rng_s
         if warm_state is not None:
             arrays["warm_batch"] = np.array(warm_state[0])
             arrays["warm_states"] = warm_state[1]
+        if kernels is not None:
+            arrays["kernels"] = np.array(json.dumps(kernels, sort_keys=True))
         if carried is not None:  # the loss and gradient the next step starts from
             arrays["carried_loss"] = np.array(carried[0])
             arrays["carried_grad"] = carried[1]
@@ -345,6 +349,7 @@ def _read(path, signature, iteration, ignore=(), skip=()):
             "optimizer_state": _unflatten("opt.", arrays),
             "warm_state": None,
             "carried": None,
+            "kernels": json.loads(str(arrays["kernels"])) if "kernels" in arrays else None,
             "path": path,
         }
         if "carried_grad" in arrays:

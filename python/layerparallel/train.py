@@ -239,6 +239,7 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
     history = History()
     start = 0
     carried = None  # (J, g) at the accepted point, when the next step may reuse it
+    restore_narrow = None  # the narrow-kernel mode to restore after a resume forced one
     if resume:
         state = ckpt.load(checkpoint, net.rank, signature, comm, other_ranks=True)
         with collective.checks(comm, "resuming", peer_error=ckpt.CheckpointError):
@@ -265,6 +266,15 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
             except Exception as exc:
                 raise ckpt.CheckpointError(f"checkpoint {state['path']} does not fit this "
                                            f"run: {exc}") from None
+        recorded = (state.get("kernels") or {}).get("narrow")
+        if recorded is not None and recorded != (_kernel_paths(net) or {}).get("narrow"):
+            # Take the recorded path again (the timing may choose otherwise in
+            # this process): the resumed numbers are then the uninterrupted
+            # run's, bit for bit. The caller's mode comes back at the end.
+            from . import narrow_kernels, set_narrow_kernels
+
+            restore_narrow = narrow_kernels()
+            set_narrow_kernels("on" if recorded else "off")
         notes = [state["note"]] if state["note"] else []
         if one_shot is not None and state["warm_state"] is None and "ranks_before" not in state:
             notes.append(f"checkpoint {state['path']} holds no MGRIT warm states: the first "
@@ -410,13 +420,17 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
                                      "cursor": cursor},
                           history=history.records(), warm_state=warm,
                           carried=None if carried is None else (carried[0], carried[1].data),
-                          comm=comm)
+                          kernels=_kernel_paths(net), comm=comm)
             if stop:
                 history.stopped_early = True
                 break
     finally:
         if one_shot is not None and cycles != one_shot:
             set_cycles(one_shot)  # the network's solver as the caller configured it
+        if restore_narrow is not None:
+            from . import set_narrow_kernels
+
+            set_narrow_kernels(restore_narrow)
     if bar is not None:
         bar.close()
     return history
@@ -526,6 +540,18 @@ def _inputs(net, X, name):
     if hasattr(net, "check_inputs"):
         return net.check_inputs(X, name)
     return check.float_array(X, name, 2, columns=net.n_in, dtype=net.dtype)
+
+
+def _kernel_paths(net):
+    """The compute paths this process takes for the net's residual layers
+    where more than one exists (narrow widths: the narrow kernels or the BLAS,
+    chosen by a timing), as a checkpoint records them."""
+    from . import narrow_kernels
+    from .network import ODEResNet
+
+    if not isinstance(net, ODEResNet) or net.width not in (2, 4, 8, 16):
+        return None
+    return {"narrow": narrow_kernels(net.width, np.dtype(net.dtype).name)}
 
 
 def _fingerprint(signature, theta, X, Y, validation, check_data, **options):
