@@ -547,11 +547,11 @@ def _kernel_paths(net):
     where more than one exists (narrow widths: the narrow kernels or the BLAS,
     chosen by a timing), as a checkpoint records them."""
     from . import narrow_kernels
-    from .network import ODEResNet
 
-    if not isinstance(net, ODEResNet) or net.width not in (2, 4, 8, 16):
+    width = getattr(net, "width", None)  # dense residual layers only (conv nets: channels)
+    if width not in (2, 4, 8, 16):
         return None
-    return {"narrow": narrow_kernels(net.width, np.dtype(net.dtype).name)}
+    return {"narrow": narrow_kernels(width, np.dtype(net.dtype).name)}
 
 
 def _fingerprint(signature, theta, X, Y, validation, check_data, **options):
