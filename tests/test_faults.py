@@ -88,6 +88,11 @@ EXPECTED = {
     "not_a_directory": everyone("CheckpointError", "file exists and is not a directory"),
     "unwritable_on_one_rank": one(LAST, "CheckpointError",
                                   "blocker/ck is not writable: Not a directory", "ValueError"),
+    "model_file_nan_theta_one_rank": one(LAST, "ValueError", "theta contains NaN or Inf",
+                                         "ValueError"),
+    "model_file_unwritable": one(lambda size: 0, "ValueError",
+                                 "cannot write the model file .*missing/model.npz",
+                                 "ValueError"),
 }
 
 

@@ -18,6 +18,7 @@ import tempfile
 
 import numpy as np
 
+from . import _collective as collective
 from .conv_network import ConvODEResNet
 from .network import ODEResNet, parse_dtype
 from .params import Params
@@ -42,14 +43,6 @@ def _config(net):
         config["in_shape"] = list(config["in_shape"])  # JSON has no tuples
     config["dtype"] = net.dtype.name
     return config
-
-
-def _bcast_outcome(comm, error):
-    """Rank 0's error (or None) on every rank; every rank raises it alike."""
-    if comm is not None and comm.Get_size() > 1:
-        error = comm.bcast(error, root=0)
-    if error is not None:
-        raise ValueError(error)
 
 
 def _umask():
@@ -88,10 +81,12 @@ def save(path, net, theta):
     inner = getattr(net, "inner", net)
     if type(inner) not in NETWORKS.values():
         raise ValueError(f"save supports {', '.join(NETWORKS)}; got {type(net).__name__}")
-    local = inner._theta(theta)  # layout and finiteness, on every rank alike
-    full = theta.gather() if isinstance(theta, Params) else local
     path = os.fspath(path)
     comm = net.comm if net.size > 1 else None
+    # Layout and finiteness are checked per rank: agreed before the gather.
+    with collective.checks(comm, f"saving the model file {path}"):
+        local = inner._theta(theta)
+    full = theta.gather() if isinstance(theta, Params) else local
     error = None
     if net.rank == 0:
         from . import __version__
@@ -104,8 +99,8 @@ def save(path, net, theta):
         try:
             write_atomic(path, lambda f: np.savez(f, **arrays))
         except OSError as exc:
-            error = f"cannot write the model file {path}: {exc.strerror or exc}"
-    _bcast_outcome(comm, error)
+            error = ValueError(f"cannot write the model file {path}: {exc.strerror or exc}")
+    collective.agree(comm, error, what=f"writing the model file {path}")
 
 
 def _read(path):
@@ -171,17 +166,18 @@ def load(path, comm=None, dtype=None, device="cpu"):
                                  f"the network needs {whole.n_params}")
             spec = (cls, config, full.shape[0], full.dtype.name)
         except (ValueError, TypeError) as exc:
-            error = f"{exc}" if path in str(exc) else f"model file {path}: {exc}"
-    _bcast_outcome(comm if several else None, error)
+            error = ValueError(f"{exc}" if path in str(exc) else f"model file {path}: {exc}")
+    collective.agree(comm if several else None, error, what=f"reading the model file {path}")
     if several:
         spec = comm.bcast(spec, root=0)
         if rank != 0:
             full = np.empty(spec[2], dtype=spec[3])
         comm.Bcast(full, root=0)
     cls, config, _, _ = spec
-    if device != "cpu" and cls != "ODEResNet":
-        raise ValueError(f"device={device!r}: only dense ODE-ResNets run on a device, "
-                         f"this model file holds a {cls}")
+    with collective.checks(comm if several else None, f"loading the model file {path}"):
+        if device != "cpu" and cls != "ODEResNet":
+            raise ValueError(f"device={device!r}: only dense ODE-ResNets run on a device, "
+                             f"this model file holds a {cls}")
     extra = {} if device == "cpu" else {"device": device}
     net = NETWORKS[cls](**config, comm=comm, **extra)
     return net, net.new_params().scatter(full)

@@ -327,6 +327,21 @@ def more_ranks_resume(d):
     return _other_ranks(d, False, lambda: lp.optim.Adam(lr=0.05))
 
 
+# --------------------------------------------------------------------------- model files
+
+def model_file_nan_theta_one_rank(d):
+    n = net()
+    theta = n.init(seed=0)
+    if RANK == LAST:
+        theta.data[0] = np.nan
+    lp.save(os.path.join(d, "model.npz"), n, theta)
+
+
+def model_file_unwritable(d):
+    n = net()
+    lp.save(os.path.join(d, "missing", "model.npz"), n, n.init(seed=0))
+
+
 CASES = [nan_x_one_rank, rows_differ, width_differs, layers_differ, cfactor_differs,
          bad_cfactor_one_rank, phi_wrong_shape, phi_raises, phi_nan_serial, u0_nan_one_rank,
          data_differs, init_seed_differs, callback_fails_one_rank, nested_schedule_one_rank,
@@ -334,7 +349,8 @@ CASES = [nan_x_one_rank, rows_differ, width_differs, layers_differ, cfactor_diff
          engine_shape_check, set_incomplete_on_one_rank,
          missing_on_one_rank, corrupt_on_one_rank, truncated_on_one_rank, foreign_on_one_rank,
          nan_theta_on_one_rank, signature_not_json_on_one_rank, other_iteration_on_one_rank,
-         not_a_directory, unwritable_on_one_rank, fewer_ranks_resume, more_ranks_resume]
+         not_a_directory, unwritable_on_one_rank, fewer_ranks_resume, more_ranks_resume,
+         model_file_nan_theta_one_rank, model_file_unwritable]
 
 
 def main():
