@@ -77,7 +77,10 @@ def torchbraid_rows(min_seconds, rounds):
         net.loss_and_grad(theta, X, Y)
 
     def mode(m):
-        return lambda: lp.set_narrow_kernels(m)
+        def setup():
+            lp.set_narrow_kernels(m)  # forgets the timing's choice ...
+            lp.narrow_kernels(8)      # ... so choose again here, not inside the timed calls
+        return setup
 
     chosen = lp.narrow_kernels(8)  # runs the width-8 selection once
     rows = compare([Variant("mgrit auto", mgrit, setup=mode("auto")),
