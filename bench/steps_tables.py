@@ -147,6 +147,9 @@ def make(name, examples=None):
 ALPHA_MAX = {}  # --alpha-max: a different cap of the coarse learning rates (all tables)
 
 
+INDEX_POINT = {}  # --index-point end: solvers 2/3 index their data by a step's end point
+
+
 def run_one(spec, N, alpha, init="zero", conventions="package", mapping="local", skip=True):
     """One paper-convention solve; a dict of iterations, rho, speedups, error, seconds."""
     problem = make(spec["problem"], spec.get("examples"))
@@ -156,6 +159,7 @@ def run_one(spec, N, alpha, init="zero", conventions="package", mapping="local",
     try:
         res = lp.steps.solve(problem, w0, N, cycle=spec["cycle"], solver=spec["solver"],
                              alpha_base=alpha, mapping=mapping, comm=COMM, **ALPHA_MAX,
+                             **INDEX_POINT,
                              conventions=conventions, init_guess=guess, divergence=1e300,
                              skip_first_down=skip)
     except lp.MGRITDiverged:
@@ -165,7 +169,8 @@ def run_one(spec, N, alpha, init="zero", conventions="package", mapping="local",
     err = None
     if spec["problem"] == "xor" or N <= 400:  # the serial reference costs one more training
         err = float(np.abs(res.weights - problem.serial(N, w0=w0, solver=spec["solver"],
-                                                        alpha_base=alpha, **ALPHA_MAX)).max())
+                                                        alpha_base=alpha, **ALPHA_MAX,
+                                                        **INDEX_POINT)).max())
     return dict(N=N, iterations=res.iterations, converged=res.converged,
                 rho=round(res.rho, 4), levels=res.levels, error=err,
                 speedup_critical_path=round(res.potential_speedup, 4),
@@ -190,13 +195,17 @@ def run_table(num, max_n, text_alpha=True, variants=(), conventions="package"):
             [("", dict(conventions=conventions))]
         for label, kw in main + list(variants):
             key = f"alpha={alpha}" + (f", {label}" if label else "") + (
-                f", alpha_max {ALPHA_MAX['alpha_max']}" if ALPHA_MAX else "")
+                f", alpha_max {ALPHA_MAX['alpha_max']}" if ALPHA_MAX else "") + (
+                ", end index" if INDEX_POINT and spec["solver"] in ("solver2", "solver3")
+                else "")
             rows = []
             for N in Ns:
                 r = run_one(spec, N, alpha, **kw)
                 i = spec["N"].index(N)
                 r.update(bench="steps_tables", table=num, variant=key,
-                         mapping=kw.get("mapping", "local"), skip_first_down=kw.get("skip", True),
+                         mapping=kw.get("mapping", "local"),
+                         index_point=INDEX_POINT.get("index_point", "start"),
+                         skip_first_down=kw.get("skip", True),
                          conventions=kw.get("conventions", conventions), problem=spec["problem"],
                          solver=spec["solver"], cycle=spec["cycle"], nranks=NRANKS,
                          paper_iterations=spec["iterations"][i], paper_rho=spec["rho"][i])
@@ -254,7 +263,8 @@ def read_rows(paths):
                 variant = f"{r['conventions']}, alpha {alpha}" + (
                     f", alpha_max {amax}" if amax else "") + (
                     ", injected index" if "injected" in r["variant"] else "") + (
-                    ", no skip" if r.get("skip_first_down") is False else "")
+                    ", no skip" if r.get("skip_first_down") is False else "") + (
+                    ", end index" if "end index" in r["variant"] else "")
                 results.setdefault(r["table"], {}).setdefault(variant, {})[r["N"]] = r
     return {num: {v: [rows[n] for n in sorted(rows)] for v, rows in sorted(vs.items())}
             for num, vs in results.items()}
@@ -374,6 +384,9 @@ def main():
     ap.add_argument("--alpha-max", type=float, default=None,
                     help="cap of the coarse learning rates instead of the paper's (8 XOR, "
                          "0.2 binary addition)")
+    ap.add_argument("--index-point", default="start", choices=["start", "end"],
+                    help="the point of a step whose index selects the data of solvers 2/3 "
+                         "(end: the step's block row in the global system)")
     ap.add_argument("--figures", metavar="DIR", help="write Figs. 6-8 as PNGs to DIR")
     ap.add_argument("--rows", nargs="+", metavar="JSONL",
                     help="print the tables (of --tables) and draw --figures from these saved "
@@ -386,6 +399,8 @@ def main():
         lp.set_num_threads(args.threads)
     if args.alpha_max is not None:
         ALPHA_MAX["alpha_max"] = args.alpha_max
+    if args.index_point != "start":
+        INDEX_POINT["index_point"] = args.index_point
     nums = []
     for part in args.tables.split(","):
         a, _, b = part.partition("-")

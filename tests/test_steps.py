@@ -82,7 +82,8 @@ def test_xor_serial_training_is_the_appendix_code():
 @pytest.mark.parametrize("name", ["xor", "ba", "ba_sum"])
 @pytest.mark.parametrize("solver", SOLVERS)
 @pytest.mark.parametrize("mapping", ["local", "injected"])
-def test_compiled_step_matches_numpy_on_every_level(name, solver, mapping):
+@pytest.mark.parametrize("index_point", ["start", "end"])
+def test_compiled_step_matches_numpy_on_every_level(name, solver, mapping, index_point):
     p = make_problem(name)
     rng = np.random.default_rng(5)
     w = p.initial_weights() + 0.1 * rng.standard_normal(p.n_weights)
@@ -90,7 +91,8 @@ def test_compiled_step_matches_numpy_on_every_level(name, solver, mapping):
     for level, step in [(0, 0), (0, 7), (1, 6), (2, 12), (3, 40)]:
         s = 2 ** level
         alpha = ab if solver == "naive" else min(s * ab, am)
-        i = step if mapping == "injected" else step // s
+        point = step + s if index_point == "end" else step
+        i = point if mapping == "injected" else point // s
         K = p.n_units
         if solver in ("naive", "solver1"):
             rows = np.arange(p.n_examples)
@@ -98,7 +100,7 @@ def test_compiled_step_matches_numpy_on_every_level(name, solver, mapping):
             j = (i if solver == "solver2" else i // 2) % K
             rows = np.arange(j * p.unit, (j + 1) * p.unit)
         got = p.step(level, step, w, solver=solver, alpha_base=ab, alpha_max=am,
-                     mapping=mapping)
+                     mapping=mapping, index_point=index_point)
         np.testing.assert_allclose(got, numpy_step(p, w, rows, alpha), rtol=1e-12, atol=1e-13)
 
 
@@ -114,6 +116,44 @@ def test_data_and_learning_rate_of_the_presets():
     assert s2.data_range(6, 8) == (3, 1) and s2.data_range(5, 6) == (1, 1)
     naive = lp.steps.XOR().app("naive", alpha_base=0.5)
     assert naive.alpha(0, 16) == 0.5 and naive.data_range(0, 16) == (0, 4)
+    # index_point="end": a step's data from its end point, on every level
+    end = lp.steps.XOR().app("solver2", index_point="end")
+    assert end.data_range(0, 1) == (1, 1) and end.data_range(3, 4) == (0, 1)
+    assert end.data_range(6, 8) == (0, 1)           # k + 1 = 4 on level 1: 4 mod 4
+    assert end.data_range(8, 12) == (3, 1)          # k + 1 = 3 on level 2
+    end3 = lp.steps.XOR().app("solver3", index_point="end", mapping="injected")
+    assert end3.data_range(8, 12) == (2, 1)         # floor(12 / 2) mod 4 = 2
+
+
+def test_end_index_point_is_serial_training_on_the_shifted_data():
+    # "end": w_{i-1} -> w_i trains on example i mod 4 (block row i of the global
+    # system); serial training is the appendix code on one example a step.
+    xor = lp.steps.XOR()
+    w0 = xor.initial_weights()
+    w = w0.copy()
+    for i in range(1, 41):
+        w = numpy_step(xor, w, np.array([i % 4]), 1.0)
+    got = xor.serial(40, solver="solver2", index_point="end")
+    np.testing.assert_allclose(got, w, rtol=0, atol=1e-12)
+    assert np.abs(got - xor.serial(40, solver="solver2")).max() > 1e-3
+    # the option only moves the data of the serialized presets
+    assert np.array_equal(xor.serial(40, solver="solver1", index_point="end"),
+                          xor.serial(40, solver="solver1"))
+
+
+@pytest.mark.parametrize("solver, cycle", [("solver2", "F"), ("solver3", "two"),
+                                           ("solver2", "V")])
+def test_end_index_point_converges_to_its_serial_training(solver, cycle):
+    xor = lp.steps.XOR()
+    res = lp.steps.solve(xor, None, 72, cycle=cycle, solver=solver, index_point="end",
+                         **solve_kwargs())
+    ref = xor.serial(72, solver=solver, index_point="end", all_states=True)
+    assert res.converged and res.settings["index_point"] == "end"
+    assert np.abs(res.states() - ref).max() <= 1e-8
+    # the compiled app and its Python callable: the same residual history
+    b = lp.steps.solve(xor.phi(solver, index_point="end"), xor.initial_weights(), 72,
+                       cycle=cycle, **solve_kwargs())
+    assert b.residuals == res.residuals
 
 
 # ---- MGRIT converges to serial training -------------------------------------
@@ -263,6 +303,7 @@ def test_two_ranks_converge_to_serial_training(tmp_path):
     (dict(solver="solver4"), "solver"),
     (dict(cycle="W"), "cycle"),
     (dict(mapping="left"), "mapping"),
+    (dict(index_point="middle"), "index_point"),
     (dict(alpha_base=2.0, alpha_max=1.0), "alpha_max"),
     (dict(alpha_base=-1.0), "alpha_base"),
     (dict(tol=-1.0), "tol"),
@@ -288,6 +329,10 @@ def test_bad_python_phi_arguments():
         lp.steps.solve(lambda l, s, w: w, None, 8)
     with pytest.raises(ValueError, match="solver"):
         lp.steps.solve(lambda l, s, w: w, np.zeros(2), 8, solver="solver1")
+    with pytest.raises(ValueError, match="index_point"):
+        lp.steps.solve(lambda l, s, w: w, np.zeros(2), 8, index_point="end")
+    with pytest.raises(ValueError, match="index_point"):
+        lp.steps.XOR().app("solver2", index_point=1)
     with pytest.raises(ValueError, match="unit"):
         lp.steps.BinaryAddition(n=50, unit=7)
     with pytest.raises(ValueError, match="reduction"):
@@ -327,6 +372,15 @@ def test_steps_command_prints_one_row_per_n(capsys):
     assert "|w_N - serial|" in out and out.strip().splitlines()[-1].split()[0] == "32"
     with pytest.raises(SystemExit):
         steps_parser().parse_args(["steps", "--steps", "10,x"])
+    # --index-point end: the solve and its serial reference on the shifted data
+    args = steps_parser().parse_args(["steps", "--solver", "solver2", "--cycle", "two",
+                                      "--steps", "48", "--index-point", "end", "--json"])
+    assert args.func(args) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[-1])
+    ref = lp.steps.solve(lp.steps.XOR(), None, 48, cycle="two", solver="solver2",
+                         index_point="end")
+    assert row["index_point"] == "end" and row["iterations"] == ref.iterations
+    assert row["error"] <= 1e-7
 
 
 @pytest.mark.slow

@@ -68,7 +68,7 @@ void bind_steps(py::module_& m) {
       .def(py::init([](std::vector<index_t> sizes, const carray& X, const carray& Y,
                        index_t batch_size, index_t unit, double alpha_base, double alpha_max,
                        bool scale_alpha, const std::string& data, const std::string& mapping,
-                       bool mean) {
+                       bool mean, const std::string& index_point) {
              MLPStepsConfig cfg;
              cfg.sizes = std::move(sizes);
              if (cfg.sizes.size() < 2) throw std::invalid_argument("sizes: need two or more");
@@ -83,11 +83,16 @@ void bind_steps(py::module_& m) {
              cfg.data = parse_data(data);
              cfg.index = parse_index(mapping);
              cfg.mean = mean;
+             if (index_point != "start" && index_point != "end")
+               throw std::invalid_argument("index_point must be 'start' or 'end', got '" +
+                                           index_point + "'");
+             cfg.index_at_end = index_point == "end";
              return std::make_unique<MLPStepsApp>(cfg, X.data(), Y.data(), n);
            }),
            py::arg("sizes"), py::arg("X").noconvert(), py::arg("Y").noconvert(),
            py::arg("batch_size"), py::arg("unit"), py::arg("alpha_base"), py::arg("alpha_max"),
-           py::arg("scale_alpha"), py::arg("data"), py::arg("mapping"), py::arg("mean"))
+           py::arg("scale_alpha"), py::arg("data"), py::arg("mapping"), py::arg("mean"),
+           py::arg("index_point") = "start")
       .def_property_readonly("state_size", &MLPStepsApp::state_size)
       .def_property_readonly("n_units", &MLPStepsApp::n_units)
       .def("alpha", &MLPStepsApp::alpha, py::arg("from_point"), py::arg("to_point"))

@@ -70,7 +70,8 @@ double MLPStepsApp::alpha(index_t from, index_t to) const {
 std::pair<index_t, index_t> MLPStepsApp::data_range(index_t from, index_t to) const {
   if (cfg_.data == StepData::all) return {0, n_};
   const index_t stride = to - from;
-  const index_t i = cfg_.index == StepIndex::local ? from / stride : from;
+  const index_t point = cfg_.index_at_end ? to : from;
+  const index_t i = cfg_.index == StepIndex::local ? point / stride : point;
   const index_t K = n_units();
   const index_t j = (cfg_.data == StepData::cycle ? i : i / 2) % K;
   return {j * cfg_.unit, cfg_.unit};

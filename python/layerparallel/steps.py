@@ -35,6 +35,11 @@ solver3    min(s alpha_base, alpha_max)        data unit floor(i/2) mod K
 ``i`` is either the level-local index (``mapping="local"``: coarse step k
 uses i = k) or the level-0 index of the step's left point injected from the
 fine grid (``mapping="injected"``: i = k c^l); level 0 is the same for both.
+The index is that of the step's start point (``index_point="start"``: the
+step w_i -> w_{i+1} trains on unit i mod K, the paper's equation (13)) or of
+its end point (``index_point="end"``: w_{i-1} -> w_i trains on unit i mod K,
+the step as block row i of the global system, equation (5)); with "end" the
+same shift holds on every level (coarse step k -> k+1 uses k+1).
 """
 
 import math
@@ -51,6 +56,7 @@ from .mgrit import potential_speedup as _mgrit_speedup
 SOLVERS = ("naive", "solver1", "solver2", "solver3")
 CYCLES = ("two", "V", "F")
 MAPPINGS = ("local", "injected")
+INDEX_POINTS = ("start", "end")
 _PRESETS = {  # data mode, scaled learning rate
     "naive": ("all", False),
     "solver1": ("all", True),
@@ -129,22 +135,24 @@ class Problem:
     def _weights(self, w, name):
         return check.float_array(w, name, 1, rows=self.n_weights)
 
-    def app(self, solver="solver1", alpha_base=None, alpha_max=None, mapping="local"):
+    def app(self, solver="solver1", alpha_base=None, alpha_max=None, mapping="local",
+            index_point="start"):
         """The compiled step of a preset (what :func:`solve` hands the engine)."""
         solver = check.choice(solver, "solver", SOLVERS)
         mapping = check.choice(mapping, "mapping", MAPPINGS)
+        index_point = check.choice(index_point, "index_point", INDEX_POINTS)
         ab, am = _alphas(self.alpha_base if alpha_base is None else alpha_base,
                          self.alpha_max if alpha_max is None else alpha_max)
         data, scale = _PRESETS[solver]
         return _core.MLPSteps(self.sizes, self.X, self.Y, self.batch_size, self.unit, ab, am,
-                              scale, data, mapping, self.reduction == "mean")
+                              scale, data, mapping, self.reduction == "mean", index_point)
 
     def phi(self, solver="solver1", alpha_base=None, alpha_max=None, mapping="local",
-            cfactor=2):
+            cfactor=2, index_point="start"):
         """The step as a Python callable ``phi(level, step, w)`` for :func:`solve`
         (or lp.solve): level ``l`` steps from level-0 point ``step`` over
         ``cfactor^l`` points, exactly as the compiled app does."""
-        app = self.app(solver, alpha_base, alpha_max, mapping)
+        app = self.app(solver, alpha_base, alpha_max, mapping, index_point)
         cf = check.cfactors(cfactor)
 
         def phi(level, step, w):
@@ -154,21 +162,23 @@ class Problem:
         return phi
 
     def step(self, level, step, w, solver="solver1", alpha_base=None, alpha_max=None,
-             mapping="local", cfactor=2):
+             mapping="local", cfactor=2, index_point="start"):
         """One Phi on ``level`` from level-0 point ``step`` (stride cfactor^level)."""
         for name, value in (("level", level), ("step", step)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
                 raise ValueError(f"{name} must be a nonnegative integer, got {value!r}")
-        return self.phi(solver, alpha_base, alpha_max, mapping, cfactor)(
+        return self.phi(solver, alpha_base, alpha_max, mapping, cfactor, index_point)(
             int(level), int(step), self._weights(w, "w"))
 
     def serial(self, n_steps, w0=None, solver="solver1", alpha_base=None, alpha_max=None,
-               all_states=False):
+               all_states=False, index_point="start"):
         """Serial training: w_N after n_steps level-0 steps from w0 (the reference
-        MGRIT converges to), or all of w_0..w_N, shape (n_steps + 1, n_weights)."""
+        MGRIT converges to), or all of w_0..w_N, shape (n_steps + 1, n_weights);
+        ``index_point`` as in :func:`solve` (it shifts the data order of solver2/3)."""
         n_steps = check.positive_int(n_steps, "n_steps")
         w0 = self.initial_weights() if w0 is None else self._weights(w0, "w0")
-        return self.app(solver, alpha_base, alpha_max).train(n_steps, w0, bool(all_states))
+        return self.app(solver, alpha_base, alpha_max,
+                        index_point=index_point).train(n_steps, w0, bool(all_states))
 
     def loss(self, w):
         """E(w) = 1/2 the squared error summed over all examples (averaged with
@@ -393,7 +403,7 @@ def mgrit_options(n_steps, cfactor=2, cycle="F", tol=None, max_iter=50, relax="F
 def solve(phi, w0, n_steps, cfactor=2, cycle="F", tol=None, max_iter=50, solver=None,
           alpha_base=None, alpha_max=None, mapping=None, comm=None, skip_first_down=True,
           relax="FCF", min_coarse=10, max_levels=None, init_guess=None, divergence=1e8,
-          conventions="package"):
+          conventions="package", index_point=None):
     """Solve serial training w_{i+1} = Phi_i(w_i), i < n_steps, by MGRIT.
 
     Parameters
@@ -417,6 +427,11 @@ def solve(phi, w0, n_steps, cfactor=2, cycle="F", tol=None, max_iter=50, solver=
     mapping : "local" | "injected"
         Coarse-level step index of solver2/solver3's data (default "local",
         the paper's Remark 1; "injected" uses the level-0 index).
+    index_point : "start" | "end"
+        Which point of a step indexes solver2/solver3's data (default "start":
+        w_i -> w_{i+1} trains on unit i mod K; "end": on unit (i+1) mod K, the
+        step as block row i + 1 of the global system, on every level). Level 0
+        changes too, so the serial training solved for changes with it.
     comm : mpi4py communicator or None
         Ranks to distribute the steps over (contiguous blocks).
     skip_first_down : bool
@@ -454,17 +469,21 @@ def solve(phi, w0, n_steps, cfactor=2, cycle="F", tol=None, max_iter=50, solver=
             solver = "solver1" if solver is None else check.choice(solver, "solver", SOLVERS)
             mapping = ("local" if mapping is None
                        else check.choice(mapping, "mapping", MAPPINGS))
-            app = phi.app(solver, alpha_base, alpha_max, mapping)
+            index_point = ("start" if index_point is None
+                           else check.choice(index_point, "index_point", INDEX_POINTS))
+            app = phi.app(solver, alpha_base, alpha_max, mapping, index_point)
             w0 = phi.initial_weights() if w0 is None else phi._weights(w0, "w0")
             size = phi.n_weights
             settings = dict(problem=phi.name, solver=solver, mapping=mapping,
+                            index_point=index_point,
                             alpha_base=(phi.alpha_base if alpha_base is None
                                         else float(alpha_base)),
                             alpha_max=(phi.alpha_max if alpha_max is None
                                        else float(alpha_max)))
         elif callable(phi):
             for name, value in (("solver", solver), ("alpha_base", alpha_base),
-                                ("alpha_max", alpha_max), ("mapping", mapping)):
+                                ("alpha_max", alpha_max), ("mapping", mapping),
+                                ("index_point", index_point)):
                 if value is not None:
                     raise ValueError(f"{name} applies to built-in problems only; a Python phi "
                                      "defines its own learning rates and data")
@@ -517,4 +536,5 @@ def potential_speedup(n_steps, iterations, cfactor=2, cycle="F", relax="FCF", mi
 
 
 __all__ = ["Problem", "XOR", "BinaryAddition", "StepsResult", "solve", "potential_speedup",
-           "default_tol", "mgrit_options", "SOLVERS", "CYCLES", "MAPPINGS", "PROBLEMS"]
+           "default_tol", "mgrit_options", "SOLVERS", "CYCLES", "MAPPINGS", "INDEX_POINTS",
+           "PROBLEMS"]

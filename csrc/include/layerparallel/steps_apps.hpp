@@ -18,9 +18,12 @@
 //   data           all examples (StepData::all), or data unit j of K = n/unit
 //                  consecutive blocks of `unit` examples with j = i mod K
 //                  (StepData::cycle) or j = floor(i/2) mod K
-//                  (StepData::cycle_twice), where the step index i is the
-//                  level-local index from/s (StepIndex::local) or the level-0
-//                  index `from` injected from the fine grid (StepIndex::injected);
+//                  (StepData::cycle_twice), where the step index i is that of
+//                  the step's start point `from` (default) or, with
+//                  index_at_end, of its end point `to` (the block row of the
+//                  step in the global system), level-local (p/s,
+//                  StepIndex::local) or the level-0 index p injected from the
+//                  fine grid (StepIndex::injected);
 //   mini-batches   the step's examples are visited in order in mini-batches of
 //                  batch_size, one gradient step each (one Phi = one pass).
 #pragma once
@@ -45,6 +48,7 @@ struct MLPStepsConfig {
   bool mean = false;            // loss averaged over the mini-batch instead of summed
   StepData data = StepData::all;
   StepIndex index = StepIndex::local;
+  bool index_at_end = false;    // the data index from the step's end point, not its start
 
   index_t n_weights() const;
   index_t n_in() const { return sizes.front(); }

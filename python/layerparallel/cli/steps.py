@@ -26,7 +26,7 @@ PROBLEM_NAMES = ("xor", "binary_addition")
 def add_parser(subparsers):
     """Add the `steps` subcommand to an argparse subparsers object."""
     from ..mgrit import CONVENTIONS
-    from ..steps import CYCLES, MAPPINGS, SOLVERS
+    from ..steps import CYCLES, INDEX_POINTS, MAPPINGS, SOLVERS
 
     s = subparsers.add_parser(
         "steps", help="MGRIT over training steps (parallel across optimizer steps)",
@@ -60,6 +60,9 @@ def add_parser(subparsers):
                         "binary_addition 0.2)")
     s.add_argument("--mapping", default="local", choices=MAPPINGS,
                    help="coarse-level step index of solver2/solver3's data (local: the paper's)")
+    s.add_argument("--index-point", default="start", choices=INDEX_POINTS,
+                   help="the point of a step whose index selects solver2/solver3's data "
+                        "(start: w_i -> w_{i+1} trains on i mod K; end: on i+1 mod K)")
     s.add_argument("--conventions", default="package", choices=CONVENTIONS,
                    help="start cycle and iteration counting: the package's (residuals - 1, "
                         "as the paper's tables count) or XBraid's")
@@ -97,11 +100,12 @@ def rows(args, comm=None):
                              alpha_base=args.alpha_base, alpha_max=args.alpha_max,
                              mapping=args.mapping, comm=comm,
                              skip_first_down=args.skip_first_down, relax=args.relax,
-                             min_coarse=args.min_coarse, conventions=args.conventions)
+                             min_coarse=args.min_coarse, conventions=args.conventions,
+                             index_point=args.index_point)
         t_mgrit = time.perf_counter() - t0
         t0 = time.perf_counter()
         ref = problem.serial(N, solver=args.solver, alpha_base=args.alpha_base,
-                             alpha_max=args.alpha_max)
+                             alpha_max=args.alpha_max, index_point=args.index_point)
         t_serial = time.perf_counter() - t0
         yield dict(problem=args.problem, solver=args.solver, cycle=args.cycle, N=N,
                    iterations=res.iterations, converged=res.converged, rho=res.rho,
@@ -109,7 +113,8 @@ def rows(args, comm=None):
                    potential_speedup=res.potential_speedup, paper_speedup=res.paper_speedup,
                    critical_path=res.critical_path, conventions=args.conventions,
                    levels=res.levels, mgrit_s=t_mgrit, serial_s=t_serial,
-                   ranks=res.settings["ranks"], mapping=res.settings["mapping"])
+                   ranks=res.settings["ranks"], mapping=res.settings["mapping"],
+                   index_point=args.index_point)
 
 
 def plot(table, path, title=None):
@@ -159,7 +164,7 @@ def run(args, rank_hint=None):
     table = []
     if rank == 0 and not args.json:
         print(f"{args.problem}, {args.solver}, cycle {args.cycle}, cfactor {args.cfactor}, "
-              f"relax {args.relax}, mapping {args.mapping}, "
+              f"relax {args.relax}, mapping {args.mapping}, index point {args.index_point}, "
               f"ranks {1 if comm is None else comm.Get_size()}", flush=True)
         print(f"{'N':>7} {'iter':>5} {'rho':>7} {'|w_N - serial|':>15} {'speedup':>8} "
               f"{'mgrit [s]':>10} {'serial [s]':>11}", flush=True)
