@@ -32,6 +32,9 @@ the paper's iteration counts and ours (--figures DIR).
         [--max-n-ba-batch 1280] [--tables 1,2,9] [--figures bench/figures]
     mpiexec -n 2 python -m mpi4py bench/steps_tables.py --timing-only --quick
     python bench/steps_tables.py --tables 7,8 --grid      (every plausible convention)
+    python bench/steps_tables.py --tables 5,6 --index-point end   (a step's data from its
+                                                  end point: the paper's block rows)
+    python bench/steps_tables.py --tables 14-19 --ba-pairs 1000   (the cited code's size)
     python bench/steps_tables.py --rows A.jsonl B.jsonl --tables 1-8 [--figures DIR]
 
 Rows: JSON on stdout (bench "steps_tables", "steps_time"); the side-by-side
@@ -136,11 +139,14 @@ FIGURES = {6: [3, 4, 8], 7: [16, 15], 8: [19, 18]}
 _PROBLEMS = {}
 
 
+BA_PAIRS = {"n": 500}  # --ba-pairs: pairs the cited code draws (the paper: 500; the code: 1000)
+
+
 def make(name, examples=None):
     key = (name, examples)
     if key not in _PROBLEMS:
         _PROBLEMS[key] = (lp.steps.XOR() if name == "xor" else
-                          lp.steps.BinaryAddition(paper=True, examples=examples))
+                          lp.steps.BinaryAddition(paper=True, examples=examples, **BA_PAIRS))
     return _PROBLEMS[key]
 
 
@@ -197,6 +203,8 @@ def run_table(num, max_n, text_alpha=True, variants=(), conventions="package"):
             key = f"alpha={alpha}" + (f", {label}" if label else "") + (
                 f", alpha_max {ALPHA_MAX['alpha_max']}" if ALPHA_MAX else "") + (
                 ", end index" if INDEX_POINT and spec["solver"] in ("solver2", "solver3")
+                else "") + (
+                f", {BA_PAIRS['n']} pairs" if spec["problem"] == "ba" and BA_PAIRS["n"] != 500
                 else "")
             rows = []
             for N in Ns:
@@ -264,7 +272,9 @@ def read_rows(paths):
                     f", alpha_max {amax}" if amax else "") + (
                     ", injected index" if "injected" in r["variant"] else "") + (
                     ", no skip" if r.get("skip_first_down") is False else "") + (
-                    ", end index" if "end index" in r["variant"] else "")
+                    ", end index" if "end index" in r["variant"] else "") + (
+                    "".join(", " + part for part in r["variant"].split(", ")
+                            if part.endswith(" pairs")))
                 results.setdefault(r["table"], {}).setdefault(variant, {})[r["N"]] = r
     return {num: {v: [rows[n] for n in sorted(rows)] for v, rows in sorted(vs.items())}
             for num, vs in results.items()}
@@ -301,6 +311,8 @@ def figures(results, outdir):
     os.makedirs(outdir, exist_ok=True)
     paths = []
     for fig, nums in FIGURES.items():
+        if not any(results.get(num) for num in nums):
+            continue  # no rows of ours for this figure: leave its PNG as it is
         f, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
         for ax, model in zip(axes, ("paper", "critical_path")):
             for k, num in enumerate(nums):
@@ -387,6 +399,9 @@ def main():
     ap.add_argument("--index-point", default="start", choices=["start", "end"],
                     help="the point of a step whose index selects the data of solvers 2/3 "
                          "(end: the step's block row in the global system)")
+    ap.add_argument("--ba-pairs", type=int, default=500,
+                    help="binary addition: pairs drawn by the cited code (the paper's 500; "
+                         "the code's own default is 1000)")
     ap.add_argument("--figures", metavar="DIR", help="write Figs. 6-8 as PNGs to DIR")
     ap.add_argument("--rows", nargs="+", metavar="JSONL",
                     help="print the tables (of --tables) and draw --figures from these saved "
@@ -399,6 +414,7 @@ def main():
         lp.set_num_threads(args.threads)
     if args.alpha_max is not None:
         ALPHA_MAX["alpha_max"] = args.alpha_max
+    BA_PAIRS["n"] = args.ba_pairs
     if args.index_point != "start":
         INDEX_POINT["index_point"] = args.index_point
     nums = []
