@@ -35,7 +35,9 @@ def numpy_gemms(batch, width, n_layers, rng, dtype=np.float64):
         for _ in range(n_layers):
             np.matmul(u, W.T, out=z)   # forward
             np.matmul(u, W, out=z)     # adjoint
-            np.matmul(u.T, u, out=g)   # gradient
+            # gradient: two distinct operands, as in the backward (d^T u); u.T @ u
+            # would let numpy run a syrk, half the flops of the GEMM it stands for
+            np.matmul(z.T, u, out=g)
     return run
 
 
