@@ -23,6 +23,10 @@ average, for float64 and float32.
 
     python bench/torchbraid_vs.py [--dtypes float64 float32] [--rounds 5] [--min-seconds 4]
 
+``--ours-only`` times only our side (MGRIT fwd + adj + grad, and serial),
+without torchbraid, with the loss in every row: the form for comparing two
+builds of this package with bench/harness.py --variant.
+
 torchbraid is not a dependency of this package: without it installed (it
 needs XBraid and Cython to build) the script says so and exits with status 0.
 """
@@ -217,6 +221,32 @@ def run(dtype, skip, rounds, min_seconds, converged_iters):
     return checks, rows
 
 
+def ours_only(dtypes, rounds, min_seconds):
+    import layerparallel as lp
+
+    X, Y = lp.datasets.peaks(n=BATCH, seed=0)
+    for dtype in dtypes:
+        net = lp.ODEResNet(N_IN, WIDTH, LAYERS, N_OUT, T=T, activation="relu", dtype=dtype)
+        theta = net.init("he", seed=0)
+        theta.data[...] *= 0.5
+        mg = lp.MGRIT(cfactor=CFACTOR, max_levels=LEVELS, relax="FCF", tol=None, rtol=None,
+                      max_iter=ITERS, warm_start=False, conventions="xbraid",
+                      skip_first_down=False)
+        Xd, Yd = X.astype(dtype), Y.astype(dtype)
+        J = float(net.loss_and_grad(theta, Xd, Yd, solver=mg)[0])
+        J_serial = float(net.loss_and_grad(theta, Xd, Yd)[0])
+        rows = compare([Variant("mgrit", lambda: net.loss_and_grad(theta, Xd, Yd, solver=mg)),
+                        Variant("serial", lambda: net.loss_and_grad(theta, Xd, Yd))],
+                       rounds=rounds, min_seconds=min_seconds)
+        for r in rows:
+            print(json.dumps(dict(bench="torchbraid_vs", kind="ours", dtype=dtype,
+                                  impl=r["name"], threads=lp.get_num_threads(),
+                                  loss=repr(J if r["name"] == "mgrit" else J_serial),
+                                  min_s=r["min_s"], median_s=r["median_s"], calls=r["calls"],
+                                  processor=r["processor"],
+                                  load_avg_before=r["load_avg_before"])), flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dtypes", nargs="+", default=["float64", "float32"],
@@ -230,7 +260,12 @@ def main():
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--min-seconds", type=float, default=4.0,
                    help="timed seconds per variant in all (split over the rounds)")
+    p.add_argument("--ours-only", action="store_true",
+                   help="time only lp.MGRIT and serial (no torchbraid needed)")
     args = p.parse_args()
+    if args.ours_only:
+        ours_only(args.dtypes, args.rounds, args.min_seconds)
+        return 0
 
     torchbraid, why = import_torchbraid()
     if torchbraid is None:
