@@ -12,10 +12,16 @@ torchbraid is set up the way its tests and drivers do it
 (``torchbraid.LayerParallel(comm, block, N, T, max_fwd_levels,
 max_bwd_levels, max_iters)`` with ``setCFactor``, ``setNumRelax``,
 ``setSkipDowncycle``), with the opening layer and the head as ordinary
-PyTorch modules around it. Both networks get the same weights, so the same
-algorithm must give the same loss and gradient up to rounding: the script
-checks that and counts the layer steps each side applies (torchbraid's step
-callbacks, our engine's ``info["steps"]``) before it times anything.
+PyTorch modules around it; ours is lp.MGRIT with conventions="xbraid" and
+no skip of the first down-cycle (torchbraid's LayerParallel default, unlike
+XBraid's own). Both networks get the same weights. Before timing, the script
+counts the layer steps each side applies (torchbraid's step callbacks, our
+engine's ``info["steps"]``) and compares loss and gradient with each other
+and with serial propagation, after 2 iterations and after
+``--converged-iters`` (where both must equal serial up to rounding). After 2
+iterations they differ slightly: XBraid ends with an F+C sweep on level 0
+(torchbraid records its backward there), our engine with the last cycle's
+F-relaxation; the cycles themselves apply the same steps.
 
 The timing interleaves the variants (bench/harness.py: A, B, A, B, ...) in one
 process on one rank and reports min and median, the processor and the load
@@ -55,11 +61,6 @@ def import_torchbraid():
     except ImportError as e:
         return None, f"torchbraid is not importable ({e}); nothing to compare against"
     return torchbraid, None
-
-
-class Counter:
-    def __init__(self):
-        self.n = 0
 
 
 def build_torchbraid(torchbraid, theta, dtype, skip, counts, iters=ITERS):
