@@ -9,7 +9,8 @@ variants, min and median, the processor and the load average in every row):
   peaks     train_peaks.py --parts xbraid: the original code's peaks
             configuration, seconds per L-BFGS iteration (default threads and 1);
   torchbraid  the torchbraid configuration (width 8, 32 layers, batch 5000,
-            3 levels, FCF, 2 iterations, forward + backward), MGRIT and serial,
+            3 levels, FCF, 2 iterations, forward + backward), MGRIT and serial
+            (torchbraid itself, where installed: bench/torchbraid_vs.py),
             narrow kernels chosen by measurement ("auto") against the BLAS
             path ("off"), with the step count the engine reports;
   loaded    threads_loaded.py --modes loaded: the default threads against
@@ -33,10 +34,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from harness import Variant, compare, machine  # noqa: E402
-
-# torchbraid's MGRIT forward+backward in float64 on the machine the numbers
-# were first compared on (the only figure available without torchbraid here).
-TORCHBRAID_S = 0.0368
 
 
 def run_script(args, label):
@@ -97,9 +94,7 @@ def torchbraid_rows(min_seconds, rounds):
                    processor=r["processor"], load_avg=r["load_avg_before"])
         if r["name"].startswith("mgrit"):
             row.update(steps_forward=info["forward"]["steps"],
-                       steps_adjoint=info["adjoint"]["steps"],
-                       torchbraid_reference_s=TORCHBRAID_S,
-                       speedup_vs_torchbraid=TORCHBRAID_S / r["median_s"])
+                       steps_adjoint=info["adjoint"]["steps"])
         print(json.dumps(row), flush=True)
         out.append(row)
     return out
@@ -147,16 +142,15 @@ def tables(rows):
         print()
     tb = [r for r in rows if r.get("part") == "torchbraid"]
     if tb:
-        print("| torchbraid configuration | ms (min / median) | steps fwd / adj | "
-              f"vs torchbraid ({TORCHBRAID_S * 1e3:.1f} ms) |")
-        print("|---|---|---|---|")
+        # torchbraid itself is timed beside ours by bench/torchbraid_vs.py
+        print("| torchbraid configuration | ms (min / median) | steps fwd / adj |")
+        print("|---|---|---|")
         for r in tb:
             steps = (f"{r['steps_forward']} / {r['steps_adjoint']}"
                      if "steps_forward" in r else "-")
-            vs = f"{r['speedup_vs_torchbraid']:.1f}x" if "speedup_vs_torchbraid" in r else "-"
             print(f"| {r['variant']} ({r['threads']} threads, narrow w8: "
                   f"{r['narrow_chosen_w8']}) | {fmt_ms(r['min_s'])} / {fmt_ms(r['median_s'])} "
-                  f"| {steps} | {vs} |")
+                  f"| {steps} |")
         print()
     loaded = [r for r in rows if r.get("bench") == "threads_loaded"]
     if loaded:
