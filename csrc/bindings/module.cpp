@@ -2,6 +2,7 @@
 // Python package; this module is private.
 #include <pybind11/pybind11.h>
 
+#include "layerparallel/conv_direct.hpp"
 #include "layerparallel/kernels_narrow.hpp"
 #include "layerparallel/parallel.hpp"
 
@@ -41,4 +42,10 @@ PYBIND11_MODULE(_core, m) {
         "Whether float64 layers of this width take the narrow kernels (measures once under auto).");
   m.def("uses_narrow32", &layerparallel::use_narrow<float>, py::arg("width"),
         "Whether float32 layers of this width take the narrow kernels (measures once under auto).");
+  m.def("uses_conv_direct", &layerparallel::use_conv_direct<double>, py::arg("channels"),
+        py::arg("kernel"),
+        "Whether float64 residual conv layers of this shape take the direct kernels (measures once under auto).");
+  m.def("uses_conv_direct32", &layerparallel::use_conv_direct<float>, py::arg("channels"),
+        py::arg("kernel"),
+        "Whether float32 residual conv layers of this shape take the direct kernels (measures once under auto).");
 }

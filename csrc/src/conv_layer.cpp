@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "layerparallel/blas.hpp"
+#include "layerparallel/conv_direct.hpp"
 #include "layerparallel/kernels.hpp"
 
 namespace layerparallel {
@@ -137,7 +138,7 @@ void conv_kernel_gradient(const ConvShape& s, double alpha, const T* x, const T*
 template <class T>
 void conv_layer_forward(const ConvConfig& cfg, const T* K, const T* b, double h,
                         const T* u, index_t batch, T* u_next, T* z) {
-  if (batch <= 0) return;
+  if (batch <= 0 || conv_direct_forward(cfg, K, b, h, u, batch, u_next, z)) return;
   const ConvShape s = layer_shape(cfg);
   const index_t C = s.c_out;
   const T* Kp = packed(s, K, false);
@@ -152,7 +153,7 @@ void conv_layer_forward(const ConvConfig& cfg, const T* K, const T* b, double h,
 template <class T>
 void conv_layer_derivative(const ConvConfig& cfg, const T* K, const T* b,
                            const T* u, index_t batch, T* D) {
-  if (batch <= 0) return;
+  if (batch <= 0 || conv_direct_derivative(cfg, K, b, u, batch, D)) return;
   const ConvShape s = layer_shape(cfg);
   const index_t C = s.c_out;
   const T* Kp = packed(s, K, false);
@@ -180,7 +181,7 @@ void conv_adjoint_factor(const ConvConfig& cfg, const T* D, bool derivative,
 template <class T>
 void conv_layer_adjoint(const ConvConfig& cfg, const T* K, double h, const T* d,
                         const T* lam_next, index_t batch, T* lam) {
-  if (batch <= 0) return;
+  if (batch <= 0 || conv_direct_adjoint(cfg, K, h, d, lam_next, batch, lam)) return;
   const ConvShape s = layer_shape(cfg);
   if (lam != lam_next) std::copy(lam_next, lam_next + batch * cfg.state_size(), lam);
   conv_accumulate(s, packed(s, K, true), h, d, batch, lam);
@@ -195,6 +196,7 @@ void conv_layer_gradient(const ConvConfig& cfg, double h, const T* u, const T* d
     std::fill(gb, gb + s.c_out, T(0));
     return;
   }
+  if (conv_direct_gradient(cfg, h, u, d, batch, gK, gb)) return;
   conv_kernel_gradient(s, h, u, d, batch, gK);
   column_sums(d, batch * s.pixels(), s.c_out, h, gb);
 }

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <vector>
 
+#include "layerparallel/kernel_attributes.hpp"
 #include "layerparallel/layer.hpp"
 
 namespace layerparallel {
@@ -55,6 +56,9 @@ void set_narrow_mode(NarrowMode m) {
 
 bool narrow_width(index_t w) { return width_slot(w) >= 0; }
 
+int narrow_generation() { return generation().load(); }
+int narrow_forced() { return forced; }
+
 NarrowForce::NarrowForce(bool on) : saved(forced) { forced = on ? 1 : 0; }
 NarrowForce::~NarrowForce() { forced = saved; }
 
@@ -64,29 +68,6 @@ NarrowForce::~NarrowForce() { forced = saved; }
 // so every loop unrolls completely (LP_UNROLL) and the accumulators stay in
 // vector registers. In-place calls (u_next == u, lam == lam_next) are safe:
 // a block is read completely before it is written.
-//
-// LP_NARROW_TARGETS: on x86-64 with GCC or Clang the kernels are also compiled
-// for x86-64-v3 (AVX2, FMA) and the loader picks the clone the processor runs
-// (target_clones); the default clone keeps the package portable. Only a
-// compiler attribute: the code stays plain C++.
-#if defined(__GNUC__)
-#define LP_UNROLL _Pragma("GCC unroll 16")
-#else
-#define LP_UNROLL
-#endif
-#if defined(_OPENMP)
-#define LP_SIMD _Pragma("omp simd")
-#else
-#define LP_SIMD
-#endif
-#if defined(__x86_64__) && defined(__linux__) &&                            \
-    ((defined(__clang__) && __clang_major__ >= 14) ||                       \
-     (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
-#define LP_NARROW_TARGETS __attribute__((target_clones("arch=x86-64-v3", "default"), flatten))
-#else
-#define LP_NARROW_TARGETS
-#endif
-
 namespace {
 
 // Rows per block: enough independent accumulators to hide the FMA latency,

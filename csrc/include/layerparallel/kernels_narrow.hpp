@@ -25,6 +25,12 @@ enum class NarrowMode : int { automatic = 0, on = 1, off = 2 };
 NarrowMode narrow_mode();
 void set_narrow_mode(NarrowMode m);
 
+// For other selections under the same mode (the conv kernels): the counter
+// set_narrow_mode bumps (cached outcomes older than it are stale), and the
+// NarrowForce of this thread (1 narrow, 0 BLAS, -1 none).
+int narrow_generation();
+int narrow_forced();
+
 // True when width w has a narrow kernel (2, 4, 8 or 16).
 bool narrow_width(index_t w);
 
