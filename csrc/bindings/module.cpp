@@ -42,6 +42,8 @@ PYBIND11_MODULE(_core, m) {
         "Whether float64 layers of this width take the narrow kernels (measures once under auto).");
   m.def("uses_narrow32", &layerparallel::use_narrow<float>, py::arg("width"),
         "Whether float32 layers of this width take the narrow kernels (measures once under auto).");
+  m.def("conv_direct_shape", &layerparallel::conv_direct_shape, py::arg("channels"),
+        py::arg("kernel"), "Whether residual conv layers of this shape have direct kernels.");
   m.def("uses_conv_direct", &layerparallel::use_conv_direct<double>, py::arg("channels"),
         py::arg("kernel"),
         "Whether float64 residual conv layers of this shape take the direct kernels (measures once under auto).");

@@ -71,7 +71,9 @@ def set_narrow_kernels(mode):
     """Which product path residual layers of width 2, 4, 8 or 16 take: "auto"
     (default: a short timing of the narrow kernels against the BLAS at first
     use, per width, cached for the process), "on" (always the narrow kernels)
-    or "off" (always the BLAS). The environment variable LP_NARROW_KERNEL sets
+    or "off" (always the BLAS). The same mode selects between the direct
+    kernels and im2col + BLAS for 3x3 residual conv layers at 4, 8 or 16
+    channels. The environment variable LP_NARROW_KERNEL sets
     the initial mode. Both paths give the same results up to rounding."""
     if mode not in _NARROW_MODES:
         raise ValueError(f"narrow kernel mode must be one of {_NARROW_MODES}, got {mode!r}")

@@ -544,14 +544,23 @@ def _inputs(net, X, name):
 
 def _kernel_paths(net):
     """The compute paths this process takes for the net's residual layers
-    where more than one exists (narrow widths: the narrow kernels or the BLAS,
-    chosen by a timing), as a checkpoint records them."""
-    from . import narrow_kernels
+    where more than one exists, chosen by a timing, as a checkpoint records
+    them: {"narrow": bool} (dense widths 2, 4, 8, 16: the narrow kernels or the
+    BLAS; conv 3x3 at 4, 8, 16 channels: the direct kernels or im2col + BLAS).
+    Both are governed by the same mode (set_narrow_kernels)."""
+    from . import _core, narrow_kernels
 
-    width = getattr(net, "width", None)  # dense residual layers only (conv nets: channels)
+    dtype = np.dtype(net.dtype).name
+    channels = getattr(net, "channels", None)
+    if channels is not None:  # conv residual layers
+        uses = _core.uses_conv_direct if dtype == "float64" else _core.uses_conv_direct32
+        if not _core.conv_direct_shape(channels, net.kernel_size):
+            return None
+        return {"narrow": bool(uses(channels, net.kernel_size))}
+    width = getattr(net, "width", None)
     if width not in (2, 4, 8, 16):
         return None
-    return {"narrow": narrow_kernels(width, np.dtype(net.dtype).name)}
+    return {"narrow": narrow_kernels(width, dtype)}
 
 
 def _fingerprint(signature, theta, X, Y, validation, check_data, **options):
