@@ -10,7 +10,12 @@ kernels, average pooling, 10 classes), against
       alone, with numpy's BLAS on a 10-image block of rows repeated to cover
       the batch (gemm_ratio = GEMM time / our time: our share of the GEMM rate).
 Variants: ours, gemm (float64), ours32, gemm32 (float32: our net built with
-dtype="float32", numpy's sgemm), torch64, torch32. They are timed interleaved
+dtype="float32", numpy's sgemm), torch64, torch32, and im2col, im2col32: our
+net with the direct small-channel kernels off (im2col + BLAS for every
+layer). "ours" takes the path the narrow-kernel mode (--narrow, default auto:
+a timing per process) chooses, recorded in the row as direct / direct32;
+each call sets its variant's path, so the interleaved variants do not
+disturb one another. They are timed interleaved
 by bench/harness.py (one call of each per round, the order rotating) so
 machine load hits all alike; min and median over the rounds, with the
 processor and the load average. Rows: {"bench": "conv", "layers", "channels",
@@ -19,7 +24,8 @@ processor and the load average. Rows: {"bench": "conv", "layers", "channels",
 same with ours32/gemm32}.
 
     python bench/conv.py [--layers 32,128] [--channels 8,16] [--batch 100,1000] [--reps 3]
-        [--max-gb G] [--warmup 1] [--variants ours,gemm,torch64,torch32,ours32,gemm32]
+        [--max-gb G] [--warmup 1] [--narrow auto|on|off]
+        [--variants ours,gemm,torch64,torch32,ours32,gemm32,im2col,im2col32]
 """
 
 import argparse
@@ -36,7 +42,7 @@ import layerparallel as lp
 H = W = 28
 K = 3
 CLASSES = 10
-VARIANTS = ("ours", "gemm", "torch64", "torch32", "ours32", "gemm32")
+VARIANTS = ("ours", "gemm", "torch64", "torch32", "ours32", "gemm32", "im2col", "im2col32")
 
 
 def data(batch, seed=0):
@@ -46,12 +52,26 @@ def data(batch, seed=0):
     return X, Y
 
 
-def ours(layers, channels, batch, dtype="float64"):
+def direct_path(channels, dtype):
+    """Whether our residual layers take the direct kernels under the current mode."""
+    uses = lp._core.uses_conv_direct if dtype == "float64" else lp._core.uses_conv_direct32
+    return bool(uses(channels, K))
+
+
+def ours(layers, channels, batch, dtype="float64", direct=None):
+    """One loss and gradient; ``direct`` the path (None: the current mode's)."""
     net = lp.ConvODEResNet((1, H, W), channels, layers, CLASSES, T=1.0, kernel_size=K,
                            activation="relu", dtype=dtype)
     theta = net.init("he", seed=0)
     X, Y = (a.astype(dtype) for a in data(batch))  # converted once, not per call
-    return lambda: net.loss_and_grad(theta, X, Y)
+    if direct is None:
+        direct = direct_path(channels, dtype)
+    path = "on" if direct else "off"
+
+    def run():
+        lp.set_narrow_kernels(path)  # no timing under on/off
+        return net.loss_and_grad(theta, X, Y)
+    return run
 
 
 def torch_net(layers, channels, batch, dtype):
@@ -146,6 +166,8 @@ def main():
                          "min of 2+ rounds is a warm call)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--narrow", choices=("auto", "on", "off"), default="auto",
+                    help="the mode that chooses the path of ours/ours32 (auto: a timing)")
     ap.add_argument("--variants", default=",".join(VARIANTS),
                     help="which of " + ", ".join(VARIANTS) + " to time (ours/gemm: float64, "
                          "ours32/gemm32: float32)")
@@ -175,9 +197,14 @@ def main():
                     log(f"skipped L={layers} C={channels} B={batch}: about {need:.1f} GB of "
                         f"stored states > --max-gb {args.max_gb}")
                     continue
-                make = {"ours": lambda: ours(layers, channels, batch),
+                lp.set_narrow_kernels(args.narrow)
+                direct = {d: direct_path(channels, d) for d in ("float64", "float32")}
+                make = {"ours": lambda: ours(layers, channels, batch, direct=direct["float64"]),
                         "gemm": lambda: gemm_floor(layers, channels, batch),
-                        "ours32": lambda: ours(layers, channels, batch, "float32"),
+                        "im2col": lambda: ours(layers, channels, batch, direct=False),
+                        "ours32": lambda: ours(layers, channels, batch, "float32",
+                                               direct["float32"]),
+                        "im2col32": lambda: ours(layers, channels, batch, "float32", False),
                         "gemm32": lambda: gemm_floor(layers, channels, batch, np.float32)}
                 if have_torch:
                     make["torch64"] = lambda: torch_net(layers, channels, batch, torch.float64)
@@ -190,7 +217,8 @@ def main():
                 first = next(iter(res.values()))
                 row = {"bench": "conv", "layers": layers, "channels": channels,
                        "batch": batch, "threads": args.threads, "rounds": args.reps,
-                       "warmup": args.warmup,
+                       "warmup": args.warmup, "narrow": args.narrow,
+                       "direct": direct["float64"], "direct32": direct["float32"],
                        "processor": first["processor"],
                        "load_avg_before": first["load_avg_before"],
                        "load_avg_after": first["load_avg_after"]}
@@ -198,7 +226,9 @@ def main():
                     row[f"{k}_min_s"] = r["min_s"]
                     row[f"{k}_med_s"] = r["median_s"]
                 for ours_k, gemm_k, torch_k in (("ours", "gemm", "torch64"),
-                                                ("ours32", "gemm32", "torch32")):
+                                                ("ours32", "gemm32", "torch32"),
+                                                ("im2col", None, None),
+                                                ("im2col32", None, None)):
                     if ours_k not in res:
                         continue
                     t = res[ours_k]["min_s"]
