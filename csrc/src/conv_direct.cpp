@@ -167,20 +167,6 @@ void with_channels(index_t c, F&& f) {
   }
 }
 
-// The layer's packed kernel (forward or adjoint) in thread-local scratch.
-template <class T>
-const T* packed_kernel(const ConvConfig& cfg, const T* K, bool adjoint) {
-  thread_local std::vector<T> kp[2];
-  const ConvShape s = layer_shape(cfg);
-  auto& buf = kp[adjoint ? 1 : 0];
-  buf.resize(static_cast<std::size_t>(s.patch() * s.c_out));
-  if (adjoint)
-    pack_adjoint_kernel(s, K, buf.data());
-  else
-    pack_kernel(s, K, buf.data());
-  return buf.data();
-}
-
 // ---- selection ------------------------------------------------------------------
 // One timing per (type, channels): the three products of a layer (forward,
 // gradient, adjoint) on a few small images, both paths interleaved, best of
@@ -265,7 +251,7 @@ template <class T>
 bool conv_direct_forward(const ConvConfig& cfg, const T* K, const T* b, double h, const T* u,
                          index_t batch, T* u_next, T* z) {
   if (!use_conv_direct<T>(cfg.channels, cfg.kernel)) return false;
-  const T* Kp = packed_kernel(cfg, K, false);
+  const T* Kp = packed_kernel(layer_shape(cfg), K, false);
   with_activation(cfg.activation, cfg.eta, [&](auto act) {
     with_channels(cfg.channels, [&](auto c) {
       forward_images<T, decltype(c)::value>(act, cfg.height, cfg.width, Kp, b,
@@ -279,7 +265,7 @@ template <class T>
 bool conv_direct_derivative(const ConvConfig& cfg, const T* K, const T* b, const T* u,
                             index_t batch, T* D) {
   if (!use_conv_direct<T>(cfg.channels, cfg.kernel)) return false;
-  const T* Kp = packed_kernel(cfg, K, false);
+  const T* Kp = packed_kernel(layer_shape(cfg), K, false);
   with_activation(cfg.activation, cfg.eta, [&](auto act) {
     with_channels(cfg.channels, [&](auto c) {
       derivative_images<T, decltype(c)::value>(act, cfg.height, cfg.width, Kp, b, u, batch, D);
@@ -292,7 +278,7 @@ template <class T>
 bool conv_direct_adjoint(const ConvConfig& cfg, const T* K, double h, const T* d,
                          const T* lam_next, index_t batch, T* lam) {
   if (!use_conv_direct<T>(cfg.channels, cfg.kernel)) return false;
-  const T* Kp = packed_kernel(cfg, K, true);
+  const T* Kp = packed_kernel(layer_shape(cfg), K, true);
   with_channels(cfg.channels, [&](auto c) {
     adjoint_images<T, decltype(c)::value>(cfg.height, cfg.width, Kp, static_cast<T>(h), d,
                                           lam_next, batch, lam);

@@ -63,19 +63,6 @@ void for_patch_chunks(const ConvShape& s, const T* x, index_t batch, F&& f) {
   }
 }
 
-// The residual layer's packed kernel in thread-local scratch.
-template <class T>
-const T* packed(const ConvShape& s, const T* K, bool adjoint) {
-  thread_local std::vector<T> kp[2];
-  auto& buf = kp[adjoint ? 1 : 0];
-  buf.resize(static_cast<std::size_t>(s.patch() * s.c_out));
-  if (adjoint)
-    pack_adjoint_kernel(s, K, buf.data());
-  else
-    pack_kernel(s, K, buf.data());
-  return buf.data();
-}
-
 // z = b + K * u for the rows of one chunk (bias folded into the product).
 template <class T>
 void affine_chunk(const ConvShape& s, const T* Kp, const T* b, const T* cols,
@@ -110,6 +97,18 @@ void pack_adjoint_kernel(const ConvShape& s, const T* K, T* Kp) {
 }
 
 template <class T>
+const T* packed_kernel(const ConvShape& s, const T* K, bool adjoint) {
+  thread_local std::vector<T> kp[2];
+  auto& buf = kp[adjoint ? 1 : 0];
+  buf.resize(static_cast<std::size_t>(s.patch() * s.c_out));
+  if (adjoint)
+    pack_adjoint_kernel(s, K, buf.data());
+  else
+    pack_kernel(s, K, buf.data());
+  return buf.data();
+}
+
+template <class T>
 void conv_accumulate(const ConvShape& s, const T* Kp, double alpha, const T* x,
                      index_t batch, T* y) {
   const index_t C = s.c_out, patch = s.patch();
@@ -141,7 +140,7 @@ void conv_layer_forward(const ConvConfig& cfg, const T* K, const T* b, double h,
   if (batch <= 0 || conv_direct_forward(cfg, K, b, h, u, batch, u_next, z)) return;
   const ConvShape s = layer_shape(cfg);
   const index_t C = s.c_out;
-  const T* Kp = packed(s, K, false);
+  const T* Kp = packed_kernel(s, K, false);
   with_activation(cfg.activation, cfg.eta, [&](auto act) {
     for_patch_chunks(s, u, batch, [&](index_t q0, index_t rows, const T* cols) {
       affine_chunk(s, Kp, b, cols, rows, z + q0 * C);
@@ -156,7 +155,7 @@ void conv_layer_derivative(const ConvConfig& cfg, const T* K, const T* b,
   if (batch <= 0 || conv_direct_derivative(cfg, K, b, u, batch, D)) return;
   const ConvShape s = layer_shape(cfg);
   const index_t C = s.c_out;
-  const T* Kp = packed(s, K, false);
+  const T* Kp = packed_kernel(s, K, false);
   with_activation(cfg.activation, cfg.eta, [&](auto act) {
     for_patch_chunks(s, u, batch, [&](index_t q0, index_t rows, const T* cols) {
       affine_chunk(s, Kp, b, cols, rows, D + q0 * C);
@@ -184,7 +183,7 @@ void conv_layer_adjoint(const ConvConfig& cfg, const T* K, double h, const T* d,
   if (batch <= 0 || conv_direct_adjoint(cfg, K, h, d, lam_next, batch, lam)) return;
   const ConvShape s = layer_shape(cfg);
   if (lam != lam_next) std::copy(lam_next, lam_next + batch * cfg.state_size(), lam);
-  conv_accumulate(s, packed(s, K, true), h, d, batch, lam);
+  conv_accumulate(s, packed_kernel(s, K, true), h, d, batch, lam);
 }
 
 template <class T>
@@ -204,6 +203,7 @@ void conv_layer_gradient(const ConvConfig& cfg, double h, const T* u, const T* d
 #define LP_CONV_LAYER_INSTANTIATE(T)                                                          \
   template void pack_kernel<T>(const ConvShape&, const T*, T*);                               \
   template void pack_adjoint_kernel<T>(const ConvShape&, const T*, T*);                       \
+  template const T* packed_kernel<T>(const ConvShape&, const T*, bool);                       \
   template void conv_accumulate<T>(const ConvShape&, const T*, double, const T*, index_t, T*); \
   template void conv_kernel_gradient<T>(const ConvShape&, double, const T*, const T*, index_t, \
                                         T*);                                                  \

@@ -34,6 +34,11 @@ void pack_kernel(const ConvShape& s, const T* K, T* Kp);
 // the same gather-form product as the forward convolution.
 template <class T>
 void pack_adjoint_kernel(const ConvShape& s, const T* K, T* Kp);
+// The packed kernel (pack_kernel, or pack_adjoint_kernel when `adjoint`) in
+// thread-local scratch, valid until the next call of this thread with the
+// same `adjoint`; shared by the im2col and the direct conv paths.
+template <class T>
+const T* packed_kernel(const ConvShape& s, const T* K, bool adjoint);
 
 // y += alpha * (K * x) for a block of `batch` images; Kp from pack_kernel (or
 // pack_adjoint_kernel with the shape's channels swapped). y must not overlap x.
