@@ -3,13 +3,11 @@
 #include "layerparallel/conv_direct.hpp"
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <mutex>
 #include <vector>
 
 #include "layerparallel/conv_layer.hpp"
 #include "layerparallel/kernel_attributes.hpp"
+#include "layerparallel/kernel_choice.hpp"
 #include "layerparallel/kernels_narrow.hpp"
 
 namespace layerparallel {
@@ -169,13 +167,9 @@ void with_channels(index_t c, F&& f) {
 
 // ---- selection ------------------------------------------------------------------
 // One timing per (type, channels): the three products of a layer (forward,
-// gradient, adjoint) on a few small images, both paths interleaved, best of
-// several rounds; the direct kernels are taken only when clearly faster.
-constexpr double kMargin = 0.9;
-
+// gradient, adjoint) on a few small images (kernel_choice.hpp).
 template <class T>
 bool measure(index_t C) {
-  using clock = std::chrono::steady_clock;
   ConvConfig cfg;
   cfg.height = cfg.width = 12;
   cfg.channels = C;
@@ -189,38 +183,13 @@ bool measure(index_t C) {
     u[i] = static_cast<T>(((i * 13) % 17) - 8) / 8;
     lam[i] = static_cast<T>(((i * 5) % 9) - 4) / 8;
   }
-  auto once = [&] {
-    conv_layer_forward(cfg, K.data(), b.data(), 0.1, u.data(), batch, un.data(), z.data());
-    conv_layer_gradient(cfg, 0.1, u.data(), z.data(), batch, gK.data(), gb.data());
-    conv_layer_adjoint(cfg, K.data(), 0.1, z.data(), lam.data(), batch, un.data());
-  };
-  auto timed = [&](bool direct) {
-    NarrowForce force(direct);
-    const auto a = clock::now();
-    for (int i = 0; i < 4; ++i) once();
-    return std::chrono::duration<double>(clock::now() - a).count();
-  };
-  double best[2] = {1e30, 1e30};
-  timed(false), timed(true);  // warm caches and code
-  for (int round = 0; round < 7; ++round)
-    for (int p = 0; p < 2; ++p) {
-      const bool direct = (round + p) % 2 == 0;
-      best[direct] = std::min(best[direct], timed(direct));
-    }
-  return best[1] < kMargin * best[0];
-}
-
-template <class T>
-struct Choices {
-  std::mutex mutex;
-  std::atomic<int> generation[3] = {};  // generation of each outcome (0: none)
-  std::atomic<bool> direct[3] = {};
-};
-
-template <class T>
-Choices<T>& choices() {
-  static Choices<T> c;
-  return c;
+  return special_path_faster(
+      [&] {
+        conv_layer_forward(cfg, K.data(), b.data(), 0.1, u.data(), batch, un.data(), z.data());
+        conv_layer_gradient(cfg, 0.1, u.data(), z.data(), batch, gK.data(), gb.data());
+        conv_layer_adjoint(cfg, K.data(), 0.1, z.data(), lam.data(), batch, un.data());
+      },
+      4);
 }
 
 }  // namespace
@@ -232,19 +201,8 @@ bool conv_direct_shape(index_t channels, index_t kernel) {
 template <class T>
 bool use_conv_direct(index_t channels, index_t kernel) {
   if (!conv_direct_shape(channels, kernel)) return false;
-  const int slot = channel_slot(channels);
-  if (narrow_forced() >= 0) return narrow_forced() == 1;
-  const NarrowMode m = narrow_mode();
-  if (m != NarrowMode::automatic) return m == NarrowMode::on;
-  Choices<T>& c = choices<T>();
-  const int gen = narrow_generation();
-  if (c.generation[slot].load(std::memory_order_acquire) == gen) return c.direct[slot].load();
-  std::lock_guard<std::mutex> lock(c.mutex);
-  if (c.generation[slot].load() != gen) {
-    c.direct[slot].store(measure<T>(channels));
-    c.generation[slot].store(gen, std::memory_order_release);
-  }
-  return c.direct[slot].load();
+  static KernelChoice<3> choice;  // one per scalar type
+  return choice.special(channel_slot(channels), [channels] { return measure<T>(channels); });
 }
 
 template <class T>

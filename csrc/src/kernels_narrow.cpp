@@ -3,13 +3,12 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <vector>
 
 #include "layerparallel/kernel_attributes.hpp"
+#include "layerparallel/kernel_choice.hpp"
 #include "layerparallel/layer.hpp"
 
 namespace layerparallel {
@@ -240,14 +239,9 @@ void with_width(index_t w, F&& f) {
 
 // ---- selection ------------------------------------------------------------------
 // One timing per (type, width): forward then adjoint with the gradient on a
-// block of rows as the serial sweeps run it, both paths interleaved, best of
-// several rounds; the narrow kernels are taken only when clearly faster
-// (kMargin), so that timing noise does not flip a near tie between runs.
-constexpr double kMargin = 0.9;
-
+// block of rows as the serial sweeps run it (kernel_choice.hpp).
 template <class T>
 bool measure(index_t w) {
-  using clock = std::chrono::steady_clock;
   const index_t rows = 512;
   NetConfig cfg;
   cfg.width = w;
@@ -261,38 +255,13 @@ bool measure(index_t w) {
     lam[i] = static_cast<T>(((i * 5) % 9) - 4) / 8;
   }
   const T h = static_cast<T>(0.1);
-  auto once = [&] {
-    layer_forward(cfg, W.data(), b.data(), h, u.data(), rows, un.data(), z.data());
-    layer_adjoint_gradient(cfg, W.data(), b.data(), h, u.data(), lam.data(), rows, un.data(),
-                           z.data(), true, gW.data(), gb.data());
-  };
-  auto timed = [&](bool narrow) {
-    NarrowForce force(narrow);
-    const auto a = clock::now();
-    for (int i = 0; i < 8; ++i) once();
-    return std::chrono::duration<double>(clock::now() - a).count();
-  };
-  double best[2] = {1e30, 1e30};
-  timed(false), timed(true);  // warm caches and code
-  for (int round = 0; round < 7; ++round)
-    for (int p = 0; p < 2; ++p) {
-      const bool narrow = (round + p) % 2 == 0;
-      best[narrow] = std::min(best[narrow], timed(narrow));
-    }
-  return best[1] < kMargin * best[0];
-}
-
-template <class T>
-struct Choices {
-  std::mutex mutex;
-  std::atomic<int> generation[4] = {};  // generation of each width's outcome (0: none)
-  std::atomic<bool> narrow[4] = {};
-};
-
-template <class T>
-Choices<T>& choices() {
-  static Choices<T> c;
-  return c;
+  return special_path_faster(
+      [&] {
+        layer_forward(cfg, W.data(), b.data(), h, u.data(), rows, un.data(), z.data());
+        layer_adjoint_gradient(cfg, W.data(), b.data(), h, u.data(), lam.data(), rows,
+                               un.data(), z.data(), true, gW.data(), gb.data());
+      },
+      8);
 }
 
 }  // namespace
@@ -301,18 +270,8 @@ template <class T>
 bool use_narrow(index_t w) {
   const int slot = width_slot(w);
   if (slot < 0) return false;
-  if (forced >= 0) return forced == 1;
-  const NarrowMode m = narrow_mode();
-  if (m != NarrowMode::automatic) return m == NarrowMode::on;
-  Choices<T>& c = choices<T>();
-  const int gen = generation().load();
-  if (c.generation[slot].load(std::memory_order_acquire) == gen) return c.narrow[slot].load();
-  std::lock_guard<std::mutex> lock(c.mutex);
-  if (c.generation[slot].load() != gen) {
-    c.narrow[slot].store(measure<T>(w));
-    c.generation[slot].store(gen, std::memory_order_release);
-  }
-  return c.narrow[slot].load();
+  static KernelChoice<4> choice;  // one per scalar type
+  return choice.special(slot, [w] { return measure<T>(w); });
 }
 
 // ---- entry points -------------------------------------------------------------------
