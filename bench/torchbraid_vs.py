@@ -136,12 +136,11 @@ def rel_diff(a, b):
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300))
 
 
-def setup(dtype, skip, iters):
-    """Both sides with the same weights and data: (theirs, ours) dicts."""
-    import torch
+def our_side(dtype, skip, iters):
+    """Our network, weights, data and solver: (theta, X, Y, ours), with ours the
+    callables timed (MGRIT and serial loss_and_grad)."""
     import layerparallel as lp
 
-    torchbraid, _ = import_torchbraid()
     X, Y = lp.datasets.peaks(n=BATCH, seed=0)
     net = lp.ODEResNet(N_IN, WIDTH, LAYERS, N_OUT, T=T, activation="relu", dtype=dtype)
     theta = net.init("he", seed=0)
@@ -150,14 +149,23 @@ def setup(dtype, skip, iters):
                   max_iter=iters, warm_start=False, conventions="xbraid",
                   skip_first_down=skip)
     Xd, Yd = X.astype(dtype), Y.astype(dtype)
+    ours = dict(call=lambda: net.loss_and_grad(theta, Xd, Yd, solver=mg),
+                serial=lambda: net.loss_and_grad(theta, Xd, Yd))
+    return theta, X, Y, ours
+
+
+def setup(dtype, skip, iters):
+    """Both sides with the same weights and data: (theirs, ours) dicts."""
+    import torch
+
+    torchbraid, _ = import_torchbraid()
+    theta, X, Y, ours = our_side(dtype, skip, iters)
     counts = {"forward": 0, "adjoint": 0}
     loss_backward, gradient, tdt = build_torchbraid(torchbraid, theta, dtype, skip, counts, iters)
     xt = torch.from_numpy(np.ascontiguousarray(X)).to(tdt)
     labels = torch.from_numpy(np.argmax(Y, axis=1))
     theirs = dict(call=lambda: float(loss_backward(xt, labels).detach()), gradient=gradient,
                   counts=counts)
-    ours = dict(call=lambda: net.loss_and_grad(theta, Xd, Yd, solver=mg),
-                serial=lambda: net.loss_and_grad(theta, Xd, Yd))
     return theirs, ours
 
 
@@ -225,19 +233,11 @@ def run(dtype, skip, rounds, min_seconds, converged_iters):
 def ours_only(dtypes, rounds, min_seconds):
     import layerparallel as lp
 
-    X, Y = lp.datasets.peaks(n=BATCH, seed=0)
     for dtype in dtypes:
-        net = lp.ODEResNet(N_IN, WIDTH, LAYERS, N_OUT, T=T, activation="relu", dtype=dtype)
-        theta = net.init("he", seed=0)
-        theta.data[...] *= 0.5
-        mg = lp.MGRIT(cfactor=CFACTOR, max_levels=LEVELS, relax="FCF", tol=None, rtol=None,
-                      max_iter=ITERS, warm_start=False, conventions="xbraid",
-                      skip_first_down=False)
-        Xd, Yd = X.astype(dtype), Y.astype(dtype)
-        J = float(net.loss_and_grad(theta, Xd, Yd, solver=mg)[0])
-        J_serial = float(net.loss_and_grad(theta, Xd, Yd)[0])
-        rows = compare([Variant("mgrit", lambda: net.loss_and_grad(theta, Xd, Yd, solver=mg)),
-                        Variant("serial", lambda: net.loss_and_grad(theta, Xd, Yd))],
+        ours = our_side(dtype, False, ITERS)[3]
+        J = float(ours["call"]()[0])
+        J_serial = float(ours["serial"]()[0])
+        rows = compare([Variant("mgrit", ours["call"]), Variant("serial", ours["serial"])],
                        rounds=rounds, min_seconds=min_seconds)
         for r in rows:
             print(json.dumps(dict(bench="torchbraid_vs", kind="ours", dtype=dtype,
