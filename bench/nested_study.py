@@ -27,6 +27,7 @@ against work units, the best run of each method, nested levels in colours).
     python bench/nested_study.py --quick                     # a few minutes
     python bench/nested_study.py --png bench/figures/nested_fig4.png   # 48 runs each
     python bench/nested_study.py --seeds 2 --widths 5 8      # 8 runs each
+    python bench/nested_study.py --first-seed 1 --seeds 6 --skip rows.jsonl > more.jsonl  # continue
 """
 
 import argparse
@@ -132,6 +133,22 @@ def read_rows(path, seeds):
     return results
 
 
+def done_runs(paths):
+    """The (seed, width, magnitude, gamma) whose nested and non-nested rows are all in
+    `paths`: those a continued study skips."""
+    import json
+    methods = {}
+    for path in paths:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("{"):
+                    row = json.loads(line)
+                    if row.get("bench") == "nested_study":
+                        key = (row["seed"], row["width"], row["magnitude"], row["gamma_tik"])
+                        methods.setdefault(key, set()).add(row["method"])
+    return {k for k, m in methods.items() if {"nested", "non_nested"} <= m}
+
+
 def summary(values):
     v = np.array(values)
     return dict(mean=v.mean(), median=np.median(v), max=v.max(), min=v.min(), std=v.std())
@@ -209,6 +226,9 @@ def main():
     ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
                     help="what the work unit measures: this process's CPU time (default; "
                          "on a shared machine wall time measures the other users) or wall time")
+    ap.add_argument("--skip", metavar="ROWS", nargs="+", default=[],
+                    help="continue a stopped study: skip the runs whose rows are in these "
+                         "files (one row per method, as this script prints them)")
     ap.add_argument("--png", default=None)
     ap.add_argument("--summarize", metavar="ROWS",
                     help="print the tables (and --png) from the JSON rows of an earlier run "
@@ -226,12 +246,15 @@ def main():
     if args.summarize:
         report(read_rows(args.summarize, args.seeds), args)
         return
+    done = done_runs(args.skip)
     results = {}
     # Seeds outermost: a study stopped early has the same number of runs in every
     # configuration.
     for seed, width, magnitude, gamma in itertools.product(range(args.first_seed, args.seeds),
                                                             args.widths,
                                                             [0.0, 1e-6], [1e-5, 1e-7]):
+        if (seed, width, magnitude, gamma) in done:
+            continue
         nested_recs, div_n = run_nested(width, magnitude, gamma, seed, args)
         budget = nested_recs[-1]["wall_time"] if args.equal_time and nested_recs else None
         recs, div_s = run_non_nested(width, magnitude, gamma, seed, args,
