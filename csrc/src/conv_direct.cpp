@@ -21,11 +21,28 @@ int channel_slot(index_t c) {
   return -1;
 }
 
-// Output pixels per block: R x C accumulators (32 values) hide the FMA
-// latency and fit the vector registers with room for the kernel's rows.
-template <int C>
+// Accumulators of one register block: 256 bytes, eight 256-bit vectors, half
+// of the AVX register file: enough independent FMA chains to hide their
+// latency, with room left for the kernel's rows and the broadcast inputs.
+template <class T, int C>
+constexpr int block_values() {
+  return static_cast<int>(256 / sizeof(T)) / C;
+}
+
+// Output pixels per block of the forward and adjoint: R x C accumulators,
+// each kernel row loaded once for R pixels; at most 4, since every pixel adds
+// one load (its input value) per channel and beyond that the loads, not the
+// FMAs, limit.
+template <class T, int C>
 constexpr int block_pixels() {
-  return 32 / C;
+  return std::max(1, std::min(4, block_values<T, C>()));
+}
+
+// Input channels per pass of the kernel gradient: CB x C accumulators, each
+// d row loaded once for CB channels.
+template <class T, int C>
+constexpr int block_channels() {
+  return std::max(1, std::min(C, block_values<T, C>()));
 }
 
 // One image x (H x W x C) copied into P ((H + 2) x (W + 2) x C) with a zero
@@ -76,7 +93,7 @@ inline void conv_pixels_block(const T* P, index_t PWC, const T* Kp, const T* c, 
 template <class T, int C, class Out>
 inline void conv_pixels(index_t H, index_t W, const T* Kp, const T* c, const T* x,
                         index_t batch, Out&& out) {
-  constexpr int R = block_pixels<C>();
+  constexpr int R = block_pixels<T, C>();
   thread_local std::vector<T> pad;
   const index_t PWC = (W + 2) * C;
   pad.resize(static_cast<std::size_t>((H + 2) * PWC));
@@ -126,7 +143,7 @@ LP_NARROW_TARGETS void adjoint_images(index_t H, index_t W, const T* Kp, T h, co
 template <class T, int C>
 LP_NARROW_TARGETS void gradient_images(index_t H, index_t W, const T* u, const T* d,
                                        index_t batch, T* G, T* s) {
-  constexpr int CB = std::min(C, 32 / C);
+  constexpr int CB = block_channels<T, C>();
   thread_local std::vector<T> pad;
   const index_t PWC = (W + 2) * C, HW = H * W;
   pad.resize(static_cast<std::size_t>((H + 2) * PWC));
