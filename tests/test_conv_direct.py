@@ -41,7 +41,8 @@ def both_paths(mode, net, theta, X, Y):
 
 @pytest.mark.parametrize("dtype, tol", [("float64", 1e-12), ("float32", 1e-5)])
 @pytest.mark.parametrize("channels", [4, 8, 16, 6])
-@pytest.mark.parametrize("activation, in_shape", [("relu", (2, 7, 5)), ("tanh", (1, 5, 9))])
+@pytest.mark.parametrize("activation, in_shape", [("relu", (2, 7, 5)), ("tanh", (1, 5, 9)),
+                                                   ("relu", (1, 3, 7))])
 def test_direct_equals_im2col(mode, dtype, tol, channels, activation, in_shape):
     net, theta, X, Y = problem(channels, in_shape, activation=activation, dtype=dtype)
     direct = lp._core.uses_conv_direct if dtype == "float64" else lp._core.uses_conv_direct32
@@ -68,6 +69,29 @@ def test_forced_on_gradient_against_finite_differences(mode):
     fd = finite_difference_grad(net, theta, X, Y)
     rel = np.linalg.norm(g.data - fd.data) / np.linalg.norm(fd.data)
     assert rel <= 1e-7, rel
+
+
+def test_forced_on_gradient_16_channels_against_finite_differences(mode):
+    """16 channels (4 input channels per pass of the kernel gradient) on rows of
+    6 pixels (one register block of 4 plus 2 single pixels): central
+    differences in 300 entries drawn across all kernels, biases and the head."""
+    mode("on")
+    net, theta, X, Y = problem(16, (1, 4, 6), n_layers=2, n=2, activation="tanh", seed=5)
+    assert lp._core.uses_conv_direct(16, 3)
+    _, g = net.loss_and_grad(theta, X, Y)
+    t = theta.data.copy()
+    idx = np.random.default_rng(0).choice(t.size, size=300, replace=False)
+    fd = np.empty(idx.size)
+    for k, i in enumerate(idx):
+        old, eps = t[i], 1e-6
+        t[i] = old + eps
+        jp = net.loss(t, X, Y)
+        t[i] = old - eps
+        jm = net.loss(t, X, Y)
+        t[i] = old
+        fd[k] = (jp - jm) / (2 * eps)
+    rel = np.linalg.norm(g.data[idx] - fd) / np.linalg.norm(fd)
+    assert np.linalg.norm(fd) > 0 and rel <= 1e-7, rel
 
 
 def test_mgrit_matches_serial_with_direct_kernels(mode):
