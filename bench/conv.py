@@ -23,8 +23,12 @@ processor and the load average. Rows: {"bench": "conv", "layers", "channels",
 "gemm_gflops", "gemm_ratio", "torch64_over_ours", "torch32_over_ours", and the
 same with ours32/gemm32}.
 
+With --cpu-time (one thread only) each call is timed by the process's CPU
+time instead of the wall clock: on a machine loaded by other processes this
+counts only our own cycles (rows say "clock": "cpu").
+
     python bench/conv.py [--layers 32,128] [--channels 8,16] [--batch 100,1000] [--reps 3]
-        [--max-gb G] [--warmup 1] [--narrow auto|on|off]
+        [--max-gb G] [--warmup 1] [--narrow auto|on|off] [--cpu-time]
         [--variants ours,gemm,torch64,torch32,ours32,gemm32,im2col,im2col32]
 """
 
@@ -165,6 +169,8 @@ def main():
                     help="untimed calls of each variant first (0 for the big sizes: then the "
                          "min of 2+ rounds is a warm call)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time each call by the process's CPU time (one thread only)")
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--narrow", choices=("auto", "on", "off"), default="auto",
                     help="the mode that chooses the path of ours/ours32 (auto: a timing)")
@@ -175,6 +181,9 @@ def main():
                     help="skip sizes whose stored states (ours + PyTorch's, about twice "
                          "ours) exceed this many GB")
     args = ap.parse_args()
+    if args.cpu_time and args.threads != 1:
+        ap.error("--cpu-time needs --threads 1 (the CPU time of several threads adds up)")
+    clock = time.process_time if args.cpu_time else time.perf_counter
     lp.set_num_threads(args.threads)
     have_torch = False
     if not args.no_torch:
@@ -212,12 +221,14 @@ def main():
                 variants = [Variant(k, make[k]()) for k in wanted if k in make]
                 # one call per variant and round, interleaved, after the warm-up calls
                 res = {r["name"]: r for r in compare(variants, rounds=args.reps,
-                                                     min_seconds=0.0, warmup=args.warmup)}
+                                                     min_seconds=0.0, warmup=args.warmup,
+                                                     clock=clock)}
                 flops = 3 * 2 * batch * H * W * K * K * channels ** 2 * layers
                 first = next(iter(res.values()))
                 row = {"bench": "conv", "layers": layers, "channels": channels,
                        "batch": batch, "threads": args.threads, "rounds": args.reps,
                        "warmup": args.warmup, "narrow": args.narrow,
+                       "clock": "cpu" if args.cpu_time else "wall",
                        "direct": direct["float64"], "direct32": direct["float32"],
                        "processor": first["processor"],
                        "load_avg_before": first["load_avg_before"],

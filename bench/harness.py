@@ -74,26 +74,29 @@ class Variant:
         self.name, self.fn, self.setup = name, fn, setup
 
 
-def _turn(v, min_seconds, calls=None):
+def _turn(v, min_seconds, calls=None, clock=time.perf_counter):
     """Time v.fn until min_seconds have passed (at least once), or exactly
-    ``calls`` times (MPI: every rank must make the same calls); per-call times."""
+    ``calls`` times (MPI: every rank must make the same calls); per-call times
+    by ``clock``."""
     if v.setup is not None:
         v.setup()
     times = []
     start = time.perf_counter()
     while (len(times) < calls if calls is not None
            else not times or time.perf_counter() - start < min_seconds):
-        t0 = time.perf_counter()
+        t0 = clock()
         v.fn()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return times
 
 
-def compare(variants, rounds=5, min_seconds=0.5, warmup=1, calls=None, reduce=None):
+def compare(variants, rounds=5, min_seconds=0.5, warmup=1, calls=None, reduce=None,
+            clock=time.perf_counter):
     """Time the variants interleaved: ``rounds`` rounds, each giving every variant
     one turn of ~min_seconds/rounds, or of ``calls`` calls (order rotating by
     round). ``reduce(t)`` (e.g. the max over MPI ranks) is applied to every
-    per-call time. Returns one dict
+    per-call time. ``clock`` measures each call (time.process_time: the
+    process's CPU time, for one-thread runs on a loaded machine). Returns one dict
     per variant: name, min_s, median_s (over all calls), calls, per_round
     (median of each round), machine before and load average after."""
     info = machine()
@@ -108,7 +111,7 @@ def compare(variants, rounds=5, min_seconds=0.5, warmup=1, calls=None, reduce=No
     for r in range(rounds):
         k = r % len(variants)
         for v in variants[k:] + variants[:k]:
-            t = _turn(v, turn, calls)
+            t = _turn(v, turn, calls, clock)
             if reduce is not None:
                 t = [reduce(x) for x in t]
             samples[v.name].extend(t)
