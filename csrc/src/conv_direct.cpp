@@ -21,28 +21,24 @@ int channel_slot(index_t c) {
   return -1;
 }
 
-// Accumulators of one register block: 256 bytes, eight 256-bit vectors, half
-// of the AVX register file: enough independent FMA chains to hide their
-// latency, with room left for the kernel's rows and the broadcast inputs.
+// Register blocks of the forward and adjoint: CO output channels (at most two
+// 256-bit vectors' worth, so that the kernel's rows for one input channel
+// stay in two registers) of R = 4 neighbouring pixels of a row: R x CO
+// accumulators, eight vectors at 16 channels, half the AVX register file, are
+// enough independent FMA chains to hide their latency, and each loaded
+// kernel row serves 4 pixels. More pixels would add one load (the pixel's
+// input value) per FMA row and make the loads, not the FMAs, the limit.
+constexpr int kBlockPixels = 4;
 template <class T, int C>
-constexpr int block_values() {
-  return static_cast<int>(256 / sizeof(T)) / C;
+constexpr int block_outputs() {
+  return std::min(C, static_cast<int>(64 / sizeof(T)));
 }
 
-// Output pixels per block of the forward and adjoint: R x C accumulators,
-// each kernel row loaded once for R pixels; at most 4, since every pixel adds
-// one load (its input value) per channel and beyond that the loads, not the
-// FMAs, limit.
-template <class T, int C>
-constexpr int block_pixels() {
-  return std::max(1, std::min(4, block_values<T, C>()));
-}
-
-// Input channels per pass of the kernel gradient: CB x C accumulators, each
-// d row loaded once for CB channels.
+// Input channels per pass of the kernel gradient: CB x C accumulators of 256
+// bytes (eight 256-bit vectors), each row of d loaded once for CB channels.
 template <class T, int C>
 constexpr int block_channels() {
-  return std::max(1, std::min(C, block_values<T, C>()));
+  return std::max(1, std::min(C, static_cast<int>(256 / sizeof(T)) / C));
 }
 
 // One image x (H x W x C) copied into P ((H + 2) x (W + 2) x C) with a zero
@@ -60,40 +56,45 @@ void pad_image(const T* x, index_t H, index_t W, index_t C, T* P) {
   std::fill(P + (H + 1) * PW * C, P + (H + 2) * PW * C, T(0));
 }
 
-// acc[r][o] = c[o] + sum_{i,j,ch} P[(i, r + j), ch] Kp[((i 3 + j) C + ch) C + o]
-// for R neighbouring output pixels whose window starts at P (row stride PWC).
-// The channel, pixel and output loops unroll completely (LP_UNROLL).
-template <class T, int C, int R>
+// acc[r][o] = c[o0 + o] + sum_{i,j,ch} P[(i, r + j), ch] Kp[((i 3 + j) C + ch) C + o0 + o]
+// for R neighbouring output pixels whose window starts at P (row stride PWC)
+// and the CO output channels from o0. The channel, pixel and output loops
+// unroll completely (LP_UNROLL).
+template <class T, int C, int CO, int R>
 inline void window_block(const T* __restrict P, index_t PWC, const T* __restrict Kp,
-                         const T* __restrict c, T (&acc)[R][C]) {
-  LP_UNROLL for (int r = 0; r < R; ++r) LP_SIMD for (int o = 0; o < C; ++o) acc[r][o] = c[o];
+                         const T* __restrict c, int o0, T (&acc)[R][CO]) {
+  LP_UNROLL for (int r = 0; r < R; ++r) LP_SIMD for (int o = 0; o < CO; ++o) acc[r][o] = c[o0 + o];
   for (int i = 0; i < 3; ++i)
     for (int j = 0; j < 3; ++j) {
       const T* src = P + i * PWC + j * C;
-      const T* kij = Kp + (i * 3 + j) * C * C;
+      const T* kij = Kp + (i * 3 + j) * C * C + o0;
       LP_UNROLL for (int ch = 0; ch < C; ++ch) {
         LP_UNROLL for (int r = 0; r < R; ++r) {
           const T xk = src[r * C + ch];
-          LP_SIMD for (int o = 0; o < C; ++o) acc[r][o] += xk * kij[ch * C + o];
+          LP_SIMD for (int o = 0; o < CO; ++o) acc[r][o] += xk * kij[ch * C + o];
         }
       }
     }
 }
 
-// For every output pixel q of the images: out(q, acc) with acc the C values
-// c + (Kp * x)(q). x is padded one image at a time into thread-local scratch.
+// For every output pixel q of the images: out(q, o, a) with a the value
+// (c + Kp * x)(q, o). x is padded one image at a time into thread-local scratch.
 template <class T, int C, int R, class Out>
 inline void conv_pixels_block(const T* P, index_t PWC, const T* Kp, const T* c, index_t q,
                               Out& out) {
-  T acc[R][C];
-  window_block<T, C, R>(P, PWC, Kp, c, acc);
-  LP_UNROLL for (int r = 0; r < R; ++r) LP_SIMD for (int o = 0; o < C; ++o) out(q + r, o, acc[r][o]);
+  constexpr int CO = block_outputs<T, C>();
+  for (int o0 = 0; o0 < C; o0 += CO) {
+    T acc[R][CO];
+    window_block<T, C, CO, R>(P, PWC, Kp, c, o0, acc);
+    LP_UNROLL for (int r = 0; r < R; ++r) LP_SIMD for (int o = 0; o < CO; ++o)
+      out(q + r, o0 + o, acc[r][o]);
+  }
 }
 
 template <class T, int C, class Out>
 inline void conv_pixels(index_t H, index_t W, const T* Kp, const T* c, const T* x,
                         index_t batch, Out&& out) {
-  constexpr int R = block_pixels<T, C>();
+  constexpr int R = kBlockPixels;
   thread_local std::vector<T> pad;
   const index_t PWC = (W + 2) * C;
   pad.resize(static_cast<std::size_t>((H + 2) * PWC));
