@@ -1,5 +1,5 @@
-// Register-blocked residual-layer kernels for widths 32 and 64 (internal to
-// kernels_narrow.cpp, which selects them like the narrow kernels).
+// Register-blocked residual-layer kernels for widths 32 and 64 (selected in
+// kernels_narrow.cpp like the narrow kernels).
 //
 // At these widths the BLAS's own kernels are fast, but each call packs both
 // operands and the element-wise passes (bias, activation, update, sigma'(z) *
@@ -8,12 +8,15 @@
 // read in place, and the element-wise work runs in the product's epilogue
 // while a tile of R rows x C columns is in registers:
 //   forward:  z = b + W u and u_next = u + h sigma(z), tile by tile;
-//   backward: d = sigma'(z) * lam_next for R rows into `work`, then lam =
-//             lam_next + h W^T d from the rows just formed, and per chunk of
-//             rows (sized by the level-1 cache) gW += d^T u, gb += sum d
-//             while d and u of the chunk are still in that cache.
+//   backward: d = sigma'(z) * lam_next for R rows into `work` and a local
+//             block, lam = lam_next + h W^T d from that block, and per chunk
+//             of rows (sized by the level-2 cache) gW += d^T u, gb += sum d
+//             from packed copies of the chunk's d and u while in cache.
 // The width is a template parameter, so every loop has a fixed trip count and
-// GCC keeps the R x C accumulators in vector registers. Portable C++.
+// GCC keeps the R x C accumulators in vector registers (the product loops are
+// `omp simd` over the C columns, the rows unrolled, the k loop kept rolled:
+// with other forms GCC 12 vectorized across k or spilled accumulators).
+// Portable C++, no intrinsics.
 #include "layerparallel/kernels_blocked.hpp"
 
 #include <algorithm>
@@ -34,7 +37,9 @@ constexpr int tile_cols() {
   return static_cast<int>(64 / sizeof(T));
 }
 // Rows of a tile: R x C accumulators (12 vectors of 32 bytes for R = 6)
-// leave room in a 16-register file for the panel row and the broadcast.
+// leave room in a 16-register file (the smallest of the x86-64-v3 clone) for
+// the panel row and the broadcast. The adjoint keeps one more value live and
+// uses R - 1 rows (with R rows GCC spilled an accumulator there).
 constexpr int kTileRows = 6;
 
 // Wp[p][k][c] = M(k, p * C + c): N / C column panels of N rows each.
@@ -156,8 +161,8 @@ inline void gradient_tile(const T* __restrict a, const T* __restrict b, index_t 
   }
 }
 
-// Rows per gradient chunk: the chunk's d and u fill at most an eighth of the level-2
-// cache; a multiple of the tile rows.
+// Rows per gradient chunk: the chunk's d and u (and their packed copies) fill
+// a quarter of the level-2 cache; a multiple of the tile rows.
 template <class T, int N>
 index_t gradient_chunk_rows() {
   const index_t fit = cache_bytes(2) / 8 / (2 * N * static_cast<index_t>(sizeof(T)));
@@ -173,7 +178,7 @@ struct GradientSum {
   static constexpr int C = tile_cols<T>();
   static constexpr int J = kTileRows, NJ = (N + J - 1) / J;  // tiles of J rows of gW
   alignas(64) T g[N * N] = {};
-  alignas(64) T s[N] = {};
+  alignas(64) double s[N] = {};  // in double, as column_sums: float sums of a batch lose digits
   T* a;  // NJ panels of rows x J
   T* b;  // N / C panels of rows x C
   explicit GradientSum(index_t chunk) {
@@ -203,7 +208,7 @@ struct GradientSum {
   }
   void store(T h, T* gW, T* gb) const {
     for (int i = 0; i < N * N; ++i) gW[i] = h * g[i];
-    for (int j = 0; j < N; ++j) gb[j] = h * s[j];
+    for (int j = 0; j < N; ++j) gb[j] = static_cast<T>(static_cast<double>(h) * s[j]);
   }
 };
 
@@ -222,7 +227,7 @@ template <class T, int N, bool Gradient, class Act>
 LP_NARROW_TARGETS void adjoint_rows(const Act& act, const T* W, T h, const T* u,
                                     const T* lam_next, index_t rows, T* lam, T* work, T* gW,
                                     T* gb) {
-  constexpr int R = 5;
+  constexpr int R = kTileRows - 1;
   alignas(64) T Wp[N * N];
   pack_panels<T, N, false>(W, Wp);
   const index_t chunk = gradient_chunk_rows<T, N>();
