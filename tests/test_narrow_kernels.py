@@ -1,4 +1,5 @@
-"""The narrow-width kernels against the BLAS path, for every width they cover.
+"""The narrow-width kernels (widths 2-16) and the register-blocked kernels
+(widths 32, 64) against the BLAS path, for every width they cover.
 
 Both paths are forced in turn (lp.set_narrow_kernels "on" / "off"), so these
 tests cover both on any machine, whatever the timing at first use would pick.
@@ -17,6 +18,7 @@ from layerparallel import _core
 from conftest import finite_difference_grad
 
 WIDTHS = (2, 4, 8, 16)
+BLOCKED = (32, 64)
 OPS = ("forward", "adjoint", "derivative", "adjoint_linearized", "gradient")
 
 
@@ -41,7 +43,7 @@ def close(a, b, rtol=1e-13):
     return np.max(np.abs(a - b)) <= rtol * scale * 10
 
 
-@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("width", WIDTHS + BLOCKED)
 @pytest.mark.parametrize("activation", ["relu", "tanh", "smoothrelu"])
 @pytest.mark.parametrize("batch", [1, 3, 37])  # tails of every row-block size
 def test_layer_ops_match_blas(width, activation, batch):
@@ -69,7 +71,7 @@ def small_net(width, activation="smoothrelu", n_layers=6):
     return net, theta, X, Y
 
 
-@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("width", WIDTHS + BLOCKED)
 def test_serial_loss_and_gradient_match_blas(width):
     net, theta, X, Y = small_net(width)
     (l1, g1), (l2, g2) = both_paths(lambda: net.loss_and_grad(theta, X, Y))
@@ -77,7 +79,21 @@ def test_serial_loss_and_gradient_match_blas(width):
     assert close(g1.data, g2.data)
 
 
-@pytest.mark.parametrize("width", [4, 8])
+@pytest.mark.parametrize("width", BLOCKED)
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_blocked_kernels_over_many_chunks(width, activation):
+    """A batch of several gradient chunks and row tiles, with a tail."""
+    rng = np.random.default_rng(width)
+    net = lp.ODEResNet(3, width=width, n_layers=4, n_out=4, T=1.0, activation=activation)
+    theta = net.init("glorot", seed=2)
+    X = rng.uniform(-1, 1, size=(1031, 3))
+    Y = np.eye(4)[rng.integers(0, 4, size=1031)]
+    (l1, g1), (l2, g2) = both_paths(lambda: net.loss_and_grad(theta, X, Y))
+    assert abs(l1 - l2) <= 1e-13 * max(abs(l2), 1.0)
+    assert close(g1.data, g2.data)
+
+
+@pytest.mark.parametrize("width", [4, 8, 32])
 def test_mgrit_forward_adjoint_gradient_match_blas(width):
     net, theta, X, Y = small_net(width, n_layers=16)
     mg = lp.MGRIT(cfactor=2, max_levels=3, tol=None, rtol=None, max_iter=2, warm_start=False)
@@ -87,7 +103,7 @@ def test_mgrit_forward_adjoint_gradient_match_blas(width):
     assert i1["forward"]["steps"] == i2["forward"]["steps"]
 
 
-@pytest.mark.parametrize("width", [2, 8, 16])
+@pytest.mark.parametrize("width", [2, 8, 16, 32])
 def test_narrow_gradient_against_finite_differences(width):
     lp.set_narrow_kernels("on")
     net, theta, X, Y = small_net(width, n_layers=3)
@@ -108,7 +124,7 @@ def test_mode_switches_and_reports():
     lp.set_narrow_kernels("auto")
     assert lp.narrow_kernels() == "auto"
     assert lp.narrow_kernels(8) in (True, False)  # the measurement's outcome
-    assert lp.narrow_kernels(32) is False
+    assert lp.narrow_kernels(24) is False
 
 
 def test_bad_mode_is_a_value_error():
@@ -129,3 +145,36 @@ def test_environment_variable_sets_the_mode():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=60)
     assert out.returncode != 0 and "LP_NARROW_KERNEL" in out.stderr
+
+
+def test_mgrit_equals_serial_with_blocked_kernels():
+    """With the blocked kernels forced, MGRIT run to convergence gives serial's
+    loss and gradient (MGRIT's linearized adjoint keeps the BLAS path)."""
+    lp.set_narrow_kernels("on")
+    net, theta, X, Y = small_net(32, n_layers=8)
+    J, g = net.loss_and_grad(theta, X, Y)
+    mg = lp.MGRIT(cfactor=2, max_levels=3, tol=None, rtol=None, max_iter=8, warm_start=False)
+    Jm, gm, _ = net.loss_and_grad(theta, X, Y, solver=mg)
+    assert abs(Jm - J) <= 1e-12 * max(abs(J), 1.0)
+    assert close(gm.data, g.data, rtol=1e-11)
+
+
+def test_blocked_kernels_split_over_threads():
+    """Row blocks on two threads (threshold forced to 0) give one thread's numbers."""
+    lp.set_narrow_kernels("on")
+    net, theta, X, Y = small_net(64, n_layers=3)
+    X = np.tile(X, (8, 1))
+    Y = np.tile(Y, (8, 1))
+    old = lp.get_num_threads()
+    out = []
+    try:
+        for threads, flops in ((1, -1.0), (2, 0.0)):
+            lp.set_num_threads(threads)
+            _core.set_min_parallel_flops(flops)
+            out.append(net.loss_and_grad(theta, X, Y))
+    finally:
+        _core.set_min_parallel_flops(-1.0)
+        lp.set_num_threads(old)
+    (l1, g1), (l2, g2) = out
+    assert abs(l1 - l2) <= 1e-13 * max(abs(l2), 1.0)
+    assert close(g1.data, g2.data)

@@ -68,7 +68,8 @@ _NARROW_MODES = ("auto", "on", "off")
 
 
 def set_narrow_kernels(mode):
-    """Which product path residual layers of width 2, 4, 8 or 16 take: "auto"
+    """Which product path residual layers of width 2, 4, 8, 16 (the narrow
+    kernels), 32 or 64 (the register-blocked kernels) take: "auto"
     (default: a short timing of the narrow kernels against the BLAS at first
     use, per width, cached for the process), "on" (always the narrow kernels)
     or "off" (always the BLAS). The same mode selects between the direct

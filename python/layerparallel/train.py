@@ -545,8 +545,8 @@ def _inputs(net, X, name):
 def _kernel_paths(net):
     """The compute paths this process takes for the net's residual layers
     where more than one exists, chosen by a timing, as a checkpoint records
-    them: {"narrow": bool} (dense widths 2, 4, 8, 16: the narrow kernels or the
-    BLAS; conv 3x3 at 4, 8, 16 channels: the direct kernels or im2col + BLAS).
+    them: {"narrow": bool} (dense widths 2, 4, 8, 16, 32, 64: the narrow or
+    register-blocked kernels or the BLAS; conv 3x3 at 4, 8, 16 channels: the direct kernels or im2col + BLAS).
     Both are governed by the same mode (set_narrow_kernels)."""
     from . import _core, narrow_kernels
 
@@ -558,7 +558,7 @@ def _kernel_paths(net):
             return None
         return {"narrow": bool(uses(channels, net.kernel_size))}
     width = getattr(net, "width", None)
-    if width not in (2, 4, 8, 16):
+    if width not in (2, 4, 8, 16, 32, 64):
         return None
     return {"narrow": narrow_kernels(width, dtype)}
 

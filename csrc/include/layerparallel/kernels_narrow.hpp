@@ -11,6 +11,8 @@
 // Whether these or the BLAS run is decided per process, per scalar type and
 // width, by a short measurement at first use (select_narrow), or forced with
 // LP_NARROW_KERNEL=on|off or set_narrow_mode. The BLAS stays the general path.
+// Widths 32 and 64 have register-blocked kernels (kernels_blocked.hpp) behind
+// the same entry points, mode and selection.
 #pragma once
 
 #include "network.hpp"
@@ -31,7 +33,7 @@ void set_narrow_mode(NarrowMode m);
 int narrow_generation();
 int narrow_forced();
 
-// True when width w has a narrow kernel (2, 4, 8 or 16).
+// True when width w has a narrow (2, 4, 8, 16) or blocked (32, 64) kernel.
 bool narrow_width(index_t w);
 
 // Whether the layers of width w in scalar type T take the narrow kernels
