@@ -178,3 +178,29 @@ def test_blocked_kernels_split_over_threads():
     (l1, g1), (l2, g2) = out
     assert abs(l1 - l2) <= 1e-13 * max(abs(l2), 1.0)
     assert close(g1.data, g2.data)
+
+@pytest.mark.parametrize("batch", [5, 37])  # under one block of 8 float rows, and a tail
+def test_float32_width8_matches_blas_serial_and_mgrit(batch):
+    """float32 at width 8 (the adjoint's blocks of 8 float rows): narrow on
+    against off to float32 rounding, for serial propagation and for MGRIT,
+    and MGRIT converged equal to serial with the narrow kernels on."""
+    rng = np.random.default_rng(batch)
+    net = lp.ODEResNet(3, width=8, n_layers=16, n_out=4, T=2.0, activation="relu",
+                       dtype="float32")
+    theta = net.init("uniform", seed=1, magnitude=0.8)
+    X = rng.uniform(-1, 1, size=(batch, 3)).astype(np.float32)
+    Y = np.eye(4, dtype=np.float32)[rng.integers(0, 4, size=batch)]
+    mg = lp.MGRIT(cfactor=2, max_levels=3, tol=None, rtol=None, max_iter=2, warm_start=False)
+    eps = 50 * float(np.finfo(np.float32).eps)
+    for solver in (None, mg):
+        on, off = both_paths(lambda: net.loss_and_grad(theta, X, Y, solver=solver))
+        assert on[1].data.dtype == np.float32
+        assert abs(on[0] - off[0]) <= eps * max(abs(off[0]), 1.0)
+        assert close(on[1].data, off[1].data, rtol=eps)
+    lp.set_narrow_kernels("on")
+    exact = lp.MGRIT(cfactor=2, max_levels=3, tol=None, rtol=None, max_iter=16,
+                     warm_start=False)
+    J, g, _ = net.loss_and_grad(theta, X, Y, solver=exact)
+    J_s, g_s = net.loss_and_grad(theta, X, Y)
+    assert abs(J - J_s) <= eps * max(abs(J_s), 1.0)
+    assert close(g.data, g_s.data, rtol=eps)
