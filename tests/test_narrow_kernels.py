@@ -179,6 +179,7 @@ def test_blocked_kernels_split_over_threads():
     assert abs(l1 - l2) <= 1e-13 * max(abs(l2), 1.0)
     assert close(g1.data, g2.data)
 
+
 @pytest.mark.parametrize("batch", [5, 37])  # under one block of 8 float rows, and a tail
 def test_float32_width8_matches_blas_serial_and_mgrit(batch):
     """float32 at width 8 (the adjoint's blocks of 8 float rows): narrow on
