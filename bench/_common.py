@@ -31,3 +31,18 @@ def emit(**row):
 
 def log(*args):
     print(*args, file=sys.stderr, flush=True)
+
+
+def use_threads(threads):
+    """Run the package's core and numpy's BLAS with `threads` threads (None: the
+    package's default); returns the count."""
+    import layerparallel as lp
+    if threads is None:
+        threads = lp.get_num_threads()
+    lp.set_num_threads(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(threads)
+    except ImportError:
+        log("threadpoolctl missing: numpy's BLAS runs with its default threads")
+    return threads

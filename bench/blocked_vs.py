@@ -15,7 +15,7 @@ import argparse
 
 import numpy as np
 
-from _common import emit, log
+from _common import emit, log, use_threads
 from harness import Variant, compare
 from serial_vs import numpy_gemms
 
@@ -32,14 +32,7 @@ def main():
     ap.add_argument("--min-seconds", type=float, default=1.0)
     ap.add_argument("--rounds", type=int, default=7)
     args = ap.parse_args()
-    if args.threads is None:
-        args.threads = lp.get_num_threads()
-    lp.set_num_threads(args.threads)
-    try:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(args.threads)
-    except ImportError:
-        log("threadpoolctl missing: numpy's BLAS runs with its default threads")
+    args.threads = use_threads(args.threads)
     mode = lp.narrow_kernels()
     X, Y = lp.datasets.peaks(n=args.batch, seed=0)
     rng = np.random.default_rng(0)

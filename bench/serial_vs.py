@@ -19,7 +19,7 @@ import argparse
 
 import numpy as np
 
-from _common import emit, log
+from _common import emit, log, use_threads
 from harness import Variant, compare
 
 import layerparallel as lp
@@ -83,14 +83,7 @@ def main():
     ap.add_argument("--dtypes", nargs="+", default=["float64", "float32"],
                     choices=["float64", "float32"])
     args = ap.parse_args()
-    if args.threads is None:
-        args.threads = lp.get_num_threads()
-    lp.set_num_threads(args.threads)
-    try:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(args.threads)
-    except ImportError:
-        log("threadpoolctl missing: numpy's BLAS runs with its default threads")
+    args.threads = use_threads(args.threads)
     rng = np.random.default_rng(0)
     X, Y = lp.datasets.peaks(n=args.batch, seed=0)
     data = {dt: (X.astype(dt), Y.astype(dt)) for dt in args.dtypes}  # converted once
