@@ -118,34 +118,36 @@ def curve(records):
             for r in records if r.get("val_accuracy") is not None]
 
 
-def read_rows(path, seeds):
-    """The per-run rows of an earlier (possibly unfinished) study, as results: the
-    runs of the first `seeds` seeds."""
+def study_rows(paths):
+    """The per-run rows (this script's JSON lines) in the files `paths`."""
     import json
-    results = {}
-    with open(path) as f:
-        for line in f:
-            if line.startswith("{"):
-                row = json.loads(line)
-                if row.get("bench") == "nested_study" and row["seed"] < seeds:
-                    results.setdefault((row["width"], row["method"]), []).append(
-                        (row["val_accuracy"], row["curve"], row.get("diverged", False)))
-    return results
-
-
-def done_runs(paths):
-    """The (seed, width, magnitude, gamma) whose nested and non-nested rows are all in
-    `paths`: those a continued study skips."""
-    import json
-    methods = {}
     for path in paths:
         with open(path) as f:
             for line in f:
                 if line.startswith("{"):
                     row = json.loads(line)
                     if row.get("bench") == "nested_study":
-                        key = (row["seed"], row["width"], row["magnitude"], row["gamma_tik"])
-                        methods.setdefault(key, set()).add(row["method"])
+                        yield row
+
+
+def read_rows(path, seeds):
+    """The per-run rows of an earlier (possibly unfinished) study, as results: the
+    runs of the first `seeds` seeds."""
+    results = {}
+    for row in study_rows([path]):
+        if row["seed"] < seeds:
+            results.setdefault((row["width"], row["method"]), []).append(
+                (row["val_accuracy"], row["curve"], row.get("diverged", False)))
+    return results
+
+
+def done_runs(paths):
+    """The (seed, width, magnitude, gamma) whose nested and non-nested rows are all in
+    `paths`: those a continued study skips."""
+    methods = {}
+    for row in study_rows(paths):
+        key = (row["seed"], row["width"], row["magnitude"], row["gamma_tik"])
+        methods.setdefault(key, set()).add(row["method"])
     return {k for k, m in methods.items() if {"nested", "non_nested"} <= m}
 
 
