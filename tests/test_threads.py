@@ -64,7 +64,7 @@ def test_set_num_threads_validates():
 
 def test_forced_blocks_give_the_same_numbers():
     """Every row-block and per-layer path split over threads (threshold 0) agrees
-    with one thread; the measured threshold comes back afterwards."""
+    with one thread, dense and convolutional; the measured threshold comes back afterwards."""
     from layerparallel import _core
 
     X, Y = lp.datasets.peaks(n=101, seed=2)
@@ -81,10 +81,18 @@ def test_forced_blocks_give_the_same_numbers():
                 mg = lp.MGRIT(cfactor=2, max_iter=2, tol=None, warm_start=False)
                 Jm, gm, _ = net.loss_and_grad(theta, X, Y, solver=mg)
                 out.append((J, g.data.copy(), Jm, gm.data.copy()))
+            conv = lp.ConvODEResNet((1, 6, 6), 4, 6, 5)  # images: blocks of >= 8 rows
+            theta = conv.init("he", seed=3)
+            Xi = np.repeat(X[:, :1, None, None], 36, axis=2).reshape(-1, 1, 6, 6) * np.linspace(
+                0.5, 1.5, 36).reshape(1, 1, 6, 6)
+            J, g = conv.loss_and_grad(theta, Xi, Y)
+            mg = lp.MGRIT(cfactor=2, max_iter=2, tol=None, warm_start=False)
+            Jm, gm, _ = conv.loss_and_grad(theta, Xi, Y, solver=mg)
+            out.append((J, g.data.copy(), Jm, gm.data.copy()))
     finally:
         _core.set_min_parallel_flops(-1.0)
         lp.set_num_threads(old)
-    for a, b in zip(out[:2], out[2:]):
+    for a, b in zip(out[:3], out[3:]):
         assert a[0] == pytest.approx(b[0], rel=1e-13)
         np.testing.assert_allclose(a[1], b[1], rtol=1e-11, atol=1e-14)
         assert a[2] == pytest.approx(b[2], rel=1e-13)
@@ -143,3 +151,39 @@ def test_cache_sizes_of_this_machine():
 
     l1, l2 = _core.cache_bytes(1), _core.cache_bytes(2)
     assert 4096 <= l1 <= l2 <= 1 << 30
+
+
+@pytest.mark.parametrize("model", ["dense", "conv"])
+def test_sweeps_split_where_the_work_pays(model):
+    """With two threads and a threshold far below one block's work, the serial
+    sweeps and the MGRIT steps of dense and convolutional nets run their row
+    blocks in parallel; with a threshold above the whole work they do not (the
+    flops per row that decide it are those of the layer's products)."""
+    from layerparallel import _core
+
+    if model == "dense":
+        X, Y = lp.datasets.peaks(n=64, seed=2)
+        net = lp.ODEResNet(2, 64, 8, 5, activation="tanh")  # 64 rows x 8 layers x 8 kflop
+    else:
+        rng = np.random.default_rng(0)
+        X = rng.uniform(size=(32, 1, 8, 8))
+        Y = np.eye(3)[rng.integers(0, 3, size=32)]
+        net = lp.ConvODEResNet((1, 8, 8), 8, 8, 3)  # 32 images x 8 layers x 75 kflop
+    theta = net.init("he", seed=1)
+    mg = lp.MGRIT(cfactor=2, max_iter=1, tol=None, warm_start=False)
+    old = lp.get_num_threads()
+    counts = {}
+    try:
+        lp.set_num_threads(2)
+        for flops in (1e4, 1e12):
+            _core.set_min_parallel_flops(flops)
+            before = _core.row_block_regions()
+            net.loss_and_grad(theta, X, Y)
+            serial = _core.row_block_regions() - before
+            net.loss_and_grad(theta, X, Y, solver=mg)
+            counts[flops] = (serial, _core.row_block_regions() - before - serial)
+    finally:
+        _core.set_min_parallel_flops(-1.0)
+        lp.set_num_threads(old)
+    assert counts[1e4][0] >= 2 and counts[1e4][1] >= 2, counts  # forward and backward
+    assert counts[1e12] == (0, 0), counts

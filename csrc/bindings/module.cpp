@@ -32,6 +32,8 @@ PYBIND11_MODULE(_core, m) {
         "Work (flops) a block needs before a team of `threads` pays for itself (measured once).");
   m.def("cache_bytes", &layerparallel::cache_bytes, py::arg("level"),
         "Bytes of the level-1 data / level-2 cache the kernels size their chunks by.");
+  m.def("row_block_regions", &layerparallel::row_block_regions,
+        "Row-block regions run in parallel so far in this process (whether sweeps split).");
   m.def("set_min_parallel_flops", &layerparallel::set_min_parallel_flops, py::arg("flops"),
         "Override min_parallel_flops (a negative value measures again).");
   m.def("set_narrow_mode",

@@ -8,7 +8,6 @@
 namespace layerparallel {
 
 namespace {
-constexpr index_t kMinImages = 4;
 template <class T>
 T* thread_buffer(std::vector<std::vector<T>>& per_thread, index_t size) {
   auto& b = per_thread[thread_id()];
@@ -40,7 +39,7 @@ void BasicConvForwardApp<T>::step(int, index_t from, index_t to, const T* in, T*
   const T* b = theta_.b(from);
   if (inner) {
     T* z = thread_buffer(z_, batch_ * S);
-    parallel_blocks(batch_, kMinImages, [&](index_t r0, index_t r1) {
+    parallel_blocks(batch_, cfg_.image_product_flops(), [&](index_t r0, index_t r1) {
       conv_layer_forward(cfg_, K, b, h, in + r0 * S, r1 - r0, out + r0 * S, z + r0 * S);
     });
   } else {
@@ -92,7 +91,7 @@ void BasicConvAdjointApp<T>::step(int level, index_t from, index_t to, const T* 
     conv_layer_adjoint(cfg_, K, h, d + off, in + off, m, out + off);
   };
   if (inner)
-    parallel_blocks(batch_, kMinImages, rows);
+    parallel_blocks(batch_, (D ? 1 : 2) * cfg_.image_product_flops(), rows);
   else
     rows(0, batch_);
   if (grad_ && level == 0) conv_layer_gradient(cfg_, h, u, d, batch_, grad_->W(n), grad_->b(n));

@@ -12,8 +12,6 @@
 namespace layerparallel {
 
 namespace {
-// Images per block of the sweeps' parallel loops.
-constexpr index_t kMinImages = 4;
 
 template <class T>
 double tikhonov_block(double gamma, const T* x, index_t len, T* g) {
@@ -166,7 +164,7 @@ void conv_forward_sweep(const ConvConfig& cfg, const ConvView<const T>& theta, i
                         T* U, T* Z) {
   const index_t S = cfg.state_size(), sz = n * S;
   const double h = cfg.h();
-  parallel_blocks(n, kMinImages, [&](index_t r0, index_t r1) {
+  parallel_blocks(n, cfg.n_layers * cfg.image_product_flops(), [&](index_t r0, index_t r1) {
     const index_t off = r0 * S;
     for (index_t l = 0; l < cfg.n_layers; ++l)
       conv_layer_forward(cfg, theta.W(l), theta.b(l), h, U + l * sz + off, r1 - r0,
@@ -183,10 +181,11 @@ void conv_backward_sweep(const ConvConfig& cfg, const ConvView<const T>& theta, 
   const index_t S = cfg.state_size(), sz = n * S, L = cfg.n_layers;
   const index_t nk = theta.layout.per_kernel, C = cfg.channels, gsz = nk + C;
   const double h = cfg.h();
-  const int blocks = block_count(n, kMinImages);
+  const double flops_per_image = 2 * L * cfg.image_product_flops();  // adjoint and gradient
+  const int blocks = block_count(n, flops_per_image);
   std::vector<T> partials(static_cast<std::size_t>(blocks - 1) * L * gsz);
   T* P = partials.data();
-  parallel_blocks_indexed(n, kMinImages, [&](int t, index_t r0, index_t r1) {
+  run_blocks(blocks, n, flops_per_image, [&](int t, index_t r0, index_t r1) {
     const index_t off = r0 * S, rows = r1 - r0;
     for (index_t l = L - 1; l >= 0; --l) {
       T* gK = t == 0 ? grad.W(l) : P + ((t - 1) * L + l) * gsz;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <mutex>
@@ -161,6 +162,13 @@ Feedback& feedback() {
 }
 constexpr double kMaxScale = 1e6;
 }  // namespace
+
+namespace {
+std::atomic<long long> row_block_count{0};
+}
+
+long long row_block_regions() { return row_block_count.load(std::memory_order_relaxed); }
+void count_row_block_region() { row_block_count.fetch_add(1, std::memory_order_relaxed); }
 
 double threshold_scale() {
   Feedback& f = feedback();

@@ -37,6 +37,12 @@ struct ConvConfig {
   // Columns of the patch matrix of a C-channel state, and of the input.
   index_t patch() const { return kernel * kernel * channels; }
   index_t input_patch() const { return kernel * kernel * in_channels; }
+  // Flops of one residual layer's product for one image (what decides whether a
+  // block of images pays for a thread: parallel.hpp's flops per row).
+  double image_product_flops() const {
+    return 2.0 * static_cast<double>(pixels()) * static_cast<double>(patch()) *
+               static_cast<double>(channels) + 8.0 * static_cast<double>(state_size());
+  }
   index_t features() const { return pooling == ConvPooling::average ? channels : state_size(); }
   bool has_opening_params() const { return opening != Opening::padding; }
   // The dense head as the shared head code sees it: width = features.

@@ -64,6 +64,11 @@ double threshold_scale();
 bool probe_region();
 void report_region(double flops, double seconds, int blocks);
 
+// Row-block regions run in parallel so far in this process (diagnostics and
+// tests: whether a sweep of a given size actually splits).
+long long row_block_regions();
+void count_row_block_region();
+
 // The number of blocks for n rows of `flops_per_row` work each: at most one
 // per thread, each of at least kMinBlockRows rows and of at least
 // min_parallel_flops() x threshold_scale() work; 1 inside a parallel region.
@@ -116,6 +121,7 @@ void run_blocks(int blocks, index_t n, double flops_per_row, F&& f) {
                      (blocks > 1 || work >= min_parallel_flops(num_threads()));
   const double t0 = timed ? seconds_now() : 0.0;
   if (blocks > 1) {
+    count_row_block_region();
 #pragma omp parallel for schedule(static) num_threads(blocks)
     for (int t = 0; t < blocks; ++t) f(t, n * t / blocks, n * (t + 1) / blocks);
   } else {
