@@ -23,6 +23,9 @@ iterations they differ slightly: XBraid ends with an F+C sweep on level 0
 (torchbraid records its backward there), our engine with the last cycle's
 F-relaxation; the cycles themselves apply the same steps.
 
+Ours runs twice: with the solver's default (blocks of rows sized from the
+cache: lp.MGRIT's batch_block) and on the whole batch at once (batch_block=0).
+
 The timing interleaves the variants (bench/harness.py: A, B, A, B, ...) in one
 process on one rank and reports min and median, the processor and the load
 average, for float64 and float32.
@@ -148,8 +151,10 @@ def our_side(dtype, skip, iters):
     mg = lp.MGRIT(cfactor=CFACTOR, max_levels=LEVELS, relax="FCF", tol=None, rtol=None,
                   max_iter=iters, warm_start=False, conventions="xbraid",
                   skip_first_down=skip)
+    whole = mg.replace(batch_block=0)  # the whole batch at once, not blocks of rows
     Xd, Yd = X.astype(dtype), Y.astype(dtype)
     ours = dict(call=lambda: net.loss_and_grad(theta, Xd, Yd, solver=mg),
+                whole=lambda: net.loss_and_grad(theta, Xd, Yd, solver=whole),
                 serial=lambda: net.loss_and_grad(theta, Xd, Yd))
     return theta, X, Y, ours
 
@@ -213,7 +218,11 @@ def run(dtype, skip, rounds, min_seconds, converged_iters):
     def theirs():
         theirs_["call"]()
 
-    rows = compare([Variant("torchbraid", theirs), Variant("layerparallel", ours)],
+    def whole():
+        ours_["whole"]()
+
+    rows = compare([Variant("torchbraid", theirs), Variant("layerparallel", ours),
+                    Variant("layerparallel_whole_batch", whole)],
                    rounds=rounds, min_seconds=min_seconds)
     by = {r["name"]: r for r in rows}
     for r in rows:
@@ -223,7 +232,7 @@ def run(dtype, skip, rounds, min_seconds, converged_iters):
                    threads_ours=lp.get_num_threads(), threads_torch=torch.get_num_threads(),
                    processor=r["processor"], load_avg_before=r["load_avg_before"],
                    load_avg_after=r["load_avg_after"])
-        if r["name"] == "layerparallel":
+        if r["name"].startswith("layerparallel"):
             out["torchbraid_over_ours_min"] = by["torchbraid"]["min_s"] / r["min_s"]
             out["torchbraid_over_ours_median"] = by["torchbraid"]["median_s"] / r["median_s"]
         print(json.dumps(out), flush=True)
@@ -237,7 +246,8 @@ def ours_only(dtypes, rounds, min_seconds):
         ours = our_side(dtype, False, ITERS)[3]
         J = float(ours["call"]()[0])
         J_serial = float(ours["serial"]()[0])
-        rows = compare([Variant("mgrit", ours["call"]), Variant("serial", ours["serial"])],
+        rows = compare([Variant("mgrit", ours["call"]), Variant("mgrit_whole_batch", ours["whole"]),
+                        Variant("serial", ours["serial"])],
                        rounds=rounds, min_seconds=min_seconds)
         for r in rows:
             print(json.dumps(dict(bench="torchbraid_vs", kind="ours", dtype=dtype,
@@ -281,16 +291,17 @@ def main():
         by = {r["name"]: r for r in rows}
         table.append((dtype, checks, by))
     print("\n| dtype | torchbraid ms (min / median) | ours ms (min / median) | "
-          "torchbraid / ours (min / median) | steps fwd / adj (theirs, ours) | "
-          "loss theirs - ours |")
-    print("|---|---|---|---|---|---|")
+          "torchbraid / ours (min / median) | ours, whole batch ms (min / median) | "
+          "steps fwd / adj (theirs, ours) | loss theirs - ours |")
+    print("|---|---|---|---|---|---|---|")
     for dtype, checks, by in table:
         check = checks[0]
-        tb, us = by["torchbraid"], by["layerparallel"]
+        tb, us, wh = by["torchbraid"], by["layerparallel"], by["layerparallel_whole_batch"]
         st, so = check["steps_torchbraid"], check["steps_ours"]
         print(f"| {dtype} | {tb['min_s'] * 1e3:.1f} / {tb['median_s'] * 1e3:.1f} | "
               f"{us['min_s'] * 1e3:.1f} / {us['median_s'] * 1e3:.1f} | "
               f"{tb['min_s'] / us['min_s']:.1f}x / {tb['median_s'] / us['median_s']:.1f}x | "
+              f"{wh['min_s'] * 1e3:.1f} / {wh['median_s'] * 1e3:.1f} | "
               f"{st['forward']} / {st['adjoint']}, {so['forward']} / {so['adjoint']} | "
               f"{check['loss_torchbraid'] - check['loss_ours']:.2e} |")
     print(f"\nThreads: {by['layerparallel']['threads_ours']} (ours), "

@@ -139,6 +139,8 @@ void bind_parallel(py::module_& m, const char* name) {
            py::arg("config"), py::arg("options"), py::arg("comm"), py::arg("device") = -1)
       .def_property_readonly("size", [](const M& s) { return s.layout().size; })
       .def_property_readonly("levels", &M::levels)
+      .def_property_readonly("batch_blocks", &M::batch_blocks,
+                             "Blocks of rows the last call's batch was solved in.")
       .def("set_max_iter", &M::set_max_iter, py::arg("n"),
            "Cycles per solve from now on (the warm states are kept).")
       .def("warm_state",

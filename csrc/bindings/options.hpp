@@ -43,6 +43,9 @@ inline MGRITOptions make_options(const py::dict& o) {
   if (o.contains("skip_first_down")) opt.skip_first_down = o["skip_first_down"].cast<bool>();
   if (o.contains("xbraid")) opt.xbraid = o["xbraid"].cast<bool>();
   if (o.contains("batch_intervals")) opt.batch_intervals = o["batch_intervals"].cast<int>();
+  if (o.contains("batch_block")) opt.batch_block = o["batch_block"].cast<index_t>();
+  if (opt.batch_block > 0 && (opt.tol > 0.0 || opt.rtol > 0.0))
+    throw std::invalid_argument("batch_block needs a fixed number of cycles (tol and rtol off)");
   if (o.contains("graphs")) opt.graphs = o["graphs"].cast<bool>();
   if (o.contains("device_messages")) opt.device_messages = o["device_messages"].cast<bool>();
   if (opt.max_levels < 1 || opt.min_coarse < 1 || opt.relax_cf < 0 || opt.max_iter < 0)
@@ -59,6 +62,7 @@ inline py::dict info_dict(const SolveInfo& s) {
   d["steps"] = s.steps;
   d["batches"] = s.batches;
   d["replays"] = s.replays;
+  d["blocks"] = s.blocks;
   return d;
 }
 

@@ -84,6 +84,17 @@ class MGRIT:
         product and one element-wise launch per step j). None (default): on
         exactly when the net runs on a device. Batched and unbatched sweeps
         give the same bits.
+    batch_block : int >= 0 or None
+        Rows of the batch solved at a time. Samples propagate independently,
+        so with a fixed number of cycles (``tol`` and ``rtol`` None) a dense
+        net's batch can be solved in blocks of rows, each by its own MGRIT
+        with the same cycles: the same numbers up to rounding (residuals are
+        combined over the blocks), but each block's states stay in cache
+        between steps. None (default): chosen from the level-2 cache for
+        narrow layers on one rank on the host, else the whole batch; 0: the
+        whole batch; k: blocks of at least k rows (any rank count; then every
+        rank must pass the same k, as with every option). Convolutional nets
+        solve the whole batch.
     graphs : bool
         On a CUDA device and one rank, record the serial chain of steps (all
         of a serial solve, ``max_levels=1``; the coarsest level of MGRIT)
@@ -101,7 +112,7 @@ class MGRIT:
     def __init__(self, cfactor=4, max_levels=10, min_coarse=2, relax="FCF", cycle="V",
                  tol=1e-9, rtol=None, max_iter=50, comm=None, storage="all",
                  warm_start=True, divergence=1e8, skip_first_down=None, conventions="package",
-                 batch_intervals=None, graphs=True, device_messages="auto"):
+                 batch_intervals=None, graphs=True, device_messages="auto", batch_block=None):
         self.comm = comm
         self._handle, self.rank, self.size = comm_handle(comm)
         # Every rank must solve with the same options: checks and options agreed.
@@ -109,13 +120,14 @@ class MGRIT:
                 as agreed:
             self._configure(cfactor, max_levels, min_coarse, relax, cycle, tol, rtol, max_iter,
                             storage, warm_start, divergence, skip_first_down, conventions,
-                            batch_intervals, graphs, device_messages)
+                            batch_intervals, graphs, device_messages, batch_block)
             agreed.fingerprint = {"MGRIT": repr(self._key()[:-1]), "ranks": self.size,
                                   "warm_start": self.warm_start}
 
     def _configure(self, cfactor, max_levels, min_coarse, relax, cycle, tol, rtol, max_iter,
                    storage, warm_start, divergence, skip_first_down, conventions,
-                   batch_intervals=None, graphs=True, device_messages="auto"):
+                   batch_intervals=None, graphs=True, device_messages="auto",
+                   batch_block=None):
         cf = check.cfactors(cfactor)
         self.cfactor = cf if len(cf) > 1 else cf[0]
         self._cf = cf
@@ -153,6 +165,16 @@ class MGRIT:
         self.graphs = bool(graphs)
         devices.message_path(device_messages, environ={})  # checks the value
         self.device_messages = device_messages
+        if batch_block is not None:
+            if isinstance(batch_block, bool) or not isinstance(batch_block, (int, np.integer)) \
+                    or batch_block < 0:
+                raise ValueError(f"batch_block must be None or an integer >= 0, got "
+                                 f"{batch_block!r}")
+            batch_block = int(batch_block)
+            if batch_block > 0 and (self.tol is not None or self.rtol is not None):
+                raise ValueError("batch_block splits the batch only for a fixed number of "
+                                 "cycles: set tol=None and rtol=None, or batch_block=None")
+        self.batch_block = batch_block
 
     def replace(self, **changes):
         """A new MGRIT with the same options except ``changes``."""
@@ -162,8 +184,11 @@ class MGRIT:
                   warm_start=self.warm_start, divergence=self.divergence,
                   skip_first_down=self.skip_first_down, conventions=self.conventions,
                   batch_intervals=self.batch_intervals, graphs=self.graphs,
-                  device_messages=self.device_messages)
+                  device_messages=self.device_messages, batch_block=self.batch_block)
         kw.update(changes)
+        if ("tol" in changes or "rtol" in changes) and "batch_block" not in changes \
+                and (kw["tol"] is not None or kw["rtol"] is not None):
+            kw["batch_block"] = None  # a tolerance solves the whole batch
         return MGRIT(**kw)
 
     def options(self, max_levels=None):
@@ -183,6 +208,7 @@ class MGRIT:
             "xbraid": self.conventions == "xbraid",
             "batch_intervals": -1 if self.batch_intervals is None else int(self.batch_intervals),
             "graphs": self.graphs,
+            "batch_block": -1 if self.batch_block is None else self.batch_block,
             # Resolved per rank: MPI does not care whether the other side's
             # buffer was on the host or the device.
             "device_messages": self.size > 1 and
@@ -193,7 +219,7 @@ class MGRIT:
         return (tuple(self._cf), self.max_levels, self.min_coarse, self.relax, self.cycle,
                 self.tol, self.rtol, self.max_iter, self.storage, self.divergence,
                 self.skip_first_down, self.conventions, self.batch_intervals, self.graphs,
-                self.device_messages, self._handle)
+                self.device_messages, self.batch_block, self._handle)
 
     def __repr__(self):
         return (f"MGRIT(cfactor={self.cfactor}, max_levels={self.max_levels}, "

@@ -10,6 +10,15 @@
 // gradients cross (the opening layer, head and regularization are small and
 // stay on the host).
 //
+// Samples propagate independently, so with a fixed number of cycles (no
+// tolerance) the batch can be solved in blocks of rows, each by its own pair
+// of MGRIT solvers: the same cycles and the same numbers (up to the order of
+// the gradient's sums), but a block's states stay in cache from one step to
+// the next instead of streaming the whole batch through memory every step
+// (MGRITOptions::batch_block; by default on one rank, on the host, for
+// narrow layers, with blocks sized from the level-2 cache). Residual norms
+// are combined over the blocks; warm states keep the whole batch's layout.
+//
 // BasicLayerParallelModel<T> runs a network of scalar T (float or double;
 // instantiated for both); LayerParallelModel is the double one. Losses and
 // residual norms are double for both.
@@ -43,7 +52,12 @@ class BasicLayerParallelModel {
   static std::vector<index_t> first_layers(index_t n_layers, int n_ranks);
   const ParamLayout& layout() const { return layout_; }
   const NetConfig& config() const { return cfg_; }
-  int levels() const { return fwd_ ? fwd_->n_levels() : 0; }
+  int levels() const { return parts_.empty() ? 0 : parts_[0]->fwd->n_levels(); }
+  // Blocks of rows the batch of the last call is solved in (0 before any call).
+  index_t batch_blocks() const { return static_cast<index_t>(parts_.size()); }
+  // Rows per block the batch_block option gives for a batch of n rows here
+  // (n: one block).
+  index_t block_rows(index_t n) const;
   Executor& executor() const { return dev_ ? *dev_ : cpu_executor(); }
   index_t batch() const { return batch_; }
   // Cycles per forward and adjoint solve from now on, keeping the warm states.
@@ -78,6 +92,15 @@ class BasicLayerParallelModel {
   void state(index_t n, bool adjoint, T* out);
 
  private:
+  // One block of rows [r0, r0 + rows) with its own solvers and sigma' cache.
+  struct Part {
+    index_t r0 = 0, rows = 0;
+    std::unique_ptr<BasicForwardApp<T>> fwd_app;
+    std::unique_ptr<BasicAdjointApp<T>> adj_app;
+    std::unique_ptr<BasicMGRIT<T>> fwd, adj;
+    BasicBuffer<T> D;  // sigma'(z_n) of this rank's layers (storage "all"), executor memory
+  };
+
   void setup(index_t n);
   void solve_forward(const ParamView<const T>& p, const ParamView<const T>& pe,
                      const T* X, bool warm, SolveInfo* info);
@@ -91,8 +114,11 @@ class BasicLayerParallelModel {
                          const T* X, bool warm, const ParamView<T>& g, T* dX,
                          SolveInfo* info);
   double regularization_all(const ParamView<const T>& p, const ParamView<T>* g);
-  void cache_derivatives(const ParamView<const T>& pe);
-  void layer_gradients(const ParamView<T>& ge);
+  void cache_derivatives(Part& q, const ParamView<const T>& pe);
+  void layer_gradients(Part& q, const ParamView<T>& ge);
+  // The level-0 states of every block in the whole batch's layout ([slot][n x width]).
+  void warm_states(bool adjoint, T* out);
+  void set_warm_states(bool adjoint, const T* in);
   int last_rank() const { return comm_.size() - 1; }
 
   NetConfig cfg_;
@@ -101,11 +127,9 @@ class BasicLayerParallelModel {
   ParamLayout layout_;
   std::vector<index_t> first_;
   index_t batch_ = -1;
-  std::unique_ptr<BasicForwardApp<T>> fwd_app_;
-  std::unique_ptr<BasicAdjointApp<T>> adj_app_;
-  std::unique_ptr<BasicMGRIT<T>> fwd_, adj_;
+  std::vector<std::unique_ptr<Part>> parts_;
   std::vector<T> u0_, z0_, uN_, lam_, work_, tmp_;
-  BasicBuffer<T> D_;  // sigma'(z_n) of this rank's layers (storage "all"), executor memory
+  std::vector<T> part_grad_;  // a block's layer gradients before they are added (blocks > 1)
   std::shared_ptr<Executor> dev_;
   std::unique_ptr<BasicDeviceLayer<T>> dev_layer_;
   std::unique_ptr<BasicDeviceBatchLayer<T>> dev_batch_;  // interval-batched steps

@@ -45,6 +45,11 @@ struct MGRITOptions {
   // call per step), -1 = on exactly when the app's states live on a device.
   // Both give the same bits.
   int batch_intervals = -1;
+  // Models whose samples propagate independently (the dense ODE-ResNet) may
+  // solve the batch in blocks of this many rows, each with its own solvers:
+  // only with a fixed number of cycles (tol and rtol off). 0 = the whole
+  // batch at once, -1 = chosen by the model (from the cache, one rank, host).
+  index_t batch_block = -1;
   // On a device and one rank: the serial chain of the coarsest level (all of
   // a one-level, i.e. serial, solve) is recorded once and replayed as one
   // launch (a CUDA graph) when the app allows it (App::replay_key).
@@ -75,6 +80,7 @@ struct SolveInfo {
   long long steps = 0;            // step applications on this rank
   long long batches = 0;          // App::step_batch calls on this rank (batched sweeps)
   long long replays = 0;          // serial chains replayed from a recording (device graphs)
+  int blocks = 1;                 // blocks of the batch solved one after the other (models)
 };
 
 // Where each rank's points lie, in the engine's time direction.
