@@ -173,14 +173,10 @@ LP_NARROW_TARGETS void gradient_images(index_t H, index_t W, const T* u, const T
   }
 }
 
+// f(integral channel count) for the counts with kernels.
 template <class F>
 void with_channels(index_t c, F&& f) {
-  switch (c) {
-    case 4: f(std::integral_constant<int, 4>{}); break;
-    case 8: f(std::integral_constant<int, 8>{}); break;
-    case 16: f(std::integral_constant<int, 16>{}); break;
-    default: break;
-  }
+  with_one_of<4, 8, 16>(c, std::forward<F>(f));
 }
 
 // ---- selection ------------------------------------------------------------------

@@ -242,13 +242,7 @@ LP_NARROW_TARGETS void derivative_rows(const Act& act, const T* W, const T* b, c
 // f(integral width) for the widths with a kernel.
 template <class F>
 void with_width(index_t w, F&& f) {
-  switch (w) {
-    case 2: f(std::integral_constant<int, 2>{}); break;
-    case 4: f(std::integral_constant<int, 4>{}); break;
-    case 8: f(std::integral_constant<int, 8>{}); break;
-    case 16: f(std::integral_constant<int, 16>{}); break;
-    default: break;
-  }
+  with_one_of<2, 4, 8, 16>(w, std::forward<F>(f));
 }
 
 // ---- selection ------------------------------------------------------------------

@@ -9,10 +9,20 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <type_traits>
+#include <utility>
 
 #include "kernels_narrow.hpp"
 
 namespace layerparallel {
+
+// f(std::integral_constant<int, V>{}) for the V of Values equal to v, nothing
+// when none is: a run-time size to the compile-time one a kernel family is
+// built for (a width, a channel count).
+template <int... Values, class F>
+void with_one_of(index_t v, F&& f) {
+  (void)((v == Values ? (f(std::integral_constant<int, Values>{}), true) : false) || ...);
+}
 
 // True when `once` (one representative call through the public layer
 // functions, which dispatch on NarrowForce) runs clearly faster with the
