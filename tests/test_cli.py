@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import layerparallel as lp
@@ -138,6 +139,26 @@ def test_mgrit_one_shot_records_iterations(tmp_path, capsys):
                                "--log", str(log))
     assert status == 0, err
     assert all(r["mgrit_forward_iterations"] == 2 for r in read_log(log))
+
+
+def test_batch_blocks_from_the_command_line(tmp_path, capsys):
+    """--batch-block ROWS solves one-shot (fixed-cycle) runs on blocks of rows: the
+    same losses as the whole batch (0); with a tolerance it is a usage error."""
+    losses = {}
+    for block in ("0", "60", "auto"):
+        log = tmp_path / f"b{block}.jsonl"
+        status, _, err = run_cli(capsys, "train", *SMALL, "--iterations", "3", "--mgrit",
+                                 "--cfactor", "2", "--one-shot", "2", "--no-adaptive-one-shot",
+                                 "--batch-block", block, "--log", str(log))
+        assert status == 0, err
+        losses[block] = [r["loss"] for r in read_log(log)]
+    np.testing.assert_allclose(losses["60"], losses["0"], rtol=1e-12)
+    np.testing.assert_allclose(losses["auto"], losses["0"], rtol=1e-12)
+    status, _, err = run_cli(capsys, "train", *SMALL, "--iterations", "1", "--mgrit",
+                             "--batch-block", "60")
+    assert status == 2 and "--batch-block needs a fixed number of cycles" in err
+    status, _, err = run_cli(capsys, "train", *SMALL, "--mgrit", "--batch-block", "-3")
+    assert status == 2 and "batch-block" in err
 
 
 # --------------------------------------------------------------------------- config

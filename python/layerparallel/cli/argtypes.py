@@ -56,6 +56,13 @@ def fraction(text):
     return v
 
 
+def batch_block(text):
+    """'auto' (None) or rows >= 0 (0: the whole batch)."""
+    if str(text).lower() == "auto":
+        return None
+    return nonnegative_int(text)
+
+
 def optional_tol(text):
     if str(text).lower() in ("none", "off", "0"):
         return None

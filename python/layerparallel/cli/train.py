@@ -11,8 +11,9 @@ import sys
 import time
 
 from .. import datasets, optim
-from .argtypes import (device, grid_shape, cfactor, fraction, nonnegative_float, nonnegative_int, optional_tol,
-                       positive_float, positive_int, real, schedule)
+from .argtypes import (batch_block, cfactor, device, fraction, grid_shape, nonnegative_float,
+                       nonnegative_int, optional_tol, positive_float, positive_int, real,
+                       schedule)
 from .errors import Formatter, UsageError, version
 from .output import Table, fmt, json_line, write_atomic
 from .ranks import agree, world
@@ -116,6 +117,10 @@ def add_parser(subparsers):
                    help="most cycles adaptive one-shot may use (default 8 x --one-shot)")
     g.add_argument("--storage", default="all", choices=["all", "C"],
                    help="keep all states or C-points only")
+    g.add_argument("--batch-block", type=batch_block, default=None, metavar="ROWS",
+                   help="fixed-cycle solves (--one-shot, or --tol none) run on blocks of this "
+                        "many rows, each in cache ('auto', the default: chosen from the cache "
+                        "on one rank; 0: the whole batch)")
     g = t.add_argument_group("method and process grid")
     g.add_argument("--method", default=None, choices=METHODS,
                    help="serial propagation, layer-parallel MGRIT, parameter decomposition "
@@ -372,10 +377,17 @@ def _train(lp, args, comm, rank, size, say, bar, log, method, grid):
     theta = net.init(args.init, seed=args.seed, magnitude=args.magnitude)
     solver = None
     if args.mgrit:
+        # One-shot solves run a fixed number of cycles whatever --tol says.
+        fixed = args.one_shot is not None or (args.tol is None and args.rtol is None)
+        if args.batch_block and not fixed:
+            raise UsageError("--batch-block needs a fixed number of cycles: --one-shot D, or "
+                             "--tol none (and no --rtol)")
         solver = grid.mgrit(cfactor=args.cfactor, max_levels=args.levels,
                             min_coarse=args.min_coarse, relax=args.relax, cycle=args.cycle,
-                            tol=args.tol, rtol=args.rtol, max_iter=args.max_iter,
-                            storage=args.storage)
+                            tol=None if args.one_shot else args.tol,
+                            rtol=None if args.one_shot else args.rtol, max_iter=args.max_iter,
+                            storage=args.storage,
+                            batch_block=args.batch_block if fixed else None)
 
     # A model file that could not be written is found out now, not after training.
     error = None
