@@ -52,6 +52,34 @@ def test_python_threads_share_a_network_safely():
     assert not wrong
 
 
+def test_python_threads_solve_different_networks_by_mgrit_at_once():
+    """MGRIT solves of different networks from several Python threads at once
+    (each engine's residual sums are its own thread's) give the residuals and
+    losses of the same solves one after the other."""
+    X, Y = lp.datasets.peaks(n=300, seed=1)
+    nets = [lp.ODEResNet(2, 6, 16 + 4 * i, 5, activation="tanh") for i in range(3)]
+    thetas = [net.init("glorot", seed=i) for i, net in enumerate(nets)]
+    mg = lp.MGRIT(cfactor=2, tol=None, max_iter=3, warm_start=False, batch_block=0)
+
+    def solve(i):
+        J, _, info = nets[i].loss_and_grad(thetas[i], X, Y, solver=mg)
+        return J, info["forward"]["residuals"] + info["adjoint"]["residuals"]
+    expected = [solve(i) for i in range(3)]
+    wrong = []
+
+    def work(i):
+        for _ in range(20):
+            if solve(i) != expected[i]:
+                wrong.append(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not wrong
+
+
 def test_tiny_T_is_refused():
     with pytest.raises(ValueError, match="T"):
         lp.ODEResNet(3, 6, 2, 4, T=5e-324)

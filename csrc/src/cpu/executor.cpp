@@ -52,6 +52,9 @@ class CpuExecutor final : public Executor {
     sum_ = 0.0;
     return s;
   }
+  // (The sum is per thread: this one executor serves every engine in the
+  // process, and engines may run on several threads at once: blocks of a
+  // batch, or networks used from several Python threads.)
   void to_host(index_t n, const double* src, double* host) override { copy(n, src, host); }
   void from_host(index_t n, const double* host, double* dst) override { copy(n, host, dst); }
   void to_host(index_t n, const float* src, float* host) override { copy(n, src, host); }
@@ -69,8 +72,10 @@ class CpuExecutor final : public Executor {
     for (index_t i = 0; i < n; ++i) s += k(i);
     sum_ = s;
   }
-  double sum_ = 0.0;
+  static thread_local double sum_;
 };
+
+thread_local double CpuExecutor::sum_ = 0.0;
 
 }  // namespace
 
