@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <stdexcept>
 #include <string>
 
@@ -37,6 +38,30 @@ void combine(SolveInfo& total, const SolveInfo& part, bool first) {
 }
 }  // namespace
 
+// f(k) for every block k. On one rank on the host the blocks' solves are
+// independent and run on the core's threads, one block per thread (no
+// fork/join per step, each block in its thread's cache; the steps inside
+// stay serial); an error in any block is raised after all have run.
+template <class T>
+template <class F>
+void BasicLayerParallelModel<T>::for_parts(F&& f) {
+  const index_t P = static_cast<index_t>(parts_.size());
+  if (P == 1 || comm_.distributed() || dev_) {
+    for (index_t k = 0; k < P; ++k) f(static_cast<std::size_t>(k));
+    return;
+  }
+  std::vector<std::exception_ptr> errors(P);
+  parallel_for(P, [&](index_t k) {
+    try {
+      f(static_cast<std::size_t>(k));
+    } catch (...) {
+      errors[k] = std::current_exception();
+    }
+  });
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
 template <class T>
 std::vector<index_t> BasicLayerParallelModel<T>::first_layers(index_t n_layers, int n_ranks) {
   std::vector<index_t> f(n_ranks);
@@ -62,13 +87,13 @@ BasicLayerParallelModel<T>::BasicLayerParallelModel(const NetConfig& cfg, const 
 
 // Blocks pay where the states of a step stream through memory: narrow layers,
 // whose products are cheap against their states. A block's state takes an
-// eighth of a thread's level-2 cache, so that a step's input, output and
-// pre-activation and the states the engine reads next are still there (per
-// thread: a step's rows are split over the threads); at least 256 rows, so
-// that a step's fixed costs stay small, and only while a block is many rows
-// per weight (>= 16 w rows: every block's steps read the layers' weights).
-// (Measured at width 8, 32 layers, 5000 rows: 1000-row blocks 1.35x faster
-// than the whole batch at one thread, 2500-row blocks 1.15x at two.)
+// eighth of a core's level-2 cache, so that a step's input, output and
+// pre-activation and the states the engine reads next are still there (each
+// block runs on one thread: for_parts); at least 256 rows, so that a step's
+// fixed costs stay small, and only while a block is many rows per weight
+// (>= 16 w rows: every block's steps read the layers' weights). (Measured at
+// width 8, 32 layers, 5000 rows, one thread: 500- to 1000-row blocks 1.35x
+// faster than the whole batch.)
 template <class T>
 index_t BasicLayerParallelModel<T>::block_rows(index_t n) const {
   index_t rows = opt_.batch_block;
@@ -76,7 +101,7 @@ index_t BasicLayerParallelModel<T>::block_rows(index_t n) const {
     const bool fixed = !(opt_.tol > 0.0) && !(opt_.rtol > 0.0);
     if (dev_ || comm_.distributed() || !fixed) return n;
     const index_t w = cfg_.width, state_row = w * static_cast<index_t>(sizeof(T));
-    rows = std::max<index_t>(256, num_threads() * cache_bytes(2) / (8 * state_row));
+    rows = std::max<index_t>(256, cache_bytes(2) / (8 * state_row));
     if (rows < 16 * w) return n;
   }
   if (rows == 0 || dev_) return n;
@@ -91,6 +116,9 @@ void BasicLayerParallelModel<T>::setup(index_t n) {
   const index_t blocks = std::max<index_t>(1, n / block_rows(n));
   parts_.clear();
   const auto N = cfg_.n_layers;
+  // On one rank the blocks' solvers get no MPI communicator: they may run on
+  // several threads at once (for_parts), and they send nothing anyway.
+  const Comm part_comm = comm_.distributed() ? comm_ : Comm();
   for (index_t k = 0; k < blocks; ++k) {
     auto q = std::make_unique<Part>();
     q->r0 = n * k / blocks;
@@ -101,9 +129,9 @@ void BasicLayerParallelModel<T>::setup(index_t n) {
       q->fwd_app->use_device(*dev_, *dev_layer_, dev_batch_.get());
       q->adj_app->use_device(*dev_, *dev_layer_, dev_batch_.get());
     }
-    q->fwd = std::make_unique<BasicMGRIT<T>>(*q->fwd_app, N, opt_, comm_,
+    q->fwd = std::make_unique<BasicMGRIT<T>>(*q->fwd_app, N, opt_, part_comm,
                                              Distribution::blocks(first_, N, false));
-    q->adj = std::make_unique<BasicMGRIT<T>>(*q->adj_app, N, opt_, comm_,
+    q->adj = std::make_unique<BasicMGRIT<T>>(*q->adj_app, N, opt_, part_comm,
                                              Distribution::blocks(first_, N, true));
     parts_.push_back(std::move(q));
   }
@@ -219,15 +247,17 @@ void BasicLayerParallelModel<T>::solve_forward(const ParamView<const T>& p,
   opening_forward(cfg_, p, X, batch_, u0_.data(), z0_.data());
   T* u0 = twin(u0_, u0_dev_);
   if (dev_) dev_->from_host(S, u0_.data(), u0);
-  SolveInfo total;
-  for (std::size_t k = 0; k < parts_.size(); ++k) {
+  std::vector<SolveInfo> infos(parts_.size());
+  for_parts([&](std::size_t k) {
     Part& q = *parts_[k];
     const index_t off = q.r0 * cfg_.width;
     q.fwd_app->bind(pe);
-    combine(total, q.fwd->solve(u0 + off, warm, u0 + off), k == 0);
+    infos[k] = q.fwd->solve(u0 + off, warm, u0 + off);
     if (comm_.rank() == last_rank())
       q.fwd->state_into(cfg_.n_layers, twin(uN_, uN_dev_) + off, twin(tmp_, tmp_dev_) + off);
-  }
+  });
+  SolveInfo total;
+  for (std::size_t k = 0; k < infos.size(); ++k) combine(total, infos[k], k == 0);
   if (info) *info = total;
   if (dev_ && comm_.rank() == last_rank()) dev_->to_host(S, uN_dev_.data(), uN_.data());
   tape_ = next_tape_++;
@@ -355,19 +385,20 @@ void BasicLayerParallelModel<T>::adjoint_gradients(const ParamView<const T>& p,
     dev_->fill(layout_.size, T(0), grad_dev_.data());
   }
   const ParamView<T> ge = dev_ ? ParamView<T>{grad_dev_.data(), layout_, w} : g;
-  // Block 0's layer gradients go straight into ge, every other block's into
-  // part_grad_ (host: blocks only run there) and are added.
-  if (parts_.size() > 1) part_grad_.assign(layout_.size, T(0));
-  const ParamView<T> gpart{part_grad_.data(), layout_, w};
-  SolveInfo total;
-  for (std::size_t k = 0; k < parts_.size(); ++k) {
+  // Block 0's layer gradients go straight into ge, block k's into slot k - 1
+  // of part_grad_ (host: blocks only run there), added in block order after.
+  const std::size_t P = parts_.size();
+  if (P > 1) part_grad_.assign((P - 1) * layout_.size, T(0));
+  std::vector<SolveInfo> infos(P);
+  for_parts([&](std::size_t k) {
     Part& q = *parts_[k];
-    const ParamView<T>& gk = k == 0 ? ge : gpart;
+    const ParamView<T> gk =
+        k == 0 ? ge : ParamView<T>{part_grad_.data() + (k - 1) * layout_.size, layout_, w};
     q.adj_app->bind(pe, q.fwd.get());
     cache_derivatives(q, pe);
     const bool one_level = q.adj->n_levels() == 1;
     q.adj_app->set_gradient(one_level ? &gk : nullptr);
-    combine(total, q.adj->solve(lam + q.r0 * w, warm, nullptr), k == 0);
+    infos[k] = q.adj->solve(lam + q.r0 * w, warm, nullptr);
     q.adj_app->set_gradient(nullptr);
     if (!one_level && opt_.store_fine_f) {
       layer_gradients(q, gk);
@@ -376,8 +407,14 @@ void BasicLayerParallelModel<T>::adjoint_gradients(const ParamView<const T>& p,
       q.adj->sweep_steps();
       q.adj_app->set_gradient(nullptr);
     }
-    if (k > 0)
-      for (index_t i = layout_.W; i < layout_.W_out; ++i) g.data[i] += part_grad_[i];
+  });
+  SolveInfo total;
+  for (std::size_t k = 0; k < P; ++k) {
+    combine(total, infos[k], k == 0);
+    if (k > 0) {
+      const T* part = part_grad_.data() + (k - 1) * layout_.size;
+      for (index_t i = layout_.W; i < layout_.W_out; ++i) g.data[i] += part[i];
+    }
   }
   if (info) *info = total;
   if (dev_)

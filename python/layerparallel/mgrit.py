@@ -90,7 +90,8 @@ class MGRIT:
         net's batch can be solved in blocks of rows, each by its own MGRIT
         with the same cycles: the same numbers up to rounding (residuals are
         combined over the blocks), but each block's states stay in cache
-        between steps. None (default): chosen from the level-2 cache for
+        between steps, and on one rank the blocks run on the core's threads,
+        one block per thread. None (default): chosen from the level-2 cache for
         narrow layers on one rank on the host, else the whole batch; 0: the
         whole batch; k: blocks of at least k rows (any rank count; then every
         rank must pass the same k, as with every option). Convolutional nets

@@ -102,6 +102,8 @@ class BasicLayerParallelModel {
   };
 
   void setup(index_t n);
+  template <class F>
+  void for_parts(F&& f);
   void solve_forward(const ParamView<const T>& p, const ParamView<const T>& pe,
                      const T* X, bool warm, SolveInfo* info);
   // theta's residual layers in the executor's memory (a view of theta itself on the host).
@@ -129,7 +131,7 @@ class BasicLayerParallelModel {
   index_t batch_ = -1;
   std::vector<std::unique_ptr<Part>> parts_;
   std::vector<T> u0_, z0_, uN_, lam_, work_, tmp_;
-  std::vector<T> part_grad_;  // a block's layer gradients before they are added (blocks > 1)
+  std::vector<T> part_grad_;  // blocks 1.. : their layer gradients before they are added
   std::shared_ptr<Executor> dev_;
   std::unique_ptr<BasicDeviceLayer<T>> dev_layer_;
   std::unique_ptr<BasicDeviceBatchLayer<T>> dev_batch_;  // interval-batched steps
