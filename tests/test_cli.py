@@ -141,6 +141,17 @@ def test_mgrit_one_shot_records_iterations(tmp_path, capsys):
     assert all(r["mgrit_forward_iterations"] == 2 for r in read_log(log))
 
 
+def test_grad_tol_from_the_command_line(capsys):
+    status, out, err = run_cli(capsys, "train", *SMALL, "--iterations", "400", "--optimizer",
+                               "lbfgs", "--grad-tol", "0.3")
+    assert status == 0, err
+    final = [line for line in out.splitlines() if line.startswith("final:")][0]
+    assert "(gradient norm below --grad-tol)" in final
+    assert int(final.split(" after ")[1].split()[0]) < 400
+    status, _, err = run_cli(capsys, "train", *SMALL, "--grad-tol", "0")
+    assert status == 2 and "grad-tol" in err
+
+
 def test_batch_blocks_from_the_command_line(tmp_path, capsys):
     """--batch-block ROWS solves one-shot (fixed-cycle) runs on blocks of rows: the
     same losses as the whole batch (0); with a tolerance it is a usage error."""

@@ -82,6 +82,21 @@ def test_one_shot_nested_with_refinement_cycles(data):
     assert its[:10] == [2] * 10 and its[10:13] == [10] * 3 and its[13:] == [2] * 5
 
 
+def test_a_level_ends_at_grad_tol_and_the_next_begins(data):
+    """With grad_tol a level stops at its first converged step and the run
+    refines; the work units count the steps that ran."""
+    X, Y, _, _ = data
+    net = lp.ODEResNet(2, 4, 8, 5, T=2.0)
+    fine, theta, h = lp.nested_train(net, X, Y, lp.optim.LBFGS(), levels=2, schedule=(60, 60),
+                                     magnitude=1e-3, seed=1, grad_tol=0.2)
+    levels = h["level"]
+    assert fine.n_layers == 8 and set(levels) == {0, 1}
+    for lv in (0, 1):
+        norms = [g for g, l in zip(h["grad_norm"], levels) if l == lv]
+        assert len(norms) < 60 and norms[-1] <= 0.2 and min(norms[:-1], default=1) > 0.2
+    assert h["iteration"] == list(range(1, len(levels) + 1))
+
+
 def test_carrying_the_optimizer_state_over(data):
     X, Y, _, _ = data
     net = lp.ODEResNet(2, 6, 16, 5)

@@ -88,6 +88,26 @@ def test_early_stop_on_target_accuracy(peaks_data):
     h = lp.train(net, theta, X, Y, lp.optim.LBFGS(), iterations=300, validation=(Xv, Yv),
                  validate_every=5, target_accuracy=0.6)
     assert h.stopped_early and h.last("val_accuracy") >= 0.6 and len(h["loss"]) < 300
+    assert h.stop_reason == "target_accuracy"
+
+
+def test_stop_on_the_gradient_norm(peaks_data):
+    """grad_tol ends a run after the first step whose gradient norm is at most
+    grad_tol, validated there; without it the same run goes on."""
+    X, Y, Xv, Yv = peaks_data
+    net = lp.ODEResNet(2, 4, 4, 5)
+    runs = {}
+    for tol in (None, 0.5):
+        theta = net.init("he", seed=0)
+        runs[tol] = lp.train(net, theta, X, Y, lp.optim.LBFGS(), iterations=200,
+                             validation=(Xv, Yv), validate_every=50, grad_tol=tol)
+    full, stopped = runs[None], runs[0.5]
+    n = len(stopped["loss"])
+    assert stopped.stopped_early and stopped.stop_reason == "grad_tol" and n < 200
+    assert stopped["grad_norm"][-1] <= 0.5 and min(stopped["grad_norm"][:-1]) > 0.5
+    assert stopped["val_iteration"][-1] == n  # validated where it stopped
+    assert full.stop_reason is None and len(full["loss"]) == 200
+    assert full["loss"][:n] == stopped["loss"]  # the same steps up to the stop
 
 
 def test_least_squares_head_is_optimal_and_lsgd_trains():
@@ -211,6 +231,9 @@ def test_train_validates_arguments(peaks_data):
         lp.train(net, theta, X, Y, opt, iterations=1, resume=True)
     with pytest.raises(ValueError, match="target_accuracy"):
         lp.train(net, theta, X, Y, opt, iterations=1, target_accuracy=0.9)
+    for bad in (0.0, -1.0, float("nan"), "small"):
+        with pytest.raises(ValueError, match="grad_tol"):
+            lp.train(net, theta, X, Y, opt, iterations=1, grad_tol=bad)
 
 
 @pytest.mark.slow

@@ -113,6 +113,9 @@ def nested_train(net, X, Y, optimizer, levels=3, schedule=(200, 125, 75), interp
     ``carry_optimizer=True`` interpolates them like the weights instead (one
     rank only).
 
+    With ``grad_tol`` (passed to lp.train) a level ends once its gradient
+    norm is at most grad_tol, and the next level starts.
+
     The history holds every level's iterations with "level", "n_layers",
     cumulative "wall_time" and "work_units" (wall time / the mean time of one
     optimizer iteration on the finest level, measured in this run).
@@ -180,9 +183,11 @@ def nested_train(net, X, Y, optimizer, levels=3, schedule=(200, 125, 75), interp
                 r["n_layers"] = cur.n_layers
                 r["wall_time"] += elapsed
                 records.append(r)
-            done += count
+            done += len(h["iteration"])
             elapsed = records[-1]["wall_time"]
-        level_times.append((time.perf_counter() - t_level) / m)
+            if h.stop_reason == "grad_tol":  # this level has converged: refine
+                break
+        level_times.append((time.perf_counter() - t_level) / done)
     unit = level_times[-1]  # one fine-level optimizer iteration
     history = History()
     for i, r in enumerate(records):

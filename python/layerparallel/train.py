@@ -77,6 +77,7 @@ class History(dict):
         for r in records or ():
             self.append(r)
         self.stopped_early = False
+        self.stop_reason = None
 
     def append(self, record):
         """Add one step's record (validation keys None or absent when not validated)."""
@@ -144,7 +145,7 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
           batch_size=None, validation=None, validate_every=10, target_accuracy=None,
           seed=0, lsgd=False, checkpoint=None, checkpoint_every=10, resume=False,
           callback=None, progress=False, check_data=False, checkpoint_warm_states=True,
-          adaptive_one_shot=True, one_shot_max=None):
+          adaptive_one_shot=True, one_shot_max=None, grad_tol=None):
     """Train ``theta`` (lp.Params, updated in place) for ``iterations`` optimizer steps.
 
     Parameters
@@ -170,6 +171,12 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
     validation : (Xv, Yv) or None, evaluated every ``validate_every`` steps
         and at the end; classification nets also record accuracies.
     target_accuracy : stop once the validation accuracy reaches it.
+    grad_tol : stop after a step whose gradient norm (the gradient the step
+        took: inexact in one-shot mode) is at most this. A converged run
+        otherwise goes on to the last iteration, and L-BFGS's line searches
+        then fail every other step (no trial lowers a loss at its minimum).
+        ``history.stop_reason`` says which test stopped a run
+        ("target_accuracy", "grad_tol"; None: it ran all iterations).
     lsgd : bool
         Hybrid least squares / gradient descent for regression heads: the
         output layer by a least-squares solve before every step, gradient steps
@@ -202,6 +209,8 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
          X, Y, batch_size, validation) = _arguments(
             net, theta, X, Y, iterations, solver, one_shot, batch_size, validation,
             validate_every, target_accuracy, seed, lsgd, checkpoint, checkpoint_every, resume)
+        if grad_tol is not None:
+            grad_tol = check.finite_float(grad_tol, "grad_tol", strictly_positive=True)
         d_max = None
         if one_shot is not None:
             d_max = 8 * one_shot if one_shot_max is None else check.positive_int(
@@ -216,6 +225,7 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
                 Y, validation, check_data, iterations=iterations, resume=resume,
                 validate_every=validate_every, checkpoint_every=checkpoint_every,
                 checkpoint=checkpoint is not None, target_accuracy=target_accuracy,
+                grad_tol=grad_tol,
                 warm_states=checkpoint_warm_states)
     if one_shot is not None:  # a collective (it agrees on the options): after the checks
         solver = solver.replace(tol=None, rtol=None, max_iter=one_shot, warm_start=True)
@@ -390,13 +400,18 @@ def train(net, theta, X, Y, optimizer, iterations=100, solver=None, one_shot=Non
                 record["mgrit_forward_residual"] = res_f[-1] if res_f else None
                 record["mgrit_adjoint_residual"] = res_a[-1] if res_a else None
             last = it + 1 == iterations
+            # (the same gradient norm on every rank)
+            converged = grad_tol is not None and record["grad_norm"] <= grad_tol
             stop = False
-            if validation is not None and ((it + 1) % validate_every == 0 or last):
+            if validation is not None and ((it + 1) % validate_every == 0 or last or converged):
                 record["val_loss"] = float(net.loss(theta, Xv, Yv))
                 if net.head == "classification":
                     record["val_accuracy"] = net.accuracy(theta, Xv, Yv)
                     record["train_accuracy"] = net.accuracy(theta, X, Y)
-                    stop = target_accuracy is not None and record["val_accuracy"] >= target_accuracy
+                    if target_accuracy is not None and record["val_accuracy"] >= target_accuracy:
+                        stop, history.stop_reason = True, "target_accuracy"
+            if not stop and converged:
+                stop, history.stop_reason = True, "grad_tol"
             record["wall_time"] = time.perf_counter() - t0
             history.append(record)
             # The callback and the bar run on some ranks only or may fail on one:

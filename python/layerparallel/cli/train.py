@@ -92,6 +92,9 @@ def add_parser(subparsers):
                    help="hybrid least squares / gradient descent (regression problems)")
     g.add_argument("--target-accuracy", type=real, default=None,
                    help="stop once the validation accuracy reaches it")
+    g.add_argument("--grad-tol", type=positive_float, default=None,
+                   help="stop once a step's gradient norm is at most this (with --nested: "
+                        "end the level and refine)")
     g.add_argument("--validate-every", type=positive_int, default=10,
                    help="validate (and print a row) every so many steps")
     g = t.add_argument_group("layer-parallel MGRIT")
@@ -454,7 +457,7 @@ def _train(lp, args, comm, rank, size, say, bar, log, method, grid):
             interp=args.interp, init=args.init, magnitude=args.magnitude, seed=args.seed,
             solver=solver, one_shot=args.one_shot, validation=(Xv, Yv),
             validate_every=every, batch_size=args.batch_size, lsgd=args.lsgd,
-            callback=callback, check_data=args.check_data)
+            callback=callback, check_data=args.check_data, grad_tol=args.grad_tol)
     else:
         history = lp.train(net, theta, Xt, Yt, optimizer, iterations=args.iterations,
                            solver=solver, one_shot=args.one_shot,
@@ -465,7 +468,8 @@ def _train(lp, args, comm, rank, size, say, bar, log, method, grid):
                            seed=args.seed, lsgd=args.lsgd, checkpoint=args.checkpoint,
                            checkpoint_every=args.checkpoint_every, resume=args.resume,
                            callback=callback, progress=bar, check_data=args.check_data,
-                           checkpoint_warm_states=args.checkpoint_warm_states)
+                           checkpoint_warm_states=args.checkpoint_warm_states,
+                           grad_tol=args.grad_tol)
     elapsed = time.perf_counter() - t0
     records = history.records()
     if args.log and rank == 0:  # the whole history (also what a resumed run had before)
@@ -484,7 +488,8 @@ def _train(lp, args, comm, rank, size, say, bar, log, method, grid):
                   f"validation loss {fmt(history.last('val_loss'), '.4e')}")
     else:
         result = f"validation loss {fmt(history.last('val_loss'), '.4e')}"
-    stopped = " (target accuracy reached)" if history.stopped_early else ""
+    stopped = {"target_accuracy": " (target accuracy reached)",
+               "grad_tol": " (gradient norm below --grad-tol)"}.get(history.stop_reason, "")
     say(f"final: {result}, training loss {fmt(last.get('loss'), '.4e')} after {its} "
         f"iterations{stopped}, wall time {wall:.2f} s")
     if args.log:
