@@ -32,24 +32,34 @@ def test_results_do_not_depend_on_core_threads():
 
 
 @pytest.mark.slow
+def calls_that_differ_when_concurrent(call, expected, repeats):
+    """Runs call(i) `repeats` times on one Python thread per i at once; the i
+    whose result differed from expected[i] (arrays compared exactly)."""
+    wrong = []
+
+    def work(i):
+        for _ in range(repeats):
+            got = call(i)
+            same = np.array_equal(got, expected[i]) if isinstance(got, np.ndarray) \
+                else got == expected[i]
+            if not same:
+                wrong.append(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(expected))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return wrong
+
+
 def test_python_threads_share_a_network_safely():
     net = lp.ODEResNet(2, 16, 64, 5, activation="tanh")
     theta = net.init("glorot", seed=0)
     inputs = [lp.datasets.peaks(n=50 + 37 * i, seed=i)[0] for i in range(4)]
     expected = [net.forward(theta, X) for X in inputs]
-    wrong = []
-
-    def work(i):
-        for _ in range(30):
-            if not np.array_equal(net.forward(theta, inputs[i]), expected[i]):
-                wrong.append(i)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not wrong
+    assert not calls_that_differ_when_concurrent(lambda i: net.forward(theta, inputs[i]),
+                                                 expected, 30)
 
 
 def test_python_threads_solve_different_networks_by_mgrit_at_once():
@@ -65,19 +75,7 @@ def test_python_threads_solve_different_networks_by_mgrit_at_once():
         J, _, info = nets[i].loss_and_grad(thetas[i], X, Y, solver=mg)
         return J, info["forward"]["residuals"] + info["adjoint"]["residuals"]
     expected = [solve(i) for i in range(3)]
-    wrong = []
-
-    def work(i):
-        for _ in range(20):
-            if solve(i) != expected[i]:
-                wrong.append(i)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not wrong
+    assert not calls_that_differ_when_concurrent(solve, expected, 20)
 
 
 def test_tiny_T_is_refused():

@@ -163,16 +163,23 @@ void BasicLayerParallelModel<T>::set_max_iter(int n) {
 }
 
 template <class T>
+index_t BasicLayerParallelModel<T>::stored_size(bool adjoint) const {
+  index_t size = 0;
+  for (auto& q : parts_) size += (adjoint ? q->adj : q->fwd)->stored_size();
+  return size;
+}
+
+template <class T>
 void BasicLayerParallelModel<T>::warm_states(bool adjoint, T* out) {
+  if (parts_.size() == 1) {
+    (adjoint ? parts_[0]->adj : parts_[0]->fwd)->export_states(out);
+    return;
+  }
   const index_t w = cfg_.width, S = batch_ * w;
   std::vector<T> part;
   for (auto& q : parts_) {
     const BasicMGRIT<T>& m = adjoint ? *q->adj : *q->fwd;
     const index_t Sq = q->rows * w, slots = m.stored_size() / Sq;
-    if (parts_.size() == 1) {
-      m.export_states(out);
-      return;
-    }
     part.resize(m.stored_size());
     m.export_states(part.data());
     for (index_t i = 0; i < slots; ++i)
@@ -182,15 +189,15 @@ void BasicLayerParallelModel<T>::warm_states(bool adjoint, T* out) {
 
 template <class T>
 void BasicLayerParallelModel<T>::set_warm_states(bool adjoint, const T* in) {
+  if (parts_.size() == 1) {
+    (adjoint ? parts_[0]->adj : parts_[0]->fwd)->import_states(in);
+    return;
+  }
   const index_t w = cfg_.width, S = batch_ * w;
   std::vector<T> part;
   for (auto& q : parts_) {
     BasicMGRIT<T>& m = adjoint ? *q->adj : *q->fwd;
     const index_t Sq = q->rows * w, slots = m.stored_size() / Sq;
-    if (parts_.size() == 1) {
-      m.import_states(in);
-      return;
-    }
     part.resize(m.stored_size());
     for (index_t i = 0; i < slots; ++i)
       std::copy(in + i * S + q->r0 * w, in + i * S + q->r0 * w + Sq, part.begin() + i * Sq);
@@ -202,28 +209,22 @@ template <class T>
 index_t BasicLayerParallelModel<T>::warm_state_size(index_t n) {
   std::lock_guard<std::mutex> lock(mutex_);
   setup(n);
-  index_t size = 0;
-  for (auto& q : parts_) size += q->fwd->stored_size() + q->adj->stored_size();
-  return size;
+  return stored_size(false) + stored_size(true);
 }
 
 template <class T>
 void BasicLayerParallelModel<T>::get_warm_state(T* out) {
   std::lock_guard<std::mutex> lock(mutex_);
-  index_t fwd_size = 0;
-  for (auto& q : parts_) fwd_size += q->fwd->stored_size();
   warm_states(false, out);
-  warm_states(true, out + fwd_size);
+  warm_states(true, out + stored_size(false));
 }
 
 template <class T>
 void BasicLayerParallelModel<T>::set_warm_state(index_t n, const T* in) {
   std::lock_guard<std::mutex> lock(mutex_);
   setup(n);
-  index_t fwd_size = 0;
-  for (auto& q : parts_) fwd_size += q->fwd->stored_size();
   set_warm_states(false, in);
-  set_warm_states(true, in + fwd_size);
+  set_warm_states(true, in + stored_size(false));
 }
 
 template <class T>

@@ -161,11 +161,8 @@ Feedback& feedback() {
   return f;
 }
 constexpr double kMaxScale = 1e6;
-}  // namespace
-
-namespace {
 std::atomic<long long> row_block_count{0};
-}
+}  // namespace
 
 long long row_block_regions() { return row_block_count.load(std::memory_order_relaxed); }
 void count_row_block_region() { row_block_count.fetch_add(1, std::memory_order_relaxed); }

@@ -118,6 +118,8 @@ class BasicLayerParallelModel {
   double regularization_all(const ParamView<const T>& p, const ParamView<T>* g);
   void cache_derivatives(Part& q, const ParamView<const T>& pe);
   void layer_gradients(Part& q, const ParamView<T>& ge);
+  // Level-0 states the blocks' forward (or adjoint) solvers store, in all.
+  index_t stored_size(bool adjoint) const;
   // The level-0 states of every block in the whole batch's layout ([slot][n x width]).
   void warm_states(bool adjoint, T* out);
   void set_warm_states(bool adjoint, const T* in);
