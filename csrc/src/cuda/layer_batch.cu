@@ -25,7 +25,7 @@ cublasStatus_t gemm_batched(cublasHandle_t hd, cublasOperation_t ta, cublasOpera
                             int n, int k, const double* alpha, const double* const* a, int lda,
                             const double* const* b, int ldb, const double* beta,
                             double* const* c, int ldc, int count) {
-  return gemm_batched(hd, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, count);
+  return cublasDgemmBatched(hd, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, count);
 }
 cublasStatus_t gemm_batched(cublasHandle_t hd, cublasOperation_t ta, cublasOperation_t tb, int m,
                             int n, int k, const float* alpha, const float* const* a, int lda,
