@@ -6,8 +6,9 @@ backward, float64) on the device, timed interleaved (harness.compare) as
   (b) mgrit: interval-batched MGRIT forward and adjoint to tol 1e-9 (c = 4, FCF, V),
   (c) one-shot: interval-batched MGRIT with exactly 2 cycles (one-shot d = 2),
 and beside them the crossover model's prediction (lp.mgrit.gpu_time) from
-this device's measured launch latency and batched step times (t0 + t1 k,
-fitted to a forward batched step over k = 1, 16, 256 intervals), with the
+this device's measured launch latency, batched step times (t0 + t1 k, fitted
+to a forward batched step over k = 1, 16, 256 intervals) and host costs of a
+batched step and a batched vector update, with the
 cycles the MGRIT runs took. The measured crossover is the smallest N of the
 sweep where (b) beats (a); the predicted one is gpu_crossover's over the same N.
 Without a CUDA build or device it says why and exits 0.
@@ -28,16 +29,20 @@ import layerparallel as lp
 
 
 def model_inputs(net, batch, reps=30):
-    """Launch latency and (t0, t1) of a batched forward step, measured on the device."""
+    """Measured on the device: the launch latency, (t0, t1) of a batched
+    forward step, and the host costs and per-interval device time of batched
+    steps and vector updates (lp.mgrit.gpu_time's options)."""
     ks = [1, 16, 256]
-    dev = []
-    launch = []
-    for k in ks:
-        t = lp._core._time_batched_step(net._net_config, net._device, batch, k, reps=reps)
-        dev.append(t["batched_device"])
-        launch.append(t["launch"])
+    rows = [lp._core._time_batched_step(net._net_config, net._device, batch, k, reps=reps)
+            for k in ks]
+    dev = [t["batched_device"] for t in rows]
     t1, t0 = np.polyfit(ks, dev, 1)
-    return float(np.median(launch)), (max(float(t0), 0.0), max(float(t1), 0.0)), dict(zip(ks, dev))
+    u1, _ = np.polyfit(ks, [t["update_device"] for t in rows], 1)
+    options = dict(step_host=float(np.median([t["batched_host"] for t in rows])),
+                   update_host=float(np.median([t["update_host"] for t in rows])),
+                   update_time=max(float(u1), 0.0))
+    launch = float(np.median([t["launch"] for t in rows]))
+    return launch, (max(float(t0), 0.0), max(float(t1), 0.0)), dict(zip(ks, dev)), options
 
 
 def main():
@@ -64,10 +69,10 @@ def main():
         for batch in args.batches:
             X, Y = lp.datasets.peaks(n=batch, seed=0)
             probe = lp.ODEResNet(2, w, 64, 5, T=5.0, activation="relu", device="cuda")
-            launch, step_time, measured_steps = model_inputs(probe, batch)
+            launch, step_time, measured_steps, options = model_inputs(probe, batch)
             common = dict(bench="gpu_layer_parallel", width=w, batch=batch, device=device)
             emit(kind="model_inputs", launch_s=launch, t0_s=step_time[0], t1_s=step_time[1],
-                 batched_step_device_s=measured_steps, **common)
+                 batched_step_device_s=measured_steps, **options, **common)
             measured_cross, iterations, serial_steps = None, {}, {}
             for N in args.layers:
                 net = lp.ODEResNet(2, w, N, 5, T=5.0, activation="relu", device="cuda")
@@ -88,7 +93,8 @@ def main():
                 # serial graph: forward + adjoint, 2N steps of device time
                 serial_steps[N] = by["serial"]["min_s"] / (2 * N)
                 model = lp.mgrit.gpu_time(N, iterations[N], launch, step_time,
-                                          serial_step=serial_steps[N], cfactor=args.cfactor)
+                                          serial_step=serial_steps[N], cfactor=args.cfactor,
+                                          **options)
                 for r in res:
                     emit(impl=r["name"], n_layers=N, min_s=r["min_s"], median_s=r["median_s"],
                          calls=r["calls"], load_avg_after=r["load_avg_after"],
@@ -103,7 +109,8 @@ def main():
             step = float(np.median(list(serial_steps.values())))
             predicted = lp.mgrit.gpu_crossover(lambda n: iterations.get(n, max(iterations.values())),
                                                launch, step_time, serial_step=step,
-                                               n_steps=args.layers, cfactor=args.cfactor)
+                                               n_steps=args.layers, cfactor=args.cfactor,
+                                               **options)
             emit(kind="crossover", measured_n=measured_cross, predicted_n=predicted,
                  layers=args.layers, **common)
             log(f"width {w} batch {batch}: crossover measured N={measured_cross}, "

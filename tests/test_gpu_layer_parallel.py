@@ -95,6 +95,22 @@ def test_serial_graph_replays_and_gives_the_same_result():
     close(g.data, g_c.data)
 
 
+def test_a_new_net_never_replays_an_earlier_nets_recording():
+    # Recordings outlive the nets; a later net of the same shapes may get the
+    # same device addresses, but its other activation or depth T must show.
+    X, Y = lp.datasets.peaks(n=500, seed=3)
+    for activation, T in [("relu", 4.0), ("tanh", 4.0), ("tanh", 2.0), ("relu", 4.0)]:
+        cpu, gpu = nets(n_layers=64, activation=activation, T=T)
+        theta = cpu.init("glorot", seed=2)
+        for _ in range(3):  # run, record, replay
+            close(gpu.forward(theta, X), cpu.forward(theta, X))
+            J, g = gpu.loss_and_grad(theta, X, Y)
+        J_c, g_c = cpu.loss_and_grad(theta, X, Y)
+        assert J == pytest.approx(J_c, rel=RTOL)
+        close(g.data, g_c.data)
+        del cpu, gpu
+
+
 @pytest.mark.parametrize("spacing", [1, 4])
 def test_contract_checker_on_the_device_apps(spacing):
     _, gpu = nets()
@@ -105,7 +121,8 @@ def test_contract_checker_on_the_device_apps(spacing):
 def test_device_timing_for_the_model():
     _, gpu = nets(width=32)
     t = lp._core._time_batched_step(gpu._net_config, gpu._device, 200, 64, reps=20)
-    for key in ("batched_device", "batched_host", "single_device", "single_host", "launch"):
+    for key in ("batched_device", "batched_host", "single_device", "single_host",
+                "update_device", "update_host", "launch"):
         assert t[key] > 0, key
     # one batch of 64 intervals costs less device time than 64 single steps
     assert t["batched_device"] < 64 * t["single_device"]

@@ -27,6 +27,12 @@ def test_launch_bound_two_level_cycle_by_hand():
     assert m["levels"] == 2
     assert m["mgrit"] == pytest.approx(31.0)
     assert m["serial"] == pytest.approx(1.0)  # one graph launch, device time 0
+    # Measured host costs replace the launch counts: a batched step at 6 s
+    # makes level 0's sweeps 2 x 6 + 2 + 1 = 15 and the cycle 4 + 6 + 1 + 2 + 6
+    # = 19, so 2 x 15 + 19 = 49.
+    m = lp.mgrit.gpu_time(8, 1, launch=1.0, step_time=(0.0, 0.0), cfactor=2, max_levels=2,
+                          relax="F", step_host=6.0, update_host=2.0)
+    assert m["mgrit"] == pytest.approx(49.0)
 
 
 def test_one_level_is_the_serial_graph():
@@ -61,3 +67,5 @@ def test_bad_inputs_are_value_errors():
         lp.mgrit.gpu_time(64, 5, -1e-6, (1e-5, 0.0))
     with pytest.raises(ValueError):
         lp.mgrit.gpu_time(0, 5, 1e-6, (1e-5, 0.0))
+    with pytest.raises(ValueError, match="step_host"):
+        lp.mgrit.gpu_time(64, 5, 1e-6, (1e-5, 0.0), step_host=-1.0)

@@ -131,6 +131,9 @@ py::dict time_batched_step(const NetConfig& cfg, int device, index_t batch, inde
   const DeviceTiming one = time_on_device(
       ex, [&] { layer->forward(cfg, W.data(), b.data(), h, u.data(), batch, out.data(), z.data()); },
       reps);
+  const std::vector<const double*> in(up.begin(), up.end());
+  const DeviceTiming update = time_on_device(
+      ex, [&] { ex.axpy_batch(S, count, 1.0, in.data(), op.data()); }, reps);
   const DeviceTiming fill = time_on_device(ex, [&] { ex.fill(1, 0.0, z.data()); }, reps);
   py::gil_scoped_acquire gil;
   py::dict d;
@@ -138,6 +141,8 @@ py::dict time_batched_step(const NetConfig& cfg, int device, index_t batch, inde
   d["batched_host"] = many.host_seconds;
   d["single_device"] = one.device_seconds;
   d["single_host"] = one.host_seconds;
+  d["update_device"] = update.device_seconds;  // one batched axpy over the count states
+  d["update_host"] = update.host_seconds;
   d["launch"] = fill.host_seconds;  // host seconds to queue one small kernel
   return d;
 }

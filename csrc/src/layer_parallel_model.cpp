@@ -16,6 +16,9 @@ namespace layerparallel {
 
 namespace {
 enum Tags { kTagDdtLeft = 50, kTagDdtRight = 51, kTagLambda = 52 };
+// Device scratch for the batched layer gradients: this many bytes of scaled
+// adjoints at a time (at least one layer's).
+constexpr index_t kGradientChunkBytes = index_t(64) << 20;
 static_assert(kTagDdtLeft >= kModelTagFirst && kTagLambda <= kModelTagLast,
               "the model's tags must stay in its range (app.hpp)");
 
@@ -447,10 +450,16 @@ void BasicLayerParallelModel<T>::cache_derivatives(Part& q, const ParamView<cons
   }
   const index_t S = q.rows * cfg_.width, L = layout_.n_stored, first = layout_.first_layer;
   q.D.reserve(executor(), L * S);
-  if (dev_) {
-    for (index_t i = 0; i < L; ++i)
-      dev_layer_->derivative(cfg_, p.W(first + i), p.b(first + i), q.fwd->state(first + i),
-                             q.rows, q.D.data() + i * S);
+  if (dev_) {  // every layer in one batched product and one element-wise launch
+    std::vector<const T*> W(L), b(L), u(L);
+    std::vector<T*> D(L);
+    for (index_t i = 0; i < L; ++i) {
+      W[i] = p.W(first + i);
+      b[i] = p.b(first + i);
+      u[i] = q.fwd->state(first + i);
+      D[i] = q.D.data() + i * S;
+    }
+    dev_batch_->derivative(cfg_, L, W.data(), b.data(), u.data(), q.rows, D.data());
     q.adj_app->set_derivatives(q.D.data(), first);
     return;
   }
@@ -485,13 +494,24 @@ void BasicLayerParallelModel<T>::layer_gradients(Part& q, const ParamView<T>& g)
     if (dev_) dev_->from_host(S, tmp_.data(), next);
   }
   const double h = cfg_.h();
-  if (dev_) {
-    d_dev_.reserve(*dev_, S);
-    for (index_t i = 0; i < L; ++i) {
-      const index_t n = first + i;
-      const T* lam_next = q.adj->stored(N - n - 1) ? q.adj->state(N - n - 1) : next;
-      dev_layer_->scale(S, q.D.data() + i * S, lam_next, d_dev_.data());
-      dev_layer_->gradient(cfg_, h, q.fwd->state(n), d_dev_.data(), q.rows, g.W(n), g.b(n));
+  if (dev_) {  // layers in chunks: one batched scale and product per chunk
+    const index_t chunk =
+        std::clamp<index_t>(kGradientChunkBytes / (S * static_cast<index_t>(sizeof(T))), 1, L);
+    d_dev_.reserve(*dev_, chunk * S);
+    std::vector<const T*> D(chunk), lam(chunk), u(chunk);
+    std::vector<T*> gW(chunk), gb(chunk);
+    for (index_t i0 = 0; i0 < L; i0 += chunk) {
+      const index_t count = std::min(chunk, L - i0);
+      for (index_t i = 0; i < count; ++i) {
+        const index_t n = first + i0 + i;
+        D[i] = q.D.data() + (i0 + i) * S;
+        lam[i] = q.adj->stored(N - n - 1) ? q.adj->state(N - n - 1) : next;
+        u[i] = q.fwd->state(n);
+        gW[i] = g.W(n);
+        gb[i] = g.b(n);
+      }
+      dev_batch_->scale(count, S, D.data(), lam.data(), d_dev_.data());
+      dev_batch_->gradient(cfg_, count, h, u.data(), d_dev_.data(), q.rows, gW.data(), gb.data());
     }
     comm_.wait(req);
     return;

@@ -655,14 +655,22 @@ SolveInfo BasicMGRIT<T>::solve(const T* g0, bool warm_start, const T* init_guess
   if (static_cast<int>(work_.size()) < num_threads()) work_.resize(num_threads());
   for (auto& lv : levels_) lv.consistent = false;
   const bool cold = !(warm_start && have_solution_);
-  if (cold) {
-    for (index_t p = std::max<index_t>(L0.p0, 1); p <= L0.p1; ++p) {
-      if (!stored(p)) continue;
-      T* u = u_ptr(0, p);
-      if (init_guess)
-        ex_.copy(S_, init_guess, u);
-      else
-        ex_.fill(S_, T(0), u);
+  // The initial guess at every stored point, in one batched copy (one launch
+  // on a device, not one per point). One level needs none: the serial chain
+  // writes every point.
+  if (cold && n_levels() > 1) {
+    std::vector<T*> dst;
+    for (index_t p = std::max<index_t>(L0.p0, 1); p <= L0.p1; ++p)
+      if (stored(p)) dst.push_back(u_ptr(0, p));
+    if (!dst.empty()) {
+      const T* guess = init_guess;
+      if (!guess) {  // zeros: fill the first, copy it to the others
+        ex_.fill(S_, T(0), dst[0]);
+        guess = dst[0];
+        dst.erase(dst.begin());
+      }
+      const std::vector<const T*> src(dst.size(), guess);
+      ex_.copy_batch(S_, static_cast<index_t>(dst.size()), src.data(), dst.data());
     }
   }
   if (L0.p0 == 0) {

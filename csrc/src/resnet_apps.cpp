@@ -27,7 +27,7 @@ void BasicForwardApp<T>::bind(const ParamView<const T>& theta) {
 template <class T>
 std::uint64_t BasicForwardApp<T>::replay_key() const {
   if (!dev_) return 0;
-  return replay_hash({key_of(theta_.data), key_of(z_dev_.data()),
+  return replay_hash({this->instance(), key_of(theta_.data), key_of(z_dev_.data()),
                       static_cast<std::uint64_t>(batch_), static_cast<std::uint64_t>(cfg_.width),
                       static_cast<std::uint64_t>(cfg_.n_layers)});
 }
@@ -36,7 +36,8 @@ template <class T>
 std::uint64_t BasicAdjointApp<T>::replay_key() const {
   if (!dev_ || !forward_ || forward_->stored_spacing() != 1) return 0;
   const Cache& c = cache_[0];  // a device app steps on the driver thread only
-  return replay_hash({key_of(theta_.data), key_of(D_), static_cast<std::uint64_t>(D_first_),
+  return replay_hash({this->instance(), key_of(theta_.data), key_of(D_),
+                      static_cast<std::uint64_t>(D_first_),
                       key_of(grad_ ? grad_->data : nullptr),
                       key_of(forward_->state(forward_->first_point())), key_of(c.d.data()),
                       static_cast<std::uint64_t>(batch_), static_cast<std::uint64_t>(cfg_.width),

@@ -4,11 +4,13 @@ A model of seconds, not of steps: on a GPU a narrow layer's step is bound by
 the host's cost to issue its launches (launch latency), not by arithmetic.
 The serial sweep recorded as a graph pays the device's time per step only;
 interval-batched MGRIT issues one batched step for step j of every interval
-of a level, so it pays ``max(launches x latency, device time of the batch)``
-per batched step, but needs ``iterations`` cycles of about c + ... batched
-steps per level. Everything the model knows comes from three measured
-numbers (see ``bench/gpu_layer_parallel.py``): the launch latency, and the
-device time of a batched step over k intervals, ``t0 + t1 k``.
+of a level, so it pays ``max(host time to issue it, device time of the
+batch)`` per batched step, but needs ``iterations`` cycles of about c + ...
+batched steps per level. Everything the model knows is measured (see
+``bench/gpu_layer_parallel.py``): the launch latency, the device time of a
+batched step over k intervals, ``t0 + t1 k``, and, where given, the host time
+to issue a batched step and a batched vector update (pointer uploads and
+library overhead included; by default a fixed number of launches).
 
 The sweeps counted are exactly the compiled engine's on one rank
 (``batch_intervals=True``, graphs on): per level l < L with factor c, each F
@@ -42,7 +44,7 @@ def _counts(n, c, candidates):
 
 def gpu_time(n_steps, iterations, launch, step_time, serial_step=None, cfactor=4,
              max_levels=10, min_coarse=2, relax="FCF", cycle="V", launches_per_step=3,
-             launches_per_update=2, update_time=None):
+             launches_per_update=2, update_time=None, step_host=None, update_host=None):
     """Predicted seconds of one interval-batched MGRIT solve and of the serial
     graph on one device.
 
@@ -66,6 +68,11 @@ def gpu_time(n_steps, iterations, launch, step_time, serial_step=None, cfactor=4
         Device seconds of an element-wise update per interval (default t1 / 4:
         a step's per-interval time covers its product and about four state
         passes).
+    step_host, update_host : float or None
+        Host seconds to issue one batched step and one batched vector update
+        (pointer uploads, library calls and launches together), where they
+        were measured; default ``launches_per_step x launch`` and
+        ``launches_per_update x launch``.
 
     Returns a dict: ``serial`` and ``mgrit`` seconds, ``speedup`` (serial over
     MGRIT), ``levels``.
@@ -84,6 +91,12 @@ def gpu_time(n_steps, iterations, launch, step_time, serial_step=None, cfactor=4
     serial_step = t0 + t1 if serial_step is None else check.finite_float(serial_step,
                                                                            "serial_step")
     upd = t1 / 4 if update_time is None else check.finite_float(update_time, "update_time")
+    step_host = (launches_per_step * launch if step_host is None
+                 else check.finite_float(step_host, "step_host"))
+    update_host = (launches_per_update * launch if update_host is None
+                   else check.finite_float(update_host, "update_host"))
+    if min(upd, step_host, update_host) < 0:
+        raise ValueError("update_time, step_host and update_host must be >= 0")
     sweeps = 1 + (len(MGRIT(relax=relax).relax) - 1) // 2
     fcycle = check.choice(cycle, "cycle", CYCLES) == "F"
     h = hierarchy(n_steps, cfactor, max_levels, min_coarse)
@@ -92,10 +105,10 @@ def gpu_time(n_steps, iterations, launch, step_time, serial_step=None, cfactor=4
     serial = launch + n_steps * serial_step
 
     def batch(k):  # one batched step over k intervals
-        return max(launches_per_step * launch, t0 + t1 * k)
+        return max(step_host, t0 + t1 * k)
 
     def update(k):  # one batched vector update over k states
-        return max(launches_per_update * launch, upd * k)
+        return max(update_host, upd * k)
 
     def relax_cost(l, candidates):
         return sum(batch(k) + (update(k) if l > 0 else 0.0)

@@ -37,6 +37,7 @@
 //    4 tags per level (relaxation, restriction, coarsest solve).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <initializer_list>
 
@@ -98,7 +99,11 @@ class BasicApp {
   // changes (it must change with everything the steps read besides `in`:
   // weights, scratch, sizes). The engine then records chains of steps once
   // and replays them (Executor::record_or_replay). 0: never replayed.
+  // Recordings live in the executor and outlive the app, and a later app's
+  // buffers may reuse the addresses of an earlier one's: mix instance() in.
   virtual std::uint64_t replay_key() const { return 0; }
+  // This app object's number, never reused in the process.
+  std::uint64_t instance() const { return instance_; }
 
   // Whether steps may run concurrently on different threads.
   virtual bool concurrent_steps() const { return true; }
@@ -114,6 +119,13 @@ class BasicApp {
   // fills `out` with NaN, and the engine rethrows after the next residual
   // reduction, on every rank alike.
   virtual bool failed() const { return false; }
+
+ private:
+  static std::uint64_t next_instance() {
+    static std::atomic<std::uint64_t> count{0};
+    return ++count;
+  }
+  const std::uint64_t instance_ = next_instance();
 };
 using App = BasicApp<double>;
 

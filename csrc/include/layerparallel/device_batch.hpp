@@ -29,6 +29,13 @@ class BasicDeviceBatchLayer {
   // gW[t] = h d[t]^T u[t], gb[t] = h sum_rows d[t], d[t] = work + t S.
   virtual void gradient(const NetConfig& cfg, index_t count, double h, const T* const* u,
                         const T* work, index_t batch, T* const* gW, T* const* gb) = 0;
+  // D[t] = sigma'(W[t] u[t] + b[t]): the cached derivatives of many layers.
+  virtual void derivative(const NetConfig& cfg, index_t count, const T* const* W,
+                          const T* const* b, const T* const* u, index_t batch,
+                          T* const* D) = 0;
+  // work + t S = D[t] * lam[t] (S entries each).
+  virtual void scale(index_t count, index_t S, const T* const* D, const T* const* lam,
+                     T* work) = 0;
 };
 using DeviceBatchLayer = BasicDeviceBatchLayer<double>;
 

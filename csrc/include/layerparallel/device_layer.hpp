@@ -33,8 +33,6 @@ class BasicDeviceLayer {
   // gW = h d^T u, gb = h sum_rows d.
   virtual void gradient(const NetConfig& cfg, double h, const T* u, const T* d,
                         index_t batch, T* gW, T* gb) = 0;
-  // out = D * lam on n entries.
-  virtual void scale(index_t n, const T* D, const T* lam, T* out) = 0;
 };
 using DeviceLayer = BasicDeviceLayer<double>;
 

@@ -149,6 +149,9 @@ class CudaExecutor final : public Executor {
   // A host array of device pointers copied to the device (stream ordered;
   // valid until the next call): the batched operations' pointer arrays.
   void** upload_pointers(const std::vector<const void*>& host);
+  // `bytes` of page-locked host memory for one asynchronous upload, or null
+  // when it is too large for the staging ring (executor_batch.cu).
+  void* stage(std::size_t bytes);
   // Make this executor's device current on the calling thread.
   void activate() const { check(cudaSetDevice(device_), "cudaSetDevice"); }
 
@@ -185,6 +188,11 @@ class CudaExecutor final : public Executor {
   };
   std::unordered_map<std::uint64_t, Recording> recordings_;
   std::size_t pointers_cap_ = 0;
+  void* staging_ = nullptr;  // page-locked ring for uploads (stage())
+  std::vector<cudaEvent_t> staging_events_;
+  std::vector<bool> staging_pending_;
+  int staging_segment_ = 0;
+  std::size_t staging_offset_ = 0;
 };
 
 }  // namespace layerparallel::cuda

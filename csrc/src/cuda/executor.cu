@@ -40,6 +40,8 @@ CudaExecutor::~CudaExecutor() {
   cudaStreamSynchronize(stream_);
   cudaFree(partial_);
   cudaFree(pointers_);
+  for (cudaEvent_t e : staging_events_) cudaEventDestroy(e);
+  if (staging_) cudaFreeHost(staging_);
   for (auto& r : recordings_)
     if (r.second.exec) cudaGraphExecDestroy(r.second.exec);
   cudaFree(sum_);

@@ -3,6 +3,8 @@
 // vectors in one launch, each thread finding its vector through a pointer
 // array uploaded once per call. The batched residual reduces over all the
 // vectors in one deterministic pass (fixed grid and order).
+#include <cstring>
+
 #include "cuda_executor.cuh"
 #include "layerparallel/vector_kernels.hpp"
 
@@ -61,6 +63,12 @@ std::vector<const void*> pack(index_t count, P... arrays) {
 }  // namespace
 
 void** CudaExecutor::upload_pointers(const std::vector<const void*>& host) {
+  // Pointer arrays differ from call to call: a recorded graph would replay
+  // stale ones, so a capture must fail here (the chain then runs unrecorded).
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  check(cudaStreamIsCapturing(stream_, &capturing), "cudaStreamIsCapturing");
+  if (capturing != cudaStreamCaptureStatusNone)
+    throw std::runtime_error("pointer uploads cannot be recorded in a CUDA graph");
   if (host.size() > pointers_cap_) {
     if (pointers_) {
       check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
@@ -70,12 +78,47 @@ void** CudaExecutor::upload_pointers(const std::vector<const void*>& host) {
     pointers_cap_ = std::max<std::size_t>(host.size(), 2 * pointers_cap_);
     check(cudaMalloc(&pointers_, pointers_cap_ * sizeof(void*)), "cudaMalloc (pointers)");
   }
-  // From pageable memory the copy is staged before the call returns; stream
-  // order keeps the previous launch's reads before this write.
-  check(cudaMemcpyAsync(pointers_, host.data(), host.size() * sizeof(void*),
-                        cudaMemcpyHostToDevice, stream_),
+  // Stream order keeps the previous launch's reads of pointers_ before this
+  // write. From page-locked staging the copy is asynchronous (from pageable
+  // memory the driver would stage it itself, at several microseconds a call).
+  const std::size_t bytes = host.size() * sizeof(void*);
+  const void* src = host.data();
+  if (void* staged = stage(bytes)) {
+    std::memcpy(staged, host.data(), bytes);
+    src = staged;
+  }
+  check(cudaMemcpyAsync(pointers_, src, bytes, cudaMemcpyHostToDevice, stream_),
         "cudaMemcpy (pointers)");
   return pointers_;
+}
+
+// A ring of page-locked segments: a segment is reused only after the event
+// recorded when the ring left it has passed, i.e. after its copies ran.
+void* CudaExecutor::stage(std::size_t bytes) {
+  constexpr std::size_t kSegment = std::size_t(256) << 10;
+  constexpr int kSegments = 8;
+  bytes = (bytes + 63) / 64 * 64;
+  if (bytes > kSegment) return nullptr;
+  if (!staging_) {
+    check(cudaMallocHost(&staging_, kSegment * kSegments), "cudaMallocHost (staging)");
+    staging_events_.resize(kSegments, nullptr);
+    staging_pending_.assign(kSegments, false);
+    for (auto& e : staging_events_)
+      check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+  }
+  if (staging_offset_ + bytes > kSegment) {
+    check(cudaEventRecord(staging_events_[staging_segment_], stream_), "cudaEventRecord");
+    staging_pending_[staging_segment_] = true;
+    staging_segment_ = (staging_segment_ + 1) % kSegments;
+    staging_offset_ = 0;
+    if (staging_pending_[staging_segment_]) {
+      check(cudaEventSynchronize(staging_events_[staging_segment_]), "cudaEventSynchronize");
+      staging_pending_[staging_segment_] = false;
+    }
+  }
+  void* p = static_cast<char*>(staging_) + staging_segment_ * kSegment + staging_offset_;
+  staging_offset_ += bytes;
+  return p;
 }
 
 template <class T>

@@ -105,10 +105,6 @@ class CudaLayer final : public BasicDeviceLayer<T> {
           "gemv (bias gradient)");
   }
 
-  void scale(index_t n, const T* D, const T* lam, T* out) override {
-    launch2d(ex_.stream(), n, 1, ScaleByKernel<T>{1, D, lam, out});
-  }
-
  private:
   // z = u W^T + b (each row).
   void affine(index_t width, const T* W, const T* b, const T* u, index_t batch,

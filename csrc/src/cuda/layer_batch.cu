@@ -70,6 +70,32 @@ struct AdjointScaleBatch {
   }
 };
 
+// D[t][k] = sigma'(D[t][k] + b[t][k % w]) (D[t] = W[t] u[t] on entry).
+template <class T, class Act>
+struct DerivativeBatch {
+  Act act;
+  index_t S, width;
+  const T* const* b;
+  T* const* D;
+  __device__ void operator()(index_t i) const {
+    const index_t t = i / S, k = i % S;
+    D[t][k] = act.derivative(D[t][k] + b[t][k % width]);
+  }
+};
+
+// work[t S + k] = D[t][k] * lam[t][k].
+template <class T>
+struct ScaleBatch {
+  index_t S;
+  const T* const* D;
+  const T* const* lam;
+  T* work;
+  __device__ void operator()(index_t i) const {
+    const index_t t = i / S, k = i % S;
+    work[i] = D[t][k] * lam[t][k];
+  }
+};
+
 // Packs several host pointer arrays of `count` entries into one upload; get(k)
 // is the device address of the k-th array.
 class Pack {
@@ -190,6 +216,37 @@ class CudaBatchLayer final : public BasicDeviceBatchLayer<T> {
                              pk.template get<const T>(id), wi, pk.template get<const T>(i1), n, &zero,
                              pk.template get<T>(igb), wi, as_int(count)),
           "dgemmBatched (bias gradient)");
+  }
+
+  void derivative(const NetConfig& cfg, index_t count, const T* const* W, const T* const* b,
+                  const T* const* u, index_t batch, T* const* D) override {
+    if (count <= 0 || batch <= 0) return;
+    const index_t w = cfg.width, S = batch * w;
+    Pack pk(count);
+    const int iW = pk.add(W), ib = pk.add(b), iu = pk.add(u), iD = pk.add(D);
+    pk.send(ex_);
+    const int wi = as_int(w), n = as_int(batch);
+    const T one = T(1), zero = T(0);
+    // D[t]^T = W[t] u[t]^T, then sigma'(. + b[t]) in place
+    check(gemm_batched(ex_.blas(), CUBLAS_OP_T, CUBLAS_OP_N, wi, n, wi, &one,
+                       pk.template get<const T>(iW), wi, pk.template get<const T>(iu), wi, &zero,
+                       pk.template get<T>(iD), wi, as_int(count)),
+          "gemmBatched (derivative)");
+    with_activation(cfg.activation, cfg.eta, [&](auto act) {
+      launch(ex_.stream(), count * S,
+             DerivativeBatch<T, decltype(act)>{act, S, w, pk.template get<const T>(ib),
+                                               pk.template get<T>(iD)});
+    });
+  }
+
+  void scale(index_t count, index_t S, const T* const* D, const T* const* lam,
+             T* work) override {
+    if (count <= 0 || S <= 0) return;
+    Pack pk(count);
+    const int iD = pk.add(D), il = pk.add(lam);
+    pk.send(ex_);
+    launch(ex_.stream(), count * S,
+           ScaleBatch<T>{S, pk.template get<const T>(iD), pk.template get<const T>(il), work});
   }
 
  private:
