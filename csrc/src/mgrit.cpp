@@ -655,13 +655,15 @@ SolveInfo BasicMGRIT<T>::solve(const T* g0, bool warm_start, const T* init_guess
   if (static_cast<int>(work_.size()) < num_threads()) work_.resize(num_threads());
   for (auto& lv : levels_) lv.consistent = false;
   const bool cold = !(warm_start && have_solution_);
-  // The initial guess at every stored point, in one batched copy (one launch
-  // on a device, not one per point). One level needs none: the serial chain
-  // writes every point.
+  // The initial guess, in one batched copy (one launch on a device, not one
+  // per point). One level needs none: the serial chain writes every point.
+  // A solve that relaxes needs it at the C-points only: F-relaxation writes
+  // every F-point before anything reads one.
   if (cold && n_levels() > 1) {
+    const bool c_points_only = opt_.max_iter > 0;
     std::vector<T*> dst;
     for (index_t p = std::max<index_t>(L0.p0, 1); p <= L0.p1; ++p)
-      if (stored(p)) dst.push_back(u_ptr(0, p));
+      if (stored(p) && (!c_points_only || is_c(L0, p))) dst.push_back(u_ptr(0, p));
     if (!dst.empty()) {
       const T* guess = init_guess;
       if (!guess) {  // zeros: fill the first, copy it to the others

@@ -137,13 +137,8 @@ class CudaBatchLayer final : public BasicDeviceBatchLayer<T> {
     const int iW = pk.add(W), ib = pk.add(b), iu = pk.add(u), io = pk.add(u_next),
               iz = pk.add_strided(z, S);
     pk.send(ex_);
-    const int wi = as_int(w), n = as_int(batch);
-    const T one = T(1), zero = T(0), hh = static_cast<T>(h);
-    // z[t]^T = W[t] u[t]^T (column-major view of row-major states; see layer.cu)
-    check(gemm_batched(ex_.blas(), CUBLAS_OP_T, CUBLAS_OP_N, wi, n, wi, &one,
-                             pk.template get<const T>(iW), wi, pk.template get<const T>(iu), wi, &zero,
-                             pk.template get<T>(iz), wi, as_int(count)),
-          "dgemmBatched (forward)");
+    const T hh = static_cast<T>(h);
+    affine_products(pk, iW, iu, iz, w, batch, count, "gemmBatched (forward)");
     with_activation(cfg.activation, cfg.eta, [&](auto act) {
       launch(ex_.stream(), count * S,
              StepUpdateBatch<T, decltype(act)>{act, S, w, hh, pk.template get<const T>(iu),
@@ -161,12 +156,9 @@ class CudaBatchLayer final : public BasicDeviceBatchLayer<T> {
               iln = pk.add(lam_next), il = pk.add(lam), iw = pk.add_strided(work, S);
     pk.send(ex_);
     const int wi = as_int(w), n = as_int(batch);
-    const T one = T(1), zero = T(0), hh = static_cast<T>(h);
+    const T one = T(1), hh = static_cast<T>(h);
     if (!D)  // work = W u (the bias is added in the scale pass)
-      check(gemm_batched(ex_.blas(), CUBLAS_OP_T, CUBLAS_OP_N, wi, n, wi, &one,
-                               pk.template get<const T>(iW), wi, pk.template get<const T>(iu), wi,
-                               &zero, pk.template get<T>(iw), wi, as_int(count)),
-            "dgemmBatched (adjoint affine)");
+      affine_products(pk, iW, iu, iw, w, batch, count, "gemmBatched (adjoint affine)");
     with_activation(cfg.activation, cfg.eta, [&](auto act) {
       if (D)
         launch(ex_.stream(), count * S,
@@ -183,7 +175,7 @@ class CudaBatchLayer final : public BasicDeviceBatchLayer<T> {
     check(gemm_batched(ex_.blas(), CUBLAS_OP_N, CUBLAS_OP_N, wi, n, wi, &hh,
                              pk.template get<const T>(iW), wi, pk.template get<const T>(iw), wi, &one,
                              pk.template get<T>(il), wi, as_int(count)),
-          "dgemmBatched (adjoint)");
+          "gemmBatched (adjoint)");
   }
 
   void gradient(const NetConfig& cfg, index_t count, double h, const T* const* u, const T* work,
@@ -211,11 +203,11 @@ class CudaBatchLayer final : public BasicDeviceBatchLayer<T> {
     check(gemm_batched(ex_.blas(), CUBLAS_OP_N, CUBLAS_OP_T, wi, wi, n, &hh,
                              pk.template get<const T>(iu), wi, pk.template get<const T>(id), wi, &zero,
                              pk.template get<T>(igW), wi, as_int(count)),
-          "dgemmBatched (gradient)");
+          "gemmBatched (gradient)");
     check(gemm_batched(ex_.blas(), CUBLAS_OP_N, CUBLAS_OP_N, wi, 1, n, &hh,
                              pk.template get<const T>(id), wi, pk.template get<const T>(i1), n, &zero,
                              pk.template get<T>(igb), wi, as_int(count)),
-          "dgemmBatched (bias gradient)");
+          "gemmBatched (bias gradient)");
   }
 
   void derivative(const NetConfig& cfg, index_t count, const T* const* W, const T* const* b,
@@ -225,13 +217,8 @@ class CudaBatchLayer final : public BasicDeviceBatchLayer<T> {
     Pack pk(count);
     const int iW = pk.add(W), ib = pk.add(b), iu = pk.add(u), iD = pk.add(D);
     pk.send(ex_);
-    const int wi = as_int(w), n = as_int(batch);
-    const T one = T(1), zero = T(0);
-    // D[t]^T = W[t] u[t]^T, then sigma'(. + b[t]) in place
-    check(gemm_batched(ex_.blas(), CUBLAS_OP_T, CUBLAS_OP_N, wi, n, wi, &one,
-                       pk.template get<const T>(iW), wi, pk.template get<const T>(iu), wi, &zero,
-                       pk.template get<T>(iD), wi, as_int(count)),
-          "gemmBatched (derivative)");
+    // D[t] = W[t] u[t], then sigma'(. + b[t]) in place
+    affine_products(pk, iW, iu, iD, w, batch, count, "gemmBatched (derivative)");
     with_activation(cfg.activation, cfg.eta, [&](auto act) {
       launch(ex_.stream(), count * S,
              DerivativeBatch<T, decltype(act)>{act, S, w, pk.template get<const T>(ib),
@@ -250,6 +237,18 @@ class CudaBatchLayer final : public BasicDeviceBatchLayer<T> {
   }
 
  private:
+  // out[t]^T = W[t] u[t]^T for the pointer arrays iW, iu, iout of pk (the
+  // column-major view of row-major states; see layer.cu): z = u W^T per row.
+  void affine_products(const Pack& pk, int iW, int iu, int iout, index_t width, index_t batch,
+                       index_t count, const char* what) {
+    const int wi = as_int(width), n = as_int(batch);
+    const T one = T(1), zero = T(0);
+    check(gemm_batched(ex_.blas(), CUBLAS_OP_T, CUBLAS_OP_N, wi, n, wi, &one,
+                       pk.template get<const T>(iW), wi, pk.template get<const T>(iu), wi, &zero,
+                       pk.template get<T>(iout), wi, as_int(count)),
+          what);
+  }
+
   CudaExecutor& ex_;
   BasicBuffer<T> ones_;
 };
