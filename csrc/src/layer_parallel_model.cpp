@@ -495,8 +495,8 @@ void BasicLayerParallelModel<T>::layer_gradients(Part& q, const ParamView<T>& g)
   }
   const double h = cfg_.h();
   if (dev_) {  // layers in chunks: one batched scale and product per chunk
-    const index_t chunk =
-        std::clamp<index_t>(kGradientChunkBytes / (S * static_cast<index_t>(sizeof(T))), 1, L);
+    const index_t chunk = std::clamp<index_t>(
+        kGradientChunkBytes / (S * static_cast<index_t>(sizeof(T))), 1, std::max<index_t>(L, 1));
     d_dev_.reserve(*dev_, chunk * S);
     std::vector<const T*> D(chunk), lam(chunk), u(chunk);
     std::vector<T*> gW(chunk), gb(chunk);
