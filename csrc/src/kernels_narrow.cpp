@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "layerparallel/kernel_attributes.hpp"
@@ -143,7 +144,7 @@ LP_NARROW_TARGETS void forward_rows(const Act& act, const T* W, const T* b, T h,
 // come first and all stores last (with the stores interleaved with loads of
 // arrays that may alias them, GCC gives up vectorizing).
 enum class ZFrom { work, product, cached };
-template <class T, int N, int R, class Act, ZFrom Z>
+template <class T, int N, int R, class Act, ZFrom Z, bool KeepD = true>
 inline void adjoint_block(const Act& act, const T* __restrict Wm, const T* __restrict Wt,
                           const T* __restrict bb, T h, const T* u, const T* D,
                           const T* lam_next, T* lam, T* work) {
@@ -166,7 +167,7 @@ inline void adjoint_block(const Act& act, const T* __restrict Wm, const T* __res
   LP_UNROLL for (int r = 0; r < R; ++r) LP_SIMD for (int j = 0; j < N; ++j)
     acc[r][j] = ln[r][j] + h * acc[r][j];
   LP_UNROLL for (int r = 0; r < R; ++r) LP_SIMD for (int j = 0; j < N; ++j) {
-    work[r * N + j] = d[r][j];
+    if constexpr (KeepD) work[r * N + j] = d[r][j];
     lam[r * N + j] = acc[r][j];
   }
 }
@@ -183,15 +184,23 @@ LP_NARROW_TARGETS void adjoint_rows(const Act& act, const T* W, const T* b, T h,
     transpose_into<T, N>(W, Wt);
     std::copy(b, b + N, bb);
   }
-  // u is unused (null) unless z is recomputed, D unless it is cached.
-  auto at = [](const T* p, index_t off) { return p ? p + off : p; };
-  index_t r = 0;
-  for (; r + R <= rows; r += R)
-    adjoint_block<T, N, R, Act, Z>(act, Wm, Wt, bb, h, at(u, r * N), at(D, r * N),
-                                   lam_next + r * N, lam + r * N, work + r * N);
-  for (; r < rows; ++r)
-    adjoint_block<T, N, 1, Act, Z>(act, Wm, Wt, bb, h, at(u, r * N), at(D, r * N),
-                                   lam_next + r * N, lam + r * N, work + r * N);
+  // u is unused (null) unless z is recomputed, D unless it is cached, work
+  // when the caller needs no d (then d is never stored: one array less).
+  auto at = [](auto* p, index_t off) { return p ? p + off : p; };
+  auto sweep = [&](auto keep) {
+    constexpr bool K = decltype(keep)::value;
+    index_t r = 0;
+    for (; r + R <= rows; r += R)
+      adjoint_block<T, N, R, Act, Z, K>(act, Wm, Wt, bb, h, at(u, r * N), at(D, r * N),
+                                        lam_next + r * N, lam + r * N, at(work, r * N));
+    for (; r < rows; ++r)
+      adjoint_block<T, N, 1, Act, Z, K>(act, Wm, Wt, bb, h, at(u, r * N), at(D, r * N),
+                                        lam_next + r * N, lam + r * N, at(work, r * N));
+  };
+  if (work)
+    sweep(std::true_type{});
+  else
+    sweep(std::false_type{});
 }
 
 // gW = h d^T u, gb = h sum_rows d: JB rows of gW at a time accumulate in

@@ -148,10 +148,16 @@ void layer_adjoint_linearized(const NetConfig& cfg, const T* W, double h, const 
   const index_t w = cfg.width;
   if (batch <= 0 || narrow_adjoint_linearized<T>(cfg, W, h, D, lam_next, batch, lam, work))
     return;
+  thread_local std::vector<T> scratch;  // d, when the caller keeps none
   for_chunks<T>(w, batch, [&](index_t rows, index_t off) {
-    scale_by(rows * w, D + off, lam_next + off, work + off);
+    T* d = work ? work + off : nullptr;
+    if (!d) {
+      if (static_cast<index_t>(scratch.size()) < rows * w) scratch.resize(rows * w);
+      d = scratch.data();
+    }
+    scale_by(rows * w, D + off, lam_next + off, d);
     if (lam != lam_next) std::copy(lam_next + off, lam_next + off + rows * w, lam + off);
-    blas::gemm(false, false, rows, w, w, h, work + off, w, W, w, 1.0, lam + off, w);
+    blas::gemm(false, false, rows, w, w, h, d, w, W, w, 1.0, lam + off, w);
   });
 }
 

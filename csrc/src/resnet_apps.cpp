@@ -169,10 +169,13 @@ void BasicAdjointApp<T>::step(int level, index_t from, index_t to, const T* in, 
     if (grad_ && level == 0) layer_->gradient(cfg_, h, u, d, batch_, grad_->W(n), grad_->b(n));
     return;
   }
+  // d (the gradient's factor) only where a gradient is formed from it.
+  const bool keep_d = grad_ && level == 0;
   auto rows = [&](index_t r0, index_t r1) {
     const index_t off = r0 * w;
     if (D)
-      layer_adjoint_linearized(cfg_, W, h, D + off, in + off, r1 - r0, out + off, d + off);
+      layer_adjoint_linearized(cfg_, W, h, D + off, in + off, r1 - r0, out + off,
+                               keep_d ? d + off : nullptr);
     else
       layer_adjoint(cfg_, W, b, h, u + off, in + off, r1 - r0, out + off, d + off, false);
   };

@@ -51,6 +51,8 @@ void layer_derivative(const NetConfig& cfg, const T* W, const T* b, const T* u,
 
 // lam = lam_next + h W^T (D * lam_next), per row, from a cached D; leaves
 // d = D * lam_next in `work` (the gradient's factor). One product, not two.
+// work may be null when d is not needed (an MGRIT sweep that forms no
+// gradient): the narrow kernels then keep d in registers only.
 template <class T>
 void layer_adjoint_linearized(const NetConfig& cfg, const T* W, double h, const T* D,
                               const T* lam_next, index_t batch, T* lam, T* work);
