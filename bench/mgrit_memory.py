@@ -4,8 +4,8 @@ For each storage mode a fresh process builds an N-layer net (default N = 4096,
 width 64, batch 1000), solves to rtol 1e-6 and reports the growth of its peak
 RSS over the baseline taken just before the solve, beside the model:
   states  per engine (forward and adjoint): level 0 keeps N+1 states ("all")
-          or its C-points (+1) ("C"); every coarser level l keeps u and g for
-          its n_l + 1 points (in "C" mode level 1's u is level 0's array);
+          or its C-points (+1) ("C"); every coarser level l keeps g for its
+          n_l + 1 points (its u are the finer level's C-points, shared);
   derivs  ("all") sigma'(z_n) of every layer, cached for the adjoint;
   work    per thread: 3 engine states, the forward step's z, the adjoint's d,
           and c recomputed forward states ("C") or the gradient's factor ("all");
@@ -30,9 +30,7 @@ def model_bytes(N, w, batch, c, storage, threads, min_coarse=2, max_levels=10):
     while len(counts) < max_levels and counts[-1] > min_coarse and counts[-1] // c >= 1:
         counts.append(counts[-1] // c)
     level0 = (N + 1) if storage == "all" else (N // c + 2)
-    coarse = sum(2 * (n + 1) for n in counts[1:])
-    if storage == "C" and len(counts) > 1:
-        coarse -= counts[1] + 1  # level 1's states share level 0's C-point array
+    coarse = sum(n + 1 for n in counts[1:])  # g; the states are level 0's C-points
     engines = 2 * (level0 + coarse) * S
     derivatives = N * S if storage == "all" else 0  # sigma'(z_n) cached for the adjoint
     work = threads * (2 * 3 + 1 + 1 + (c if storage == "C" else 1)) * S

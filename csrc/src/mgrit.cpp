@@ -114,21 +114,17 @@ BasicMGRIT<T>::BasicMGRIT(BasicApp<T>& app, index_t n_steps, const MGRITOptions&
     // (the anchor from which this rank recomputes its leading F-points).
     if (!L.store_f)
       stored = owned > 0 ? L.p1 / L.cf - ceil_div(L.p0, L.cf) + 1 + (L.p0 % L.cf != 0) : 0;
-    L.u = BasicBuffer<T>(ex_, stored * S_);
+    // Level l >= 1 owns no states: its point k is level l-1's C-point k c
+    // (FAS with injection restricts the C-point values and corrects them with
+    // the coarse solution, so the two share storage and restriction and
+    // correction copy nothing).
+    if (l == 0) L.u = BasicBuffer<T>(ex_, stored * S_);
     if (l > 0) L.g = BasicBuffer<T>(ex_, owned * S_);
     const bool staged = !host_ && !opt.device_messages;
     if (L.left >= 0 && (host_ || staged)) L.recv_buf = BasicHostBuffer<T>(ex_, S_);
     if (L.right >= 0 && (host_ || staged)) L.send_buf = BasicHostBuffer<T>(ex_, S_);
     if (!host_ && L.left >= 0) L.recv_dev = BasicBuffer<T>(ex_, S_);
     if (!host_ && L.right >= 0) L.send_dev = BasicBuffer<T>(ex_, S_);
-  }
-  for (auto& L : levels_) L.ubuf = L.u.data();
-  // Storage "C": level 0 holds exactly level 1's points, and FAS with
-  // injection overwrites them with level 1's solution anyway, so the two
-  // share one array (restriction and correction become no-ops there).
-  if (levels_.size() > 1 && !levels_[0].store_f) {
-    levels_[1].u = BasicBuffer<T>();
-    levels_[1].ubuf = levels_[0].u.data();
   }
   work_.resize(std::max(1, num_threads()));
   g0_ = BasicBuffer<T>(ex_, S_);
@@ -155,10 +151,11 @@ bool BasicMGRIT<T>::stored(index_t p) const {
 
 template <class T>
 T* BasicMGRIT<T>::u_ptr(int l, index_t p) {
-  Level& L = levels_[l];
-  if (L.store_f) return L.ubuf + (p - L.p0) * S_;
-  if (p % L.cf != 0) return L.ubuf + L.u.size() - S_;  // the anchor p0
-  return L.ubuf + (p / L.cf - ceil_div(L.p0, L.cf)) * S_;
+  if (l > 0) return u_ptr(l - 1, p * levels_[l - 1].cf);  // shared with the finer level
+  Level& L = levels_[0];
+  if (L.store_f) return L.u.data() + (p - L.p0) * S_;
+  if (p % L.cf != 0) return L.u.data() + L.u.size() - S_;  // the anchor p0
+  return L.u.data() + (p / L.cf - ceil_div(L.p0, L.cf)) * S_;
 }
 
 template <class T>
@@ -432,7 +429,7 @@ template <class T>
 void BasicMGRIT<T>::copy_all(const std::vector<const T*>& src, const std::vector<T*>& dst) {
   const index_t count = static_cast<index_t>(src.size());
   if (batched_) {
-    ex_.copy_batch(S_, count, src.data(), dst.data());
+    if (count > 0) ex_.copy_batch(S_, count, src.data(), dst.data());
     return;
   }
   for (index_t i = 0; i < count; ++i) ex_.copy(S_, src[i], dst[i]);
@@ -464,19 +461,9 @@ double BasicMGRIT<T>::residual_into_coarse(int l) {
 // FAS: v = u at the C-points, g_c = r + A_c(v): g_k = r_k + v_k - Phi_c(v_{k-1}).
 template <class T>
 void BasicMGRIT<T>::restrict_to(int l) {
-  Level& F = levels_[l];
   Level& M = levels_[l + 1];
   M.consistent = false;
-  if (M.p0 > M.p1) return;
-  {
-    std::vector<const T*> src;
-    std::vector<T*> dst;
-    for (index_t k = M.p0; k <= M.p1; ++k) {
-      src.push_back(u_ptr(l, k * F.cf));
-      dst.push_back(u_ptr(l + 1, k));
-    }
-    copy_all(src, dst);
-  }
+  if (M.p0 > M.p1) return;  // v = u at the C-points: the same storage
   const int tg = tag(l + 1, kRestrict);
   if (M.right >= 0) send_boundary(l + 1, tg, u_ptr(l + 1, M.p1));
   auto update = [&](index_t k, const T* phi_prev) {
@@ -519,18 +506,11 @@ void BasicMGRIT<T>::restrict_to(int l) {
   }
 }
 
+// u at the C-points = the coarse solution: level l+1's points are level l's
+// C-points, so the values are in place; only the F-points go stale.
 template <class T>
 void BasicMGRIT<T>::correct_from(int l) {
-  Level& F = levels_[l];
-  Level& M = levels_[l + 1];
-  F.consistent = false;
-  std::vector<const T*> src;
-  std::vector<T*> dst;
-  for (index_t k = std::max<index_t>(M.p0, 1); k <= M.p1; ++k) {
-    src.push_back(u_ptr(l + 1, k));
-    dst.push_back(u_ptr(l, k * F.cf));
-  }
-  copy_all(src, dst);
+  levels_[l].consistent = false;
 }
 
 // Serial propagation across the ranks (the chain is the point: it is exact).
@@ -545,7 +525,7 @@ void BasicMGRIT<T>::coarsest_solve(int l) {
     // Everything the chain touches besides the app's own data: the level and
     // its arrays, mixed into the app's key.
     const std::uint64_t key =
-        replay_hash({app_key, static_cast<std::uint64_t>(l), key_of(L.ubuf), key_of(L.g.data()),
+        replay_hash({app_key, static_cast<std::uint64_t>(l), key_of(u_ptr(l, L.p0)), key_of(L.g.data()),
                      static_cast<std::uint64_t>(L.p1), static_cast<std::uint64_t>(S_)});
     const index_t s = L.stride;
     const bool ran = ex_.record_or_replay(key, [&] {
@@ -594,11 +574,10 @@ void BasicMGRIT<T>::cycle(int l, bool fcycle, double* fine_residual) {
 // plain coarse propagation from u_0): no residual exists yet.
 template <class T>
 void BasicMGRIT<T>::inject_start(int l) {
-  Level& F = levels_[l];
+  // Level l+1's points are level l's C-points (u_ptr): nothing to copy.
   Level& M = levels_[l + 1];
   M.consistent = false;
   for (index_t k = M.p0; k <= M.p1; ++k) {
-    ex_.copy(S_, u_ptr(l, k * F.cf), u_ptr(l + 1, k));
     T* g = M.g.data() + (k - M.p0) * S_;
     if (k == 0)
       ex_.copy(S_, u_ptr(l + 1, 0), g);

@@ -145,8 +145,9 @@ class BasicMGRIT : public BasicStateSource<T> {
     // F-points hold exactly what F-relaxation from the current C-points gives
     // (then a relaxation only needs the C-point steps).
     bool consistent = false;
-    BasicBuffer<T> u, g;        // g only on levels >= 1
-    T* ubuf = nullptr;          // u's storage: u, or (storage "C") level 0's C-points
+    // u: level 0's states (every point, or storage "C": the C-points and the
+    // anchor); coarser levels share them (u_ptr). g only on levels >= 1.
+    BasicBuffer<T> u, g;
     BasicHostBuffer<T> send_buf, recv_buf;  // host: what MPI sends and receives (staged)
     BasicBuffer<T> send_dev, recv_dev;  // their executor-side copies (device executors only)
     bool recv_copying = false;  // a copy from recv_buf to the device may be in flight
