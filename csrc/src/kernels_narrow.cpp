@@ -125,6 +125,75 @@ inline void forward_block(const Act& act, const T* __restrict Wt, const T* __res
   }
 }
 
+#if LP_PACKS
+// ReLU layers in 32-byte packs (the activation is a compare and a select on
+// whole packs; other activations keep the plain loops, where a scalar
+// epilogue after packed products measured slower). R x N / V accumulators,
+// R chosen so that they, a row of W^T and the broadcast fit 16 vector
+// registers. Against the plain loops (GCC 12, AMD EPYC, 1000 and 5000 rows):
+// 1.07-1.31x at widths 4-16 in double, 0.98-1.11x in float. Same bits.
+template <class T, int N>
+constexpr bool relu_packs() {
+  return N % Pack<T>::size == 0;
+}
+template <class T, int N>
+constexpr int pack_rows() {
+  return 8 * Pack<T>::size / N;
+}
+
+// acc[r] = b + W u_r on R rows, as packs.
+template <class T, int N, int R>
+inline void pack_product(const T* __restrict Wt, const T* __restrict bb, const T* u,
+                         typename Pack<T>::type (&acc)[R][N / Pack<T>::size]) {
+  using P = Pack<T>;
+  constexpr int V = P::size, NV = N / V;
+  typename P::type bv[NV];
+  LP_UNROLL for (int v = 0; v < NV; ++v) P::load(bv[v], bb + v * V);
+  LP_UNROLL for (int r = 0; r < R; ++r) LP_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] = bv[v];
+  LP_UNROLL for (int k = 0; k < N; ++k) {
+    typename P::type wk[NV];
+    LP_UNROLL for (int v = 0; v < NV; ++v) P::load(wk[v], Wt + k * N + v * V);
+    LP_UNROLL for (int r = 0; r < R; ++r) {
+      const T x = u[r * N + k];
+      LP_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] += x * wk[v];
+    }
+  }
+}
+
+// All loads (the product's and u's) before the stores: u_next may be u.
+template <class T, int N, int R>
+inline void relu_forward_block(const T* __restrict Wt, const T* __restrict bb, T h, const T* u,
+                               T* u_next, T* z) {
+  using P = Pack<T>;
+  using vec = typename P::type;
+  constexpr int V = P::size, NV = N / V;
+  vec acc[R][NV], un[R][NV];
+  pack_product<T, N, R>(Wt, bb, u, acc);
+  LP_UNROLL for (int r = 0; r < R; ++r) LP_UNROLL for (int v = 0; v < NV; ++v) {
+    vec ur;
+    P::load(ur, u + r * N + v * V);
+    un[r][v] = ur + h * (acc[r][v] > T(0) ? acc[r][v] : vec{});
+  }
+  LP_UNROLL for (int r = 0; r < R; ++r) LP_UNROLL for (int v = 0; v < NV; ++v) {
+    P::store(z + r * N + v * V, acc[r][v]);
+    P::store(u_next + r * N + v * V, un[r][v]);
+  }
+}
+
+template <class T, int N, int R>
+inline void relu_derivative_block(const T* __restrict Wt, const T* __restrict bb, const T* u,
+                                  T* D) {
+  using P = Pack<T>;
+  using vec = typename P::type;
+  constexpr int V = P::size, NV = N / V;
+  vec acc[R][NV];
+  pack_product<T, N, R>(Wt, bb, u, acc);
+  vec one = vec{} + T(1);
+  LP_UNROLL for (int r = 0; r < R; ++r) LP_UNROLL for (int v = 0; v < NV; ++v)
+    P::store(D + r * N + v * V, acc[r][v] > T(0) ? one : vec{});
+}
+#endif
+
 template <class T, int N, class Act>
 LP_NARROW_TARGETS void forward_rows(const Act& act, const T* W, const T* b, T h, const T* u,
                                     index_t rows, T* u_next, T* z) {
@@ -134,6 +203,13 @@ LP_NARROW_TARGETS void forward_rows(const Act& act, const T* W, const T* b, T h,
   transpose_into<T, N>(W, Wt);
   std::copy(b, b + N, bb);
   index_t r = 0;
+#if LP_PACKS
+  if constexpr (std::is_same_v<Act, Relu> && relu_packs<T, N>()) {
+    constexpr int RP = pack_rows<T, N>();
+    for (; r + RP <= rows; r += RP)
+      relu_forward_block<T, N, RP>(Wt, bb, h, u + r * N, u_next + r * N, z + r * N);
+  }
+#endif
   for (; r + R <= rows; r += R)
     forward_block<T, N, R>(act, Wt, bb, h, u + r * N, u_next + r * N, z + r * N);
   for (; r < rows; ++r) forward_block<T, N, 1>(act, Wt, bb, h, u + r * N, u_next + r * N, z + r * N);
@@ -159,14 +235,17 @@ inline void adjoint_product(const T* __restrict Wm, T h, const T (&d)[R][N], con
     LP_UNROLL for (int r = 0; r < R; ++r) LP_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] = vec{};
     LP_UNROLL for (int k = 0; k < N; ++k) {
       vec wk[NV];
-      LP_UNROLL for (int v = 0; v < NV; ++v) wk[v] = P::load(Wm + k * N + v * V);
+      LP_UNROLL for (int v = 0; v < NV; ++v) P::load(wk[v], Wm + k * N + v * V);
       LP_UNROLL for (int r = 0; r < R; ++r) {
         const T x = d[r][k];
         LP_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] += x * wk[v];
       }
     }
-    LP_UNROLL for (int r = 0; r < R; ++r) LP_UNROLL for (int v = 0; v < NV; ++v)
-      acc[r][v] = P::load(lam_next + r * N + v * V) + h * acc[r][v];
+    LP_UNROLL for (int r = 0; r < R; ++r) LP_UNROLL for (int v = 0; v < NV; ++v) {
+      vec ln;
+      P::load(ln, lam_next + r * N + v * V);
+      acc[r][v] = ln + h * acc[r][v];
+    }
     LP_UNROLL for (int r = 0; r < R; ++r) LP_UNROLL for (int v = 0; v < NV; ++v)
       P::store(lam + r * N + v * V, acc[r][v]);
     return;
@@ -271,6 +350,12 @@ LP_NARROW_TARGETS void derivative_rows(const Act& act, const T* W, const T* b, c
   transpose_into<T, N>(W, Wt);
   std::copy(b, b + N, bb);
   index_t r = 0;
+#if LP_PACKS
+  if constexpr (std::is_same_v<Act, Relu> && relu_packs<T, N>()) {
+    constexpr int RP = pack_rows<T, N>();
+    for (; r + RP <= rows; r += RP) relu_derivative_block<T, N, RP>(Wt, bb, u + r * N, D + r * N);
+  }
+#endif
   for (; r + R <= rows; r += R) derivative_block<T, N, R>(act, Wt, bb, u + r * N, D + r * N);
   for (; r < rows; ++r) derivative_block<T, N, 1>(act, Wt, bb, u + r * N, D + r * N);
 }

@@ -39,11 +39,9 @@ template <class T>
 struct Pack {
   typedef T type __attribute__((vector_size(32)));
   static constexpr int size = static_cast<int>(32 / sizeof(T));
-  static type load(const T* p) {
-    type v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-  }
+  // By reference, not returned: a returned 32-byte vector changes the ABI of
+  // the default clone (GCC's -Wpsabi).
+  static void load(type& v, const T* p) { std::memcpy(&v, p, sizeof v); }
   static void store(T* p, const type& v) { std::memcpy(p, &v, sizeof v); }
 };
 }  // namespace layerparallel
