@@ -125,23 +125,24 @@ LP_NARROW_TARGETS void forward_rows(const Act& act, const T* W, const T* b, T h,
 
 // Adjoint on R rows: d = sigma'(work) * lam_next into work, lam = lam_next +
 // h W^T d (lam may be lam_next: each element is read before it is written).
+// Both stores are made where the value is formed: a separate copy of d became
+// `rep movsq`, and lam_next staged in a local block went through the stack in
+// 16-byte halves that the 32-byte reloads could not forward from.
 template <class T, int N, int R, class Act>
 inline void adjoint_tile(const Act& act, const T* __restrict Wp, T h, const T* lam_next,
                          T* lam, T* work) {
   constexpr int C = tile_cols<T>();
   alignas(64) T d[R][N];
-  LP_UNROLL for (int r = 0; r < R; ++r) LP_SIMD for (int j = 0; j < N; ++j)
-    d[r][j] = act.derivative(work[r * N + j]) * lam_next[r * N + j];
-  LP_UNROLL for (int r = 0; r < R; ++r) LP_SIMD for (int j = 0; j < N; ++j)
-    work[r * N + j] = d[r][j];
+  LP_UNROLL for (int r = 0; r < R; ++r) LP_SIMD for (int j = 0; j < N; ++j) {
+    const T dj = act.derivative(work[r * N + j]) * lam_next[r * N + j];
+    d[r][j] = dj;
+    work[r * N + j] = dj;
+  }
   for (int p = 0; p < N / C; ++p) {
     T acc[R][C];
     tile_product<T, N, R>(&d[0][0], Wp + p * N * C, acc);
-    T ln[R][C];  // all loads before the stores (lam may be lam_next)
     LP_UNROLL for (int r = 0; r < R; ++r) LP_SIMD for (int c = 0; c < C; ++c)
-      ln[r][c] = lam_next[r * N + p * C + c];
-    LP_UNROLL for (int r = 0; r < R; ++r) LP_SIMD for (int c = 0; c < C; ++c)
-      lam[r * N + p * C + c] = ln[r][c] + h * acc[r][c];
+      lam[r * N + p * C + c] = lam_next[r * N + p * C + c] + h * acc[r][c];
   }
 }
 
