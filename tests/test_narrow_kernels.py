@@ -205,3 +205,82 @@ def test_float32_width8_matches_blas_serial_and_mgrit(batch):
     J_s, g_s = net.loss_and_grad(theta, X, Y)
     assert abs(J - J_s) <= eps * max(abs(J_s), 1.0)
     assert close(g.data, g_s.data, rtol=eps)
+
+
+def test_relu_at_blocked_widths_keeps_signs_only_there():
+    """Serial propagation keeps the signs of z (one byte per entry) for ReLU
+    layers whose blocked kernel runs, and z everywhere else."""
+    def keeps(width, activation="relu", dtype="float64"):
+        net = lp.ODEResNet(3, width=width, n_layers=2, n_out=4, activation=activation,
+                           dtype=dtype)
+        return _core.keeps_signs(net._net_config, dtype == "float32")
+
+    lp.set_narrow_kernels("on")
+    for width in BLOCKED:
+        assert keeps(width) and keeps(width, dtype="float32")
+        assert not keeps(width, "tanh") and not keeps(width, "smoothrelu")
+    assert not keeps(8) and not keeps(48) and not keeps(128)
+    lp.set_narrow_kernels("off")
+    assert not keeps(64)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("width", BLOCKED)
+@pytest.mark.parametrize("batch", [1, 29, 61, 1031])  # inside, at and past the sign blocks
+def test_sign_records_match_blas(width, batch, dtype):
+    """ReLU with signs kept (blocked kernels on) against z kept (the BLAS path),
+    on one thread and on row blocks split over two."""
+    rng = np.random.default_rng(width + batch)
+    net = lp.ODEResNet(3, width=width, n_layers=5, n_out=4, T=1.0, activation="relu",
+                       dtype=dtype)
+    theta = net.init("he", seed=4)
+    X = rng.uniform(-1, 1, size=(batch, 3)).astype(dtype)
+    Y = np.eye(4, dtype=dtype)[rng.integers(0, 4, size=batch)]
+    lp.set_narrow_kernels("off")
+    l_ref, g_ref = net.loss_and_grad(theta, X, Y)
+    lp.set_narrow_kernels("on")
+    assert _core.keeps_signs(net._net_config, dtype == "float32")
+    rtol = 1e-13 if dtype == "float64" else 50 * float(np.finfo(np.float32).eps)
+    old = lp.get_num_threads()
+    try:
+        for threads, flops in ((1, -1.0), (2, 0.0)):
+            lp.set_num_threads(threads)
+            _core.set_min_parallel_flops(flops)
+            loss, grad = net.loss_and_grad(theta, X, Y)
+            assert abs(loss - l_ref) <= rtol * max(abs(l_ref), 1.0)
+            assert close(grad.data, g_ref.data, rtol=rtol)
+    finally:
+        _core.set_min_parallel_flops(-1.0)
+        lp.set_num_threads(old)
+
+
+@pytest.mark.parametrize("width", BLOCKED)
+def test_sign_records_against_finite_differences(width):
+    lp.set_narrow_kernels("on")
+    net, theta, X, Y = small_net(width, activation="relu", n_layers=3)
+    assert _core.keeps_signs(net._net_config)
+    _, grad = net.loss_and_grad(theta, X, Y)
+    fd = finite_difference_grad(net, theta, X, Y)
+    rel = np.linalg.norm(grad.data - fd.data) / np.linalg.norm(fd.data)
+    assert rel <= 1e-6
+
+
+def test_sign_records_reused_by_backward_of_a_block():
+    """The serial model as a block (forward with a tape, then backward from
+    lam_N) reuses the kept signs: the same as propagating again, and as z kept."""
+    lp.set_narrow_kernels("on")
+    net, theta, X, Y = small_net(64, activation="relu", n_layers=4)
+    model = net._model
+    rng = np.random.default_rng(5)
+    lamN = rng.standard_normal((X.shape[0], 64))
+    out = []
+    for mode, reuse in (("on", True), ("on", False), ("off", True)):
+        lp.set_narrow_kernels(mode)
+        uN, tape = model.forward_tape(theta.data, X)
+        grad = net.new_params()
+        dX = np.zeros(X.size)
+        model.backward(theta.data, X, lamN, tape if reuse else 0, grad.data, dX)
+        out.append((grad.data.copy(), dX))
+    (g_on, dx_on), (g_again, dx_again), (g_off, dx_off) = out
+    assert np.array_equal(g_on, g_again) and np.array_equal(dx_on, dx_again)
+    assert close(g_on, g_off) and close(dx_on, dx_off)

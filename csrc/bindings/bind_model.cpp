@@ -7,6 +7,7 @@
 #include <string>
 
 #include "arrays.hpp"
+#include "layerparallel/layer.hpp"
 #include "layerparallel/model.hpp"
 
 namespace layerparallel::bind {
@@ -189,6 +190,13 @@ void bind_model(py::module_& m) {
       .def_readonly("n_layers", &NetConfig::n_layers)
       .def_readonly("n_out", &NetConfig::n_out)
       .def_readonly("T", &NetConfig::T);
+  m.def("keeps_signs",
+        [](const NetConfig& c, bool float32) {
+          return float32 ? keeps_signs<float>(c) : keeps_signs<double>(c);
+        },
+        py::arg("config"), py::arg("float32") = false,
+        "Whether serial propagation keeps only the signs of z for this network's layers "
+        "(ReLU at a width whose blocked kernel runs): one byte per entry instead of z.");
   m.def("param_layout",
         [](const NetConfig& c, index_t first_layer, index_t n_stored) {
           if (first_layer < 0 || n_stored < 0 || first_layer + n_stored > c.n_layers)

@@ -12,6 +12,10 @@
 //             block, lam = lam_next + h W^T d from that block, and per chunk
 //             of rows (sized by the level-2 cache) gW += d^T u, gb += sum d
 //             from packed copies of the chunk's d and u while in cache.
+// For ReLU the forward can keep the sign bytes z > 0 instead of z (sigma' is
+// that sign): the serial sweeps store one byte per entry, not eight, and the
+// backward leaves d in a chunk's scratch, not over z. Of the per-layer state
+// traffic (u and z out, u, z and d back) that removes a half.
 // The width is a template parameter, so every loop has a fixed trip count and
 // GCC keeps the R x C accumulators in vector registers (the product loops are
 // `omp simd` over the C columns, the rows unrolled, the k loop kept rolled:
@@ -20,6 +24,8 @@
 #include "layerparallel/kernels_blocked.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <stdexcept>
 #include <type_traits>
 #include <vector>
 
@@ -71,6 +77,22 @@ inline void tile_product(const T* __restrict x, const T* __restrict Wp,
   }
 }
 
+// What the forward keeps of z = W u + b for the adjoint: z itself (Z = T),
+// or for ReLU the sign z > 0 (Z = std::uint8_t).
+template <class T, class Z>
+constexpr bool keeps_z() {
+  return std::is_same_v<Z, T>;
+}
+
+// sigma'(z) from what the forward kept.
+template <class T, class Act, class Z>
+inline T slope(const Act& act, Z kept) {
+  if constexpr (keeps_z<T, Z>())
+    return act.derivative(kept);
+  else
+    return static_cast<T>(kept);
+}
+
 // Forward on R rows: z = W u + b, u_next = u + h sigma(z). With InPlace
 // (u_next == u) the new rows are gathered in `un` and written after every
 // panel has read u.
@@ -109,34 +131,65 @@ inline void forward_all(const Act& act, const T* Wp, const T* bb, T h, const T* 
     forward_tile<T, N, 1, InPlace>(act, Wp, bb, h, u + r * N, u_next + r * N, z + r * N);
 }
 
-template <class T, int N, class Act>
+// s = (z > 0) on n entries. Kept out of line: inlined into the forward, the
+// constants of its byte packing took registers the product's accumulators
+// need (GCC spilled two).
+template <class T>
+__attribute__((noinline)) LP_NARROW_TARGETS void signs_of(const T* __restrict z, index_t n,
+                                                          std::uint8_t* __restrict s) {
+  LP_SIMD for (index_t i = 0; i < n; ++i) s[i] = z[i] > T(0);
+}
+
+// Rows per block when the forward keeps signs: z of the block goes to a stack
+// buffer of at most 16 KiB (in the level-1 cache) and is reduced to signs there.
+template <class T, int N>
+constexpr int sign_block_rows() {
+  constexpr int fit = 16384 / (N * static_cast<int>(sizeof(T)));
+  return std::max(kTileRows, fit / kTileRows * kTileRows);
+}
+
+template <class T, int N, class Act, class Z>
 LP_NARROW_TARGETS void forward_rows(const Act& act, const T* W, const T* b, T h, const T* u,
-                                    index_t rows, T* u_next, T* z) {
+                                    index_t rows, T* u_next, Z* z) {
   alignas(64) T Wp[N * N];
   alignas(64) T bb[N];
   pack_panels<T, N, true>(W, Wp);
   std::copy(b, b + N, bb);
   const bool apart = u_next + rows * N <= u || u + rows * N <= u_next;
-  if (apart)
-    forward_all<T, N, false>(act, Wp, bb, h, u, rows, u_next, z);
-  else
-    forward_all<T, N, true>(act, Wp, bb, h, u, rows, u_next, z);
+  auto all = [&](const T* ub, index_t n, T* unb, T* zb) {
+    if (apart)
+      forward_all<T, N, false>(act, Wp, bb, h, ub, n, unb, zb);
+    else
+      forward_all<T, N, true>(act, Wp, bb, h, ub, n, unb, zb);
+  };
+  if constexpr (keeps_z<T, Z>()) {
+    all(u, rows, u_next, z);
+  } else {
+    constexpr int B = sign_block_rows<T, N>();
+    alignas(64) T zb[B * N];
+    for (index_t r0 = 0; r0 < rows; r0 += B) {
+      const index_t n = std::min<index_t>(B, rows - r0);
+      all(u + r0 * N, n, u_next + r0 * N, zb);
+      signs_of(zb, n * N, z + r0 * N);
+    }
+  }
 }
 
-// Adjoint on R rows: d = sigma'(work) * lam_next into work, lam = lam_next +
-// h W^T d (lam may be lam_next: each element is read before it is written).
+// Adjoint on R rows: d = sigma'(z) * lam_next into dout, lam = lam_next +
+// h W^T d (lam may be lam_next: each element is read before it is written;
+// dout may be z, as it is when z is kept).
 // Both stores are made where the value is formed: a separate copy of d became
 // `rep movsq`, and lam_next staged in a local block went through the stack in
 // 16-byte halves that the 32-byte reloads could not forward from.
-template <class T, int N, int R, class Act>
+template <class T, int N, int R, class Act, class Z>
 inline void adjoint_tile(const Act& act, const T* __restrict Wp, T h, const T* lam_next,
-                         T* lam, T* work) {
+                         T* lam, const Z* z, T* dout) {
   constexpr int C = tile_cols<T>();
   alignas(64) T d[R][N];
   LP_UNROLL for (int r = 0; r < R; ++r) LP_SIMD for (int j = 0; j < N; ++j) {
-    const T dj = act.derivative(work[r * N + j]) * lam_next[r * N + j];
+    const T dj = slope<T>(act, z[r * N + j]) * lam_next[r * N + j];
     d[r][j] = dj;
-    work[r * N + j] = dj;
+    dout[r * N + j] = dj;
   }
   for (int p = 0; p < N / C; ++p) {
     T acc[R][C];
@@ -222,28 +275,34 @@ LP_NARROW_TARGETS void gradient_rows(T h, const T* u, const T* d, index_t rows, 
   sum.store(h, gW, gb);
 }
 
-// The adjoint (z in work on entry, d on exit) and, with Gradient, gW = h d^T u
-// and gb = h sum_rows d from each chunk's d while it is in cache.
-template <class T, int N, bool Gradient, class Act>
+// The adjoint from what the forward kept of z and, with Gradient, gW = h d^T u
+// and gb = h sum_rows d from each chunk's d while it is in cache. With z kept
+// (Z = T) `work` holds z on entry and d on exit; with signs d lives in a
+// chunk's scratch only (the gradient is its one use) and work is not touched.
+template <class T, int N, bool Gradient, class Act, class Z>
 LP_NARROW_TARGETS void adjoint_rows(const Act& act, const T* W, T h, const T* u,
-                                    const T* lam_next, index_t rows, T* lam, T* work, T* gW,
-                                    T* gb) {
+                                    const T* lam_next, index_t rows, T* lam, const Z* z,
+                                    T* work, T* gW, T* gb) {
   constexpr int R = kTileRows - 1;
+  constexpr bool z_kept = keeps_z<T, Z>();
   alignas(64) T Wp[N * N];
   pack_panels<T, N, false>(W, Wp);
   const index_t chunk = gradient_chunk_rows<T, N>();
   GradientSum<T, N> sum(chunk);
+  thread_local std::vector<T> scratch;
+  if constexpr (!z_kept) scratch.resize(static_cast<std::size_t>(chunk) * N);
   for (index_t c0 = 0; c0 < rows; c0 += chunk) {
     const index_t n = std::min(chunk, rows - c0);
     const index_t off = c0 * N;
+    T* d = z_kept ? work + off : scratch.data();
     index_t r = 0;
     for (; r + R <= n; r += R)
       adjoint_tile<T, N, R>(act, Wp, h, lam_next + off + r * N, lam + off + r * N,
-                            work + off + r * N);
+                            z + off + r * N, d + r * N);
     for (; r < n; ++r)
       adjoint_tile<T, N, 1>(act, Wp, h, lam_next + off + r * N, lam + off + r * N,
-                            work + off + r * N);
-    if constexpr (Gradient) sum.add(work + off, u + off, n);
+                            z + off + r * N, d + r * N);
+    if constexpr (Gradient) sum.add(d, u + off, n);
   }
   if constexpr (Gradient) sum.store(h, gW, gb);
 }
@@ -278,10 +337,32 @@ void adjoint(const NetConfig& cfg, const T* W, T h, const T* u, const T* lam_nex
     with_width(cfg.width, [&](auto n) {
       constexpr int N = decltype(n)::value;
       if (gW)
-        adjoint_rows<T, N, true>(act, W, h, u, lam_next, rows, lam, work, gW, gb);
+        adjoint_rows<T, N, true>(act, W, h, u, lam_next, rows, lam, work, work, gW, gb);
       else
-        adjoint_rows<T, N, false>(act, W, h, u, lam_next, rows, lam, work, gW, gb);
+        adjoint_rows<T, N, false>(act, W, h, u, lam_next, rows, lam, work, work, gW, gb);
     });
+  });
+}
+
+template <class T>
+void forward_signs(const NetConfig& cfg, const T* W, const T* b, T h, const T* u,
+                   index_t rows, T* u_next, std::uint8_t* s) {
+  if (cfg.activation != Activation::relu)
+    throw std::logic_error("blocked::forward_signs: sign records need ReLU");
+  with_width(cfg.width, [&](auto n) {
+    forward_rows<T, decltype(n)::value>(Relu{}, W, b, h, u, rows, u_next, s);
+  });
+}
+
+template <class T>
+void adjoint_gradient_signs(const NetConfig& cfg, const T* W, T h, const T* u,
+                            const T* lam_next, index_t rows, T* lam, const std::uint8_t* s,
+                            T* gW, T* gb) {
+  if (cfg.activation != Activation::relu)
+    throw std::logic_error("blocked::adjoint_gradient_signs: sign records need ReLU");
+  with_width(cfg.width, [&](auto n) {
+    adjoint_rows<T, decltype(n)::value, true>(Relu{}, W, h, u, lam_next, rows, lam, s,
+                                              static_cast<T*>(nullptr), gW, gb);
   });
 }
 
@@ -296,7 +377,11 @@ void gradient(const NetConfig& cfg, T h, const T* u, const T* d, index_t rows, T
   template void forward<T>(const NetConfig&, const T*, const T*, T, const T*, index_t, T*, T*); \
   template void adjoint<T>(const NetConfig&, const T*, T, const T*, const T*, index_t, T*, T*,  \
                            T*, T*);                                                           \
-  template void gradient<T>(const NetConfig&, T, const T*, const T*, index_t, T*, T*);
+  template void gradient<T>(const NetConfig&, T, const T*, const T*, index_t, T*, T*);        \
+  template void forward_signs<T>(const NetConfig&, const T*, const T*, T, const T*, index_t,  \
+                                 T*, std::uint8_t*);                                          \
+  template void adjoint_gradient_signs<T>(const NetConfig&, const T*, T, const T*, const T*,  \
+                                          index_t, T*, const std::uint8_t*, T*, T*);
 LP_BLOCKED_INSTANTIATE(double)
 LP_BLOCKED_INSTANTIATE(float)
 #undef LP_BLOCKED_INSTANTIATE

@@ -8,10 +8,12 @@
 #include "layerparallel/layer.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 #include <vector>
 
 #include "layerparallel/blas.hpp"
 #include "layerparallel/kernels.hpp"
+#include "layerparallel/kernels_blocked.hpp"
 #include "layerparallel/kernels_narrow.hpp"
 #include "layerparallel/parallel.hpp"
 
@@ -129,6 +131,35 @@ void layer_adjoint_gradient(const NetConfig& cfg, const T* W, const T* b, double
 }
 
 template <class T>
+bool keeps_signs(const NetConfig& cfg) {
+  return cfg.activation == Activation::relu && blocked::covers(cfg.width) &&
+         use_narrow<T>(cfg.width);
+}
+
+template <class T>
+void layer_forward_signs(const NetConfig& cfg, const T* W, const T* b, double h, const T* u,
+                         index_t batch, T* u_next, std::uint8_t* s) {
+  if (!keeps_signs<T>(cfg))
+    throw std::logic_error("layer_forward_signs: this layer keeps z, not its signs");
+  if (batch > 0) blocked::forward_signs(cfg, W, b, static_cast<T>(h), u, batch, u_next, s);
+}
+
+template <class T>
+void layer_adjoint_gradient_signs(const NetConfig& cfg, const T* W, double h, const T* u,
+                                  const T* lam_next, index_t batch, T* lam,
+                                  const std::uint8_t* s, T* gW, T* gb) {
+  if (!keeps_signs<T>(cfg))
+    throw std::logic_error("layer_adjoint_gradient_signs: this layer keeps z, not its signs");
+  const index_t w = cfg.width;
+  if (batch <= 0) {
+    std::fill(gW, gW + w * w, T(0));
+    std::fill(gb, gb + w, T(0));
+    return;
+  }
+  blocked::adjoint_gradient_signs(cfg, W, static_cast<T>(h), u, lam_next, batch, lam, s, gW, gb);
+}
+
+template <class T>
 void layer_derivative(const NetConfig& cfg, const T* W, const T* b, const T* u,
                       index_t batch, T* D) {
   const index_t w = cfg.width;
@@ -170,6 +201,12 @@ void layer_adjoint_linearized(const NetConfig& cfg, const T* W, double h, const 
                                   T*);                                                        \
   template void layer_adjoint_gradient<T>(const NetConfig&, const T*, const T*, double,      \
                                           const T*, const T*, index_t, T*, T*, bool, T*, T*); \
+  template bool keeps_signs<T>(const NetConfig&);                                            \
+  template void layer_forward_signs<T>(const NetConfig&, const T*, const T*, double, const T*, \
+                                       index_t, T*, std::uint8_t*);                           \
+  template void layer_adjoint_gradient_signs<T>(const NetConfig&, const T*, double, const T*, \
+                                                const T*, index_t, T*, const std::uint8_t*,   \
+                                                T*, T*);                                      \
   template void layer_derivative<T>(const NetConfig&, const T*, const T*, const T*, index_t,  \
                                     T*);                                                      \
   template void layer_adjoint_linearized<T>(const NetConfig&, const T*, double, const T*,    \

@@ -1,5 +1,7 @@
 // Serial propagation: the reference every MGRIT solve converges to.
 #include <algorithm>
+#include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "layerparallel/layer.hpp"
@@ -13,23 +15,59 @@ namespace {
 constexpr index_t kFusedMaxWidth = 128;
 }  // namespace
 
-// Samples propagate independently: each block of rows runs through all layers.
+// One layer's forward and fused adjoint-gradient for what the forward keeps
+// for the adjoint: z (T), or its signs (std::uint8_t, see keeps_signs).
 template <class T>
-void forward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
-                   T* U, T* Z) {
+void forward_keeping(const NetConfig& cfg, const T* W, const T* b, double h, const T* u,
+                     index_t rows, T* u_next, T* z) {
+  layer_forward(cfg, W, b, h, u, rows, u_next, z);
+}
+template <class T>
+void forward_keeping(const NetConfig& cfg, const T* W, const T* b, double h, const T* u,
+                     index_t rows, T* u_next, std::uint8_t* s) {
+  layer_forward_signs(cfg, W, b, h, u, rows, u_next, s);
+}
+template <class T>
+void adjoint_gradient_from(const NetConfig& cfg, const T* W, const T* b, double h, const T* u,
+                           T* lam, index_t rows, T* z, T* gW, T* gb) {
+  layer_adjoint_gradient(cfg, W, b, h, u, lam, rows, lam, z, true, gW, gb);
+}
+template <class T>
+void adjoint_gradient_from(const NetConfig& cfg, const T* W, const T*, double h, const T* u,
+                           T* lam, index_t rows, const std::uint8_t* s, T* gW, T* gb) {
+  layer_adjoint_gradient_signs(cfg, W, h, u, lam, rows, lam, s, gW, gb);
+}
+
+// Samples propagate independently: each block of rows runs through all layers.
+template <class T, class K>
+void forward_sweep_keeping(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
+                           T* U, K* Z) {
   const index_t w = cfg.width, sz = n * w;
   const double h = cfg.h();
   const double flops_per_row = cfg.n_layers * row_product_flops(w);
   parallel_blocks(n, flops_per_row, [&](index_t r0, index_t r1) {
     const index_t off = r0 * w;
     for (index_t l = 0; l < cfg.n_layers; ++l)
-      layer_forward(cfg, theta.W(l), theta.b(l), h, U + l * sz + off, r1 - r0,
-                    U + (l + 1) * sz + off, Z + l * sz + off);
+      forward_keeping(cfg, theta.W(l), theta.b(l), h, U + l * sz + off, r1 - r0,
+                      U + (l + 1) * sz + off, Z + l * sz + off);
   });
 }
 
+template <class T>
+void forward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
+                   T* U, T* Z) {
+  forward_sweep_keeping(cfg, theta, n, U, Z);
+}
+
+template <class T>
+void forward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
+                   T* U, std::uint8_t* S) {
+  forward_sweep_keeping(cfg, theta, n, U, S);
+}
+
 // The adjoint recursion by row blocks, leaving each layer's factor
-// d_l = sigma'(z_l) * lam_{l+1} in Z, and every layer's gradient.
+// d_l = sigma'(z_l) * lam_{l+1} in Z (signs K = const std::uint8_t are only
+// read), and every layer's gradient.
 //
 // Narrow layers (w <= kFusedMaxWidth): each block also forms its share of every
 // layer's gradient while d_l is still in cache (block 0 straight into grad,
@@ -37,13 +75,14 @@ void forward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_
 // reading all of U and Z back for a separate gradient pass. Wide layers keep
 // the separate pass, one layer per task over the whole batch: there the
 // products dominate and the partials would cost L w^2 doubles per block.
-template <class T>
-void backward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
-                    const T* U, T* Z, T* lam, const ParamView<T>& grad) {
+template <class T, class K>
+void backward_sweep_from(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
+                         const T* U, K* Z, T* lam, const ParamView<T>& grad) {
   const index_t w = cfg.width, sz = n * w, L = cfg.n_layers;
   const double h = cfg.h();
   const double layer_flops = row_product_flops(w);  // per row and product
-  if (w > kFusedMaxWidth) {
+  // (Signs are kept at blocked widths only, all fused.)
+  if constexpr (std::is_same_v<K, T>) if (w > kFusedMaxWidth) {
     parallel_blocks(n, L * layer_flops, [&](index_t r0, index_t r1) {
       const index_t off = r0 * w;
       for (index_t l = L - 1; l >= 0; --l)
@@ -66,8 +105,8 @@ void backward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index
     for (index_t l = L - 1; l >= 0; --l) {
       T* gW = t == 0 ? grad.W(l) : P + ((t - 1) * L + l) * gsz;
       T* gb = t == 0 ? grad.b(l) : gW + w * w;
-      layer_adjoint_gradient(cfg, theta.W(l), theta.b(l), h, U + l * sz + off, lam + off,
-                             r1 - r0, lam + off, Z + l * sz + off, true, gW, gb);
+      adjoint_gradient_from(cfg, theta.W(l), theta.b(l), h, U + l * sz + off, lam + off,
+                            r1 - r0, Z + l * sz + off, gW, gb);
     }
   });
   if (blocks > 1)
@@ -83,19 +122,50 @@ void backward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index
 }
 
 template <class T>
+void backward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
+                    const T* U, T* Z, T* lam, const ParamView<T>& grad) {
+  backward_sweep_from(cfg, theta, n, U, Z, lam, grad);
+}
+
+template <class T>
+void backward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
+                    const T* U, const std::uint8_t* S, T* lam, const ParamView<T>& grad) {
+  backward_sweep_from(cfg, theta, n, U, S, lam, grad);
+}
+
+template <class T>
 BasicSerialModel<T>::BasicSerialModel(const NetConfig& cfg) : cfg_(cfg), layout_(ParamLayout::of(cfg)) {}
 
 template <class T>
 void BasicSerialModel<T>::propagate(const T* theta, const T* X, index_t n) {
   const index_t sz = n * cfg_.width;
   U_.resize((cfg_.n_layers + 1) * sz);
-  Z_.resize(cfg_.n_layers * sz);
+  signs_ = keeps_signs<T>(cfg_);
+  if (signs_) {
+    S_.resize(cfg_.n_layers * sz);
+    std::vector<T>().swap(Z_);
+  } else {
+    Z_.resize(cfg_.n_layers * sz);
+    std::vector<std::uint8_t>().swap(S_);
+  }
   z0_.resize(sz);
   const ParamView<const T> p{theta, layout_, cfg_.width};
   opening_forward(cfg_, p, X, n, U_.data(), z0_.data());
-  forward_sweep(cfg_, p, n, U_.data(), Z_.data());
+  if (signs_)
+    forward_sweep(cfg_, p, n, U_.data(), S_.data());
+  else
+    forward_sweep(cfg_, p, n, U_.data(), Z_.data());
   tape_ = next_tape_++;
   tape_rows_ = n;
+}
+
+template <class T>
+void BasicSerialModel<T>::backward_from_tape(const ParamView<const T>& p, index_t n,
+                                             const ParamView<T>& g) {
+  if (signs_)
+    backward_sweep(cfg_, p, n, U_.data(), S_.data(), lam_.data(), g);
+  else
+    backward_sweep(cfg_, p, n, U_.data(), Z_.data(), lam_.data(), g);
 }
 
 template <class T>
@@ -130,7 +200,7 @@ double BasicSerialModel<T>::loss_and_grad(const T* theta, const T* X, const T* Y
   lam_.resize(sz);
   double J = head_loss(cfg_, p, uN, Y, n, work_.data(), lam_.data(), &g);
   tape_ = 0;  // the sweeps below consume Z_ and z0_
-  backward_sweep(cfg_, p, n, U_.data(), Z_.data(), lam_.data(), g);
+  backward_from_tape(p, n, g);
   opening_backward(cfg_, p, X, n, z0_.data(), lam_.data(), g);
   J += regularization(cfg_, p, &g);
   return J;
@@ -147,18 +217,25 @@ void BasicSerialModel<T>::backward(const T* theta, const T* X, index_t n, const 
   const ParamView<T> g{grad, layout_, cfg_.width};
   std::fill(grad, grad + layout_.size, T(0));
   lam_.assign(lamN, lamN + sz);
-  backward_sweep(cfg_, p, n, U_.data(), Z_.data(), lam_.data(), g);
+  backward_from_tape(p, n, g);
   opening_backward(cfg_, p, X, n, z0_.data(), lam_.data(), g, dX);
 }
 
-template void forward_sweep<float>(const NetConfig&, const ParamView<const float>&, index_t,
-                                   float*, float*);
-template void forward_sweep<double>(const NetConfig&, const ParamView<const double>&, index_t,
-                                    double*, double*);
-template void backward_sweep<float>(const NetConfig&, const ParamView<const float>&, index_t,
-                                    const float*, float*, float*, const ParamView<float>&);
-template void backward_sweep<double>(const NetConfig&, const ParamView<const double>&, index_t,
-                                     const double*, double*, double*, const ParamView<double>&);
+#define LP_SWEEP_INSTANTIATE(T, K)                                                            \
+  template void forward_sweep<T>(const NetConfig&, const ParamView<const T>&, index_t, T*, K*); \
+  template void backward_sweep<T>(const NetConfig&, const ParamView<const T>&, index_t,         \
+                                  const T*, K*, T*, const ParamView<T>&);
+LP_SWEEP_INSTANTIATE(float, float)
+LP_SWEEP_INSTANTIATE(double, double)
+#undef LP_SWEEP_INSTANTIATE
+#define LP_SWEEP_INSTANTIATE(T)                                                               \
+  template void forward_sweep<T>(const NetConfig&, const ParamView<const T>&, index_t, T*,     \
+                                 std::uint8_t*);                                              \
+  template void backward_sweep<T>(const NetConfig&, const ParamView<const T>&, index_t,       \
+                                  const T*, const std::uint8_t*, T*, const ParamView<T>&);
+LP_SWEEP_INSTANTIATE(float)
+LP_SWEEP_INSTANTIATE(double)
+#undef LP_SWEEP_INSTANTIATE
 template class BasicSerialModel<float>;
 template class BasicSerialModel<double>;
 

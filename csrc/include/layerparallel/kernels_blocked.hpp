@@ -4,6 +4,8 @@
 // they look as they do: kernels_blocked.cpp.
 #pragma once
 
+#include <cstdint>
+
 #include "network.hpp"
 
 namespace layerparallel::blocked {
@@ -22,5 +24,16 @@ void adjoint(const NetConfig& cfg, const T* W, T h, const T* u, const T* lam_nex
              T* lam, T* work, T* gW, T* gb);
 template <class T>
 void gradient(const NetConfig& cfg, T h, const T* u, const T* d, index_t rows, T* gW, T* gb);
+
+// For ReLU (anything else throws std::logic_error): forward keeping the
+// signs s = (z > 0) (one byte per entry) instead of z, and the adjoint fused
+// with the gradient from those signs (d is not kept).
+template <class T>
+void forward_signs(const NetConfig& cfg, const T* W, const T* b, T h, const T* u,
+                   index_t rows, T* u_next, std::uint8_t* s);
+template <class T>
+void adjoint_gradient_signs(const NetConfig& cfg, const T* W, T h, const T* u,
+                            const T* lam_next, index_t rows, T* lam, const std::uint8_t* s,
+                            T* gW, T* gb);
 
 }  // namespace layerparallel::blocked

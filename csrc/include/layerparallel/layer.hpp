@@ -6,6 +6,8 @@
 // given in double and rounded to T once.
 #pragma once
 
+#include <cstdint>
+
 #include "network.hpp"
 
 namespace layerparallel {
@@ -42,6 +44,24 @@ template <class T>
 void layer_adjoint_gradient(const NetConfig& cfg, const T* W, const T* b, double h,
                             const T* u, const T* lam_next, index_t batch, T* lam,
                             T* work, bool z_known, T* gW, T* gb);
+
+// Whether a forward may keep the signs of z instead of z for the adjoint:
+// ReLU layers (sigma'(z) is z > 0) at a width whose blocked kernel runs
+// (use_narrow). The serial sweeps then store one byte per entry, not
+// sizeof(T), and the state traffic of a layer falls by about a half.
+template <class T>
+bool keeps_signs(const NetConfig& cfg);
+
+// layer_forward keeping s = (z > 0) (batch x width bytes) instead of z, and
+// layer_adjoint_gradient from those signs (d is not kept). Both throw
+// std::logic_error where keeps_signs is false.
+template <class T>
+void layer_forward_signs(const NetConfig& cfg, const T* W, const T* b, double h, const T* u,
+                         index_t batch, T* u_next, std::uint8_t* s);
+template <class T>
+void layer_adjoint_gradient_signs(const NetConfig& cfg, const T* W, double h, const T* u,
+                                  const T* lam_next, index_t batch, T* lam,
+                                  const std::uint8_t* s, T* gW, T* gb);
 
 // D = sigma'(W u + b) (batch x width): the linearization of the layer at u,
 // formed once when many adjoint steps (MGRIT) share the same forward state.

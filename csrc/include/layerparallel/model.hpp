@@ -46,17 +46,24 @@ double regularization(const NetConfig& cfg, const ParamView<const T>& theta,
                       const nondeduced<ParamView<T>>* grad);
 
 // Serial propagation u_{n+1} = Phi(u_n) over all layers; U holds N+1 states
-// (U[0] given), Z receives the N pre-activations.
+// (U[0] given), Z receives the N pre-activations. Where keeps_signs (layer.hpp)
+// holds, the overload with S keeps only their signs (one byte per entry).
 template <class T>
 void forward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
                    T* U, T* Z);
+template <class T>
+void forward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
+                   T* U, std::uint8_t* S);
 
-// Serial backward recursion from lam_N to lam_0 with every layer's gradient.
-// Consumes Z (overwritten by the adjoint factors); lam holds lam_N on entry and
-// lam_0 on exit.
+// Serial backward recursion from lam_N to lam_0 with every layer's gradient,
+// from what forward_sweep kept. Consumes Z (overwritten by the adjoint
+// factors; S is only read); lam holds lam_N on entry and lam_0 on exit.
 template <class T>
 void backward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
                     const T* U, T* Z, T* lam, const ParamView<T>& grad);
+template <class T>
+void backward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
+                    const T* U, const std::uint8_t* S, T* lam, const ParamView<T>& grad);
 
 // The serial model with its reusable workspace: the buffers for N+1 states are
 // large, so they are kept between calls instead of being faulted in each time.
@@ -86,11 +93,14 @@ class BasicSerialModel {
 
  private:
   void propagate(const T* theta, const T* X, index_t n);
+  void backward_from_tape(const ParamView<const T>& p, index_t n, const ParamView<T>& g);
   NetConfig cfg_;
   ParamLayout layout_;
   std::mutex mutex_;
   std::vector<T> U_, Z_, z0_, lam_, work_;
-  // Id of the propagation whose states U_, Z_, z0_ hold (0: none usable).
+  std::vector<std::uint8_t> S_;  // the signs of z instead of Z_ where keeps_signs
+  bool signs_ = false;           // which of the two the last propagation kept
+  // Id of the propagation whose states U_, Z_ (or S_), z0_ hold (0: none usable).
   std::uint64_t tape_ = 0, next_tape_ = 1;
   index_t tape_rows_ = 0;
 };
