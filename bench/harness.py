@@ -91,13 +91,16 @@ def _turn(v, min_seconds, calls=None, clock=time.perf_counter):
 
 
 def compare(variants, rounds=5, min_seconds=0.5, warmup=1, calls=None, reduce=None,
-            clock=time.perf_counter):
+            clock=time.perf_counter, settle=0.1):
     """Time the variants interleaved: ``rounds`` rounds, each giving every variant
     one turn of ~min_seconds/rounds, or of ``calls`` calls (order rotating by
     round). ``reduce(t)`` (e.g. the max over MPI ranks) is applied to every
     per-call time. ``clock`` measures each call (time.process_time: the
-    process's CPU time, for one-thread runs on a loaded machine). Returns one dict
-    per variant: name, min_s, median_s (over all calls), calls, per_round
+    process's CPU time, for one-thread runs on a loaded machine). Before each
+    turn the harness sleeps ``settle`` seconds: the worker threads of the
+    previous variant's thread pool (OpenBLAS's and PyTorch's keep spinning for
+    a while after their last call) park first, so they do not take a core from
+    the next variant. Returns one dict per variant: name, min_s, median_s (over all calls), calls, per_round
     (median of each round), machine before and load average after."""
     info = machine()
     for v in variants:
@@ -111,6 +114,8 @@ def compare(variants, rounds=5, min_seconds=0.5, warmup=1, calls=None, reduce=No
     for r in range(rounds):
         k = r % len(variants)
         for v in variants[k:] + variants[:k]:
+            if settle > 0:
+                time.sleep(settle)
             t = _turn(v, turn, calls, clock)
             if reduce is not None:
                 t = [reduce(x) for x in t]
