@@ -213,3 +213,33 @@ def test_sweeps_split_where_the_work_pays(model):
         lp.set_num_threads(old)
     assert counts[1e4][0] >= 2 and counts[1e4][1] >= 2, counts  # forward and backward
     assert counts[1e12] == (0, 0), counts
+
+
+def test_threshold_feedback_is_kept_per_kind_of_region():
+    """A kind of region (its work per row) that gains nothing from a team
+    raises its own scale on the threshold, not that of other kinds: a narrow
+    sweep that does not scale must not keep a wide one serial."""
+    from layerparallel import _core
+
+    small, large = 1234.5, 98765.5  # work per row of two kinds no real sweep has
+    try:
+        _core.set_min_parallel_flops(-1.0)  # no forced threshold, no feedback yet
+        assert _core.threshold_scale(small) == _core.threshold_scale(large) == 1.0
+        # each kind's first region runs on one thread, to measure its own rate
+        assert _core.needs_calibration(small) and _core.needs_calibration(large)
+        _core._report_region(small, 1e6, 1e-3, 1)  # one thread: 1e9 flop/s
+        assert not _core.needs_calibration(small) and _core.needs_calibration(large)
+        _core._report_region(small, 1e6, 1e-3, 2)  # a team, no faster
+        assert _core.threshold_scale(small) == 2.0
+        assert _core.threshold_scale(large) == 1.0
+        _core._report_region(large, 1e6, 1e-3, 1)
+        _core._report_region(large, 1e6, 0.5e-3, 2)  # a team, twice as fast
+        assert _core.threshold_scale(large) == 1.0
+        _core._report_region(small, 1e6, 0.5e-3, 2)  # the small kind recovers
+        assert _core.threshold_scale(small) == pytest.approx(1.4)
+        _core.set_min_parallel_flops(-1.0)
+        assert _core.threshold_scale(small) == 1.0 and _core.needs_calibration(small)
+        _core.set_min_parallel_flops(1e6)  # a forced threshold: no feedback, no calibration
+        assert not _core.needs_calibration(large)
+    finally:
+        _core.set_min_parallel_flops(-1.0)

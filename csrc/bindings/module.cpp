@@ -35,7 +35,16 @@ PYBIND11_MODULE(_core, m) {
   m.def("row_block_regions", &layerparallel::row_block_regions,
         "Row-block regions run in parallel so far in this process (whether sweeps split).");
   m.def("set_min_parallel_flops", &layerparallel::set_min_parallel_flops, py::arg("flops"),
-        "Override min_parallel_flops (a negative value measures again).");
+        "Override min_parallel_flops (a negative value measures again); either way "
+        "forgets the run-time feedback of every kind of region.");
+  m.def("threshold_scale", &layerparallel::threshold_scale, py::arg("flops_per_row"),
+        "The run-time feedback's scale on the threshold for regions of this work per row.");
+  m.def("needs_calibration", &layerparallel::needs_calibration, py::arg("flops_per_row"),
+        "Whether the next region of this work per row runs on one thread to measure its "
+        "one-thread rate (the first one a team would pay for; never under a forced threshold).");
+  m.def("_report_region", &layerparallel::report_region, py::arg("flops_per_row"),
+        py::arg("flops"), py::arg("seconds"), py::arg("blocks"),
+        "Feed one region's timing to the threshold's feedback (tests).");
   m.def("set_narrow_mode",
         [](int mode) { layerparallel::set_narrow_mode(static_cast<layerparallel::NarrowMode>(mode)); },
         py::arg("mode"), "Narrow-width kernels: 0 measure at first use, 1 always, 2 never.");

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -150,11 +151,24 @@ double min_parallel_flops(int threads) {
 }
 
 namespace {
+// The feedback of one kind of region: regions with the same work per row (the
+// same sweep of the same layers), whose one-thread rate and whose gain from a
+// team are alike. Kinds differ widely: a width-8 sweep gains nothing from a
+// second thread where a width-64 sweep gains 1.6x, and one scale for both let
+// the small regions keep the large ones serial.
+struct KindFeedback {
+  double scale = 1.0;        // on min_parallel_flops
+  double serial_rate = 0.0;  // flop/s of one thread on this kind run serially (EMA)
+  unsigned skipped = 0;      // regions kept serial by the scale since the last probe
+};
 struct Feedback {
   std::mutex mutex;
-  double scale = 1.0;        // on min_parallel_flops
-  double serial_rate = 0.0;  // flop/s of one thread on the regions run serially (EMA)
-  unsigned skipped = 0;      // regions kept serial by the scale since the last probe
+  std::map<double, KindFeedback> kinds;  // by flops per row
+  KindFeedback& of(double flops_per_row) {
+    if (kinds.size() >= kMaxKinds && !kinds.count(flops_per_row)) kinds.clear();
+    return kinds[flops_per_row];
+  }
+  static constexpr std::size_t kMaxKinds = 256;  // a bound, far above any real program's
 };
 Feedback& feedback() {
   static Feedback f;
@@ -167,21 +181,35 @@ std::atomic<long long> row_block_count{0};
 long long row_block_regions() { return row_block_count.load(std::memory_order_relaxed); }
 void count_row_block_region() { row_block_count.fetch_add(1, std::memory_order_relaxed); }
 
-double threshold_scale() {
+double threshold_scale(double flops_per_row) {
   Feedback& f = feedback();
   std::lock_guard<std::mutex> lock(f.mutex);
-  return f.scale;
+  const auto it = f.kinds.find(flops_per_row);
+  return it == f.kinds.end() ? 1.0 : it->second.scale;
 }
 
-bool probe_region() {
+bool needs_calibration(double flops_per_row) {
+  {
+    Threshold& t = threshold();
+    std::lock_guard<std::mutex> lock(t.mutex);
+    if (t.forced >= 0.0) return false;  // a fixed threshold takes no feedback
+  }
   Feedback& f = feedback();
   std::lock_guard<std::mutex> lock(f.mutex);
-  if (++f.skipped < 16) return false;
-  f.skipped = 0;
+  const auto it = f.kinds.find(flops_per_row);
+  return it == f.kinds.end() || !(it->second.serial_rate > 0.0);
+}
+
+bool probe_region(double flops_per_row) {
+  Feedback& f = feedback();
+  std::lock_guard<std::mutex> lock(f.mutex);
+  KindFeedback& k = f.of(flops_per_row);
+  if (++k.skipped < 16) return false;
+  k.skipped = 0;
   return true;
 }
 
-void report_region(double flops, double seconds, int blocks) {
+void report_region(double flops_per_row, double flops, double seconds, int blocks) {
   if (!(seconds > 0.0) || flops <= 0.0) return;
   double rate;
   {
@@ -192,25 +220,25 @@ void report_region(double flops, double seconds, int blocks) {
   }
   Feedback& f = feedback();
   std::lock_guard<std::mutex> lock(f.mutex);
+  KindFeedback& k = f.of(flops_per_row);
   if (blocks <= 1) {  // one thread's rate on the work actually run
     const double r = flops / seconds;
-    f.serial_rate = f.serial_rate > 0.0 ? 0.8 * f.serial_rate + 0.2 * r : r;
+    k.serial_rate = k.serial_rate > 0.0 ? 0.8 * k.serial_rate + 0.2 * r : r;
     return;
   }
-  const double one_thread = flops / (f.serial_rate > 0.0 ? f.serial_rate : rate);
+  const double one_thread = flops / (k.serial_rate > 0.0 ? k.serial_rate : rate);
   const double ratio = seconds / one_thread;  // ideal 1/blocks
   if (ratio > 0.9)
-    f.scale = std::min(kMaxScale, f.scale * 2.0);
+    k.scale = std::min(kMaxScale, k.scale * 2.0);
   else if (ratio < 0.7)
-    f.scale = std::max(1.0, f.scale * 0.7);
+    k.scale = std::max(1.0, k.scale * 0.7);
 }
 
 void set_min_parallel_flops(double flops) {
   {
     Feedback& f = feedback();
     std::lock_guard<std::mutex> lock(f.mutex);
-    f.scale = 1.0;
-    f.skipped = 0;
+    f.kinds.clear();
   }
   Threshold& t = threshold();
   std::lock_guard<std::mutex> lock(t.mutex);

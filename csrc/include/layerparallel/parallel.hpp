@@ -59,10 +59,15 @@ inline int thread_id() {
 // ~1.1x the speed one thread has on the same work raises a scale on the
 // threshold (x2), a good one lowers it again; while the scale keeps regions
 // serial, every 16th region that the measured fork/join cost alone would have
-// split runs in parallel as a probe.
-double threshold_scale();
-bool probe_region();
-void report_region(double flops, double seconds, int blocks);
+// split runs in parallel as a probe. Each kind of region (its flops per row)
+// has its own scale, one-thread rate and probe count, and its first region
+// that a team would pay for runs on one thread to measure that rate: the
+// rate of a small product in cache (the fallback) overstates that of a sweep
+// through memory, which would make a good team look slow.
+double threshold_scale(double flops_per_row);
+bool needs_calibration(double flops_per_row);
+bool probe_region(double flops_per_row);
+void report_region(double flops_per_row, double flops, double seconds, int blocks);
 
 // Row-block regions run in parallel so far in this process (diagnostics and
 // tests: whether a sweep of a given size actually splits).
@@ -71,7 +76,7 @@ void count_row_block_region();
 
 // The number of blocks for n rows of `flops_per_row` work each: at most one
 // per thread, each of at least kMinBlockRows rows and of at least
-// min_parallel_flops() x threshold_scale() work; 1 inside a parallel region.
+// min_parallel_flops() x threshold_scale(flops_per_row) work; 1 inside a parallel region.
 // (Probes make two calls differ: call it once per region and pass the count
 // to run_blocks.)
 constexpr index_t kMinBlockRows = 8;
@@ -91,11 +96,11 @@ inline int block_count(index_t n, double flops_per_row) {
   if (threads < 2 || n < 2 * kMinBlockRows || in_parallel()) return 1;
   const double work = static_cast<double>(n) * flops_per_row;
   const double base = work / min_parallel_flops(threads);  // blocks the fork cost allows
-  if (base < 2.0) return 1;
+  if (base < 2.0 || needs_calibration(flops_per_row)) return 1;
   const double most = static_cast<double>(std::min<index_t>(threads, n / kMinBlockRows));
-  const double scaled = std::min(most, base / threshold_scale());
+  const double scaled = std::min(most, base / threshold_scale(flops_per_row));
   if (scaled >= 2.0) return static_cast<int>(scaled);
-  return probe_region() ? static_cast<int>(std::min(most, base)) : 1;
+  return probe_region(flops_per_row) ? static_cast<int>(std::min(most, base)) : 1;
 #else
   (void)n, (void)flops_per_row;
   return 1;
@@ -127,7 +132,7 @@ void run_blocks(int blocks, index_t n, double flops_per_row, F&& f) {
   } else {
     f(0, index_t{0}, n);
   }
-  if (timed) report_region(work, seconds_now() - t0, blocks);
+  if (timed) report_region(flops_per_row, work, seconds_now() - t0, blocks);
 #else
   (void)blocks, (void)flops_per_row;
   f(0, index_t{0}, n);
