@@ -211,12 +211,10 @@ bool probe_region(double flops_per_row) {
 
 void report_region(double flops_per_row, double flops, double seconds, int blocks) {
   if (!(seconds > 0.0) || flops <= 0.0) return;
-  double rate;
   {
     Threshold& t = threshold();
     std::lock_guard<std::mutex> lock(t.mutex);
     if (t.forced >= 0.0) return;  // a fixed threshold takes no feedback
-    rate = t.rate;
   }
   Feedback& f = feedback();
   std::lock_guard<std::mutex> lock(f.mutex);
@@ -226,7 +224,10 @@ void report_region(double flops_per_row, double flops, double seconds, int block
     k.serial_rate = k.serial_rate > 0.0 ? 0.8 * k.serial_rate + 0.2 * r : r;
     return;
   }
-  const double one_thread = flops / (k.serial_rate > 0.0 ? k.serial_rate : rate);
+  // A team runs only once its kind is calibrated (block_count); a kind
+  // forgotten since (set_min_parallel_flops) is not judged.
+  if (!(k.serial_rate > 0.0)) return;
+  const double one_thread = flops / k.serial_rate;
   const double ratio = seconds / one_thread;  // ideal 1/blocks
   if (ratio > 0.9)
     k.scale = std::min(kMaxScale, k.scale * 2.0);

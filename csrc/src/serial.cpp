@@ -40,8 +40,8 @@ void adjoint_gradient_from(const NetConfig& cfg, const T* W, const T*, double h,
 
 // Samples propagate independently: each block of rows runs through all layers.
 template <class T, class K>
-void forward_sweep_keeping(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
-                           T* U, K* Z) {
+void forward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_t n, T* U,
+                   K* Z) {
   const index_t w = cfg.width, sz = n * w;
   const double h = cfg.h();
   const double flops_per_row = cfg.n_layers * row_product_flops(w);
@@ -53,20 +53,8 @@ void forward_sweep_keeping(const NetConfig& cfg, const ParamView<const T>& theta
   });
 }
 
-template <class T>
-void forward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
-                   T* U, T* Z) {
-  forward_sweep_keeping(cfg, theta, n, U, Z);
-}
-
-template <class T>
-void forward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
-                   T* U, std::uint8_t* S) {
-  forward_sweep_keeping(cfg, theta, n, U, S);
-}
-
 // The adjoint recursion by row blocks, leaving each layer's factor
-// d_l = sigma'(z_l) * lam_{l+1} in Z (signs K = const std::uint8_t are only
+// d_l = sigma'(z_l) * lam_{l+1} in Z (signs, K = std::uint8_t, are only
 // read), and every layer's gradient.
 //
 // Narrow layers (w <= kFusedMaxWidth): each block also forms its share of every
@@ -76,8 +64,8 @@ void forward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_
 // the separate pass, one layer per task over the whole batch: there the
 // products dominate and the partials would cost L w^2 doubles per block.
 template <class T, class K>
-void backward_sweep_from(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
-                         const T* U, K* Z, T* lam, const ParamView<T>& grad) {
+void backward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
+                    const T* U, K* Z, T* lam, const ParamView<T>& grad) {
   const index_t w = cfg.width, sz = n * w, L = cfg.n_layers;
   const double h = cfg.h();
   const double layer_flops = row_product_flops(w);  // per row and product
@@ -119,18 +107,6 @@ void backward_sweep_from(const NetConfig& cfg, const ParamView<const T>& theta, 
         for (index_t j = 0; j < w; ++j) gb[j] += p[w * w + j];
       }
     }, blocks * (w * w + w));
-}
-
-template <class T>
-void backward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
-                    const T* U, T* Z, T* lam, const ParamView<T>& grad) {
-  backward_sweep_from(cfg, theta, n, U, Z, lam, grad);
-}
-
-template <class T>
-void backward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
-                    const T* U, const std::uint8_t* S, T* lam, const ParamView<T>& grad) {
-  backward_sweep_from(cfg, theta, n, U, S, lam, grad);
 }
 
 template <class T>
@@ -221,20 +197,15 @@ void BasicSerialModel<T>::backward(const T* theta, const T* X, index_t n, const 
   opening_backward(cfg_, p, X, n, z0_.data(), lam_.data(), g, dX);
 }
 
-#define LP_SWEEP_INSTANTIATE(T, K)                                                            \
-  template void forward_sweep<T>(const NetConfig&, const ParamView<const T>&, index_t, T*, K*); \
-  template void backward_sweep<T>(const NetConfig&, const ParamView<const T>&, index_t,         \
-                                  const T*, K*, T*, const ParamView<T>&);
+#define LP_SWEEP_INSTANTIATE(T, K)                                                          \
+  template void forward_sweep<T, K>(const NetConfig&, const ParamView<const T>&, index_t, T*, \
+                                    K*);                                                      \
+  template void backward_sweep<T, K>(const NetConfig&, const ParamView<const T>&, index_t,    \
+                                     const T*, K*, T*, const ParamView<T>&);
 LP_SWEEP_INSTANTIATE(float, float)
 LP_SWEEP_INSTANTIATE(double, double)
-#undef LP_SWEEP_INSTANTIATE
-#define LP_SWEEP_INSTANTIATE(T)                                                               \
-  template void forward_sweep<T>(const NetConfig&, const ParamView<const T>&, index_t, T*,     \
-                                 std::uint8_t*);                                              \
-  template void backward_sweep<T>(const NetConfig&, const ParamView<const T>&, index_t,       \
-                                  const T*, const std::uint8_t*, T*, const ParamView<T>&);
-LP_SWEEP_INSTANTIATE(float)
-LP_SWEEP_INSTANTIATE(double)
+LP_SWEEP_INSTANTIATE(float, std::uint8_t)
+LP_SWEEP_INSTANTIATE(double, std::uint8_t)
 #undef LP_SWEEP_INSTANTIATE
 template class BasicSerialModel<float>;
 template class BasicSerialModel<double>;

@@ -46,24 +46,18 @@ double regularization(const NetConfig& cfg, const ParamView<const T>& theta,
                       const nondeduced<ParamView<T>>* grad);
 
 // Serial propagation u_{n+1} = Phi(u_n) over all layers; U holds N+1 states
-// (U[0] given), Z receives the N pre-activations. Where keeps_signs (layer.hpp)
-// holds, the overload with S keeps only their signs (one byte per entry).
-template <class T>
+// (U[0] given), Z the N pre-activations (K = T) or, where keeps_signs
+// (layer.hpp) holds, only their signs (K = std::uint8_t, one byte per entry).
+template <class T, class K>
 void forward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
-                   T* U, T* Z);
-template <class T>
-void forward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
-                   T* U, std::uint8_t* S);
+                   T* U, K* Z);
 
 // Serial backward recursion from lam_N to lam_0 with every layer's gradient,
-// from what forward_sweep kept. Consumes Z (overwritten by the adjoint
-// factors; S is only read); lam holds lam_N on entry and lam_0 on exit.
-template <class T>
+// from what forward_sweep kept. Consumes z (overwritten by the adjoint
+// factors; signs are only read); lam holds lam_N on entry and lam_0 on exit.
+template <class T, class K>
 void backward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
-                    const T* U, T* Z, T* lam, const ParamView<T>& grad);
-template <class T>
-void backward_sweep(const NetConfig& cfg, const ParamView<const T>& theta, index_t n,
-                    const T* U, const std::uint8_t* S, T* lam, const ParamView<T>& grad);
+                    const T* U, K* Z, T* lam, const ParamView<T>& grad);
 
 // The serial model with its reusable workspace: the buffers for N+1 states are
 // large, so they are kept between calls instead of being faulted in each time.

@@ -61,9 +61,9 @@ inline int thread_id() {
 // serial, every 16th region that the measured fork/join cost alone would have
 // split runs in parallel as a probe. Each kind of region (its flops per row)
 // has its own scale, one-thread rate and probe count, and its first region
-// that a team would pay for runs on one thread to measure that rate: the
-// rate of a small product in cache (the fallback) overstates that of a sweep
-// through memory, which would make a good team look slow.
+// that a team would pay for runs on one thread to measure that rate (the
+// rate of a small product in cache overstates that of a sweep through memory,
+// which would make a good team look slow); a team is judged only against it.
 double threshold_scale(double flops_per_row);
 bool needs_calibration(double flops_per_row);
 bool probe_region(double flops_per_row);
